@@ -1,0 +1,77 @@
+"""matplotlib figures for :func:`segaudit.display_issues`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from segaudit._colors import class_palette, colorize
+
+__all__ = ["plot_issues"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise ImportError("display_issues needs matplotlib: pip install 'segaudit[plot]'") from err
+    return plt
+
+
+def _legend(plt: Any, palette: np.ndarray, class_names: Sequence[str]) -> Any:
+    from matplotlib.patches import Patch
+
+    fig = plt.figure(figsize=(min(2 + 1.6 * len(class_names), 20), 1.2))
+    handles = [Patch(color=palette[i] / 255, label=str(n)) for i, n in enumerate(class_names)]
+    fig.legend(handles=handles, loc="center", ncol=min(len(handles), 8), frameon=False)
+    return fig
+
+
+def plot_issues(
+    issues: np.ndarray,
+    labels: Any,
+    pred_probs: Any,
+    class_names: Sequence[str] | None,
+    exclude: Sequence[int] | None,
+    top: int,
+) -> list[Any]:
+    """Draw up to `top` images with the most flagged pixels; return the figures."""
+    plt = _pyplot()
+    counts = issues.sum(axis=(1, 2))
+    order = np.argsort(-counts, kind="stable")[: min(top, issues.shape[0])]
+    if pred_probs is not None:
+        k = pred_probs.shape[1]
+    elif labels is not None:
+        k = int(np.max(np.asarray(labels))) + 1
+    else:
+        k = 1
+    palette = class_palette(max(k, len(class_names or ())))
+    figures = []
+    if class_names is not None and (labels is not None or pred_probs is not None):
+        figures.append(_legend(plt, palette, class_names))
+    panels = 1 + (labels is not None) + (pred_probs is not None)
+    for i in order:
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 5), squeeze=False)
+        ax = list(axes[0])
+        shown = issues[i]
+        if labels is not None:
+            given = np.asarray(labels[i])
+            ax.pop(0).imshow(colorize(given, palette))
+            fig.axes[0].set_title("Given labels")
+            if exclude:
+                shown = shown & ~np.isin(given, list(exclude))
+        if pred_probs is not None:
+            a = ax.pop(0)
+            a.imshow(colorize(np.asarray(pred_probs[i]).argmax(axis=0), palette))
+            a.set_title("Predicted (argmax)")
+        overlay = np.zeros((*shown.shape, 4))
+        overlay[shown] = (1.0, 0.0, 0.0, 1.0)
+        a = ax.pop(0)
+        a.imshow(overlay)
+        a.set_title(f"Image {int(i)}: {int(shown.sum())} flagged pixels (red)")
+        for a in fig.axes:
+            a.set_axis_off()
+        figures.append(fig)
+    return figures

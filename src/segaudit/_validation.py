@@ -1,0 +1,154 @@
+"""Input checks at the API boundary, with one message template."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "as_array_like",
+    "check_batch_size",
+    "check_choice",
+    "check_downsample",
+    "check_ignore_index",
+    "check_issues_mask",
+    "check_n_jobs",
+    "check_shapes",
+    "describe_pixel",
+    "param_error",
+]
+
+
+def param_error(param: str, func: str, expected: str, got: object) -> ValueError:
+    """Build the one message every bad-argument error uses."""
+    return ValueError(f"The {param!r} parameter of {func} must be {expected}. Got {got} instead.")
+
+
+def as_array_like(x: Any, param: str, func: str) -> Any:
+    """Return `x` unchanged if it slices like an array, else `np.asarray(x)`.
+
+    numpy arrays, memmaps, zarr, dask and torch arrays pass through untouched:
+    they are read batch by batch and never copied whole.
+    """
+    if x is None:
+        raise param_error(param, func, "an array", "None")
+    if hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "__getitem__"):
+        return x
+    try:
+        return np.asarray(x)
+    except Exception as err:  # pragma: no cover - numpy's own message is kept
+        raise param_error(param, func, "an array", type(x).__name__) from err
+
+
+def check_shapes(labels: Any, pred_probs: Any, func: str) -> tuple[int, int, int, int]:
+    """Check ``labels (N, H, W)`` against ``pred_probs (N, K, H, W)``; return N, K, H, W."""
+    lshape, pshape = tuple(labels.shape), tuple(pred_probs.shape)
+    if len(lshape) != 3:
+        raise ValueError(
+            f"{func}: 'labels' must have shape (N, H, W); got {len(lshape)} dimensions "
+            f"with shape {lshape}."
+        )
+    if len(pshape) != 4:
+        raise ValueError(
+            f"{func}: 'pred_probs' must have shape (N, K, H, W); got {len(pshape)} dimensions "
+            f"with shape {pshape}."
+        )
+    n, k, h, w = pshape
+    if lshape != (n, h, w):
+        raise ValueError(
+            f"{func}: 'labels' and 'pred_probs' must agree on N, H and W: expected labels of "
+            f"shape {(n, h, w)} for pred_probs of shape {pshape}; got labels of shape {lshape}."
+        )
+    if k < 2:
+        raise ValueError(f"{func}: 'pred_probs' must have K >= 2 classes on axis 1; got K={k}.")
+    if n == 0 or h == 0 or w == 0:
+        raise ValueError(
+            f"{func}: need at least one image with at least one pixel; got pred_probs of "
+            f"shape {pshape} (N={n}, H={h}, W={w})."
+        )
+    check_float_dtype(pred_probs.dtype, "pred_probs", func)
+    check_label_dtype(labels.dtype, func)
+    return n, k, h, w
+
+
+def check_float_dtype(dtype: Any, param: str, func: str) -> None:
+    """Probabilities and logits must be floating point."""
+    if np.dtype(dtype).kind != "f":
+        raise param_error(param, func, "a float16, float32 or float64 array", f"dtype {dtype}")
+
+
+def check_label_dtype(dtype: Any, func: str) -> None:
+    """Labels must be integers (or floats holding integral values, checked later)."""
+    if np.dtype(dtype).kind not in "iubf":
+        raise param_error("labels", func, "an integer array", f"dtype {dtype}")
+
+
+def check_batch_size(batch_size: Any, func: str) -> None:
+    """``batch_size`` is None or a positive integer."""
+    if batch_size is None:
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise param_error("batch_size", func, "a positive integer or None", repr(batch_size))
+    if batch_size <= 0:
+        raise param_error("batch_size", func, "a positive integer or None", batch_size)
+
+
+def check_n_jobs(n_jobs: Any, func: str) -> None:
+    """``n_jobs`` is None, -1 or a positive integer."""
+    if n_jobs is None:
+        return
+    ok = isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool)
+    if not ok or (n_jobs <= 0 and n_jobs != -1):
+        raise param_error("n_jobs", func, "a positive integer, -1 or None", repr(n_jobs))
+
+
+def check_downsample(downsample: Any, h: int, w: int, func: str) -> int:
+    """``downsample`` is a positive integer dividing both H and W."""
+    if isinstance(downsample, bool) or not isinstance(downsample, numbers.Integral):
+        raise param_error("downsample", func, "a positive integer", repr(downsample))
+    if downsample <= 0:
+        raise param_error("downsample", func, "a positive integer", downsample)
+    if h % downsample or w % downsample:
+        raise ValueError(
+            f"{func}: 'downsample' must divide both the height and the width of the images; "
+            f"got H={h}, W={w} and downsample={downsample}."
+        )
+    return int(downsample)
+
+
+def check_choice(value: Any, param: str, choices: tuple[str, ...], func: str) -> str:
+    """``value`` is one of ``choices``."""
+    if value not in choices:
+        raise param_error(param, func, f"one of {', '.join(map(repr, choices))}", repr(value))
+    return str(value)
+
+
+def check_ignore_index(ignore_index: Any, func: str) -> int | None:
+    """``ignore_index`` is None or an integer."""
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise param_error("ignore_index", func, "an integer or None", repr(ignore_index))
+    return int(ignore_index)
+
+
+def check_issues_mask(issues: Any, shape: tuple[int, ...], func: str) -> np.ndarray:
+    """``issues`` is a boolean mask of the given shape."""
+    arr = np.asarray(issues)
+    if arr.shape != tuple(shape):
+        raise ValueError(
+            f"{func}: 'issues' must be a boolean mask of shape {tuple(shape)} (N, H, W) "
+            f"matching labels; got shape {arr.shape}."
+        )
+    if arr.dtype != np.bool_:
+        raise param_error("issues", func, "a boolean mask", f"dtype {arr.dtype}")
+    return arr
+
+
+def describe_pixel(flat: int, h: int, w: int) -> str:
+    """Name a pixel by (image, row, column) from its flat index."""
+    n, rem = divmod(int(flat), h * w)
+    r, c = divmod(rem, w)
+    return f"image {n}, row {r}, column {c}"

@@ -1,0 +1,150 @@
+"""Pure-numpy twins of the compiled kernels in :mod:`segaudit.backends._numba`.
+
+Same arguments, same outputs, bit for bit (with ``from_logits`` the exponential
+may differ in the last bit between numpy and LLVM). Used when numba is switched
+off (``SEGAUDIT_KERNEL=numpy``) and to test the compiled kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segaudit.backends._numba import (
+    ERR_LABEL,
+    ERR_NEGATIVE,
+    ERR_NONE,
+    ERR_NONFINITE,
+    TILE,
+)
+
+__all__ = ["compose_mask", "gather_bucket", "key_histogram", "nth_match", "softmin", "summarise"]
+
+_TWO32 = 4294967296.0
+
+
+def summarise(
+    probs, labels, num_classes, ignore_index, use_ignore, from_logits,
+    s_out, m_out, a_out, disagree_out, sums, counts, maxdev, errors,
+):  # fmt: skip
+    """Numpy twin of :func:`segaudit.backends._numba.summarise`."""
+    n, _, p_total = probs.shape
+    tiles = (p_total + TILE - 1) // TILE
+    errors[:, 0] = ERR_NONE
+    lab = np.asarray(labels)
+    yi = lab.astype(np.int64)
+    void = (yi == ignore_index) & (yi == lab) if use_ignore else np.zeros(lab.shape, bool)
+    bad_label = ~void & ((yi != lab) | (yi < 0) | (yi >= num_classes))
+    finite = np.isfinite(probs)
+    bad_finite = ~finite & ~void[:, None, :]
+    bad_negative = finite & (probs < 0) & ~void[:, None, :] if not from_logits else None
+    # a pixel reports its first problem in this order, as the compiled kernel does
+    first = np.full(errors.shape[0], np.iinfo(np.int64).max)
+    for code, bad in (
+        (ERR_LABEL, bad_label),
+        (ERR_NONFINITE, bad_finite),
+        (ERR_NEGATIVE, bad_negative),
+    ):
+        if bad is not None and bad.any():
+            _first_pixel_error(errors, first, code, bad, tiles)
+    yi = np.where(void | bad_label, 0, yi)
+    clean = np.where(finite, probs, 0)
+    arg = clean.argmax(axis=1)
+    best = np.take_along_axis(clean, arg[:, None, :], axis=1)[:, 0, :]
+    if from_logits:
+        e = np.exp(clean.astype(np.float64) - best[:, None, :])
+        denom = e.sum(axis=1)
+        s = np.take_along_axis(e, yi[:, None, :], axis=1)[:, 0, :] / denom
+        m = 1.0 / denom
+        dev = np.zeros(lab.shape)
+    else:
+        s = np.take_along_axis(clean, yi[:, None, :], axis=1)[:, 0, :].astype(np.float64)
+        m = best
+        dev = np.abs(clean.astype(np.float64).sum(axis=1) - 1.0)
+    s = np.where(s == 0.0, 0.0, s)
+    s_out[...] = np.where(void, np.nan, s)
+    m_out[...] = np.where(void, np.nan, m)
+    a_out[...] = np.where(void, -1, arg)
+    disagree_out[...] = ~void & (arg != yi)
+    ip = np.floor(s)
+    frac = (s - ip) * _TWO32
+    f1 = np.floor(frac)
+    f2 = np.floor((frac - f1) * _TWO32)
+    tile_of = np.arange(n)[:, None] * tiles + np.arange(p_total)[None, :] // TILE
+    keep = ~void
+    flat_t, flat_y = tile_of[keep], yi[keep]
+    for part, values in enumerate((ip, f1, f2)):
+        np.add.at(sums[:, :, part], (flat_t, flat_y), values[keep].astype(np.int64))
+    np.add.at(counts, (flat_t, flat_y), 1)
+    dev = np.where(keep, dev, 0.0)
+    maxdev[:] = 0.0
+    np.maximum.at(maxdev, tile_of.ravel(), dev.ravel())
+
+
+def _first_pixel_error(
+    errors: np.ndarray, first: np.ndarray, code: int, bad: np.ndarray, tiles: int
+) -> None:
+    """Keep, per tile, the problem at the lowest pixel (labels before probabilities)."""
+    if bad.ndim == 3:
+        pix = bad.any(axis=1)
+        cls = bad.argmax(axis=1)
+    else:
+        pix, cls = bad, np.full(bad.shape, -1)
+    img, j = np.nonzero(pix)
+    tile = img * tiles + j // TILE
+    tile, pos = np.unique(tile, return_index=True)  # nonzero is ordered: first j per tile
+    for t, i, jj in zip(tile, img[pos], j[pos], strict=True):
+        if jj < first[t]:
+            first[t] = jj
+            errors[t] = (code, jj, cls[i, jj])
+
+
+def key_histogram(keys, prefix, shift, nchunks):
+    """Numpy twin of :func:`segaudit.backends._numba.key_histogram`."""
+    keys = np.asarray(keys).astype(np.uint64, copy=False)
+    if shift < 64:
+        keys = keys[(keys >> np.uint64(shift)) == np.uint64(prefix)]
+    digits = (keys >> np.uint64(shift - 16)) & np.uint64(0xFFFF)
+    return np.bincount(digits.astype(np.int64), minlength=65536).astype(np.int64)
+
+
+def gather_bucket(keys, prefix, shift, base, limit):
+    """Numpy twin of :func:`segaudit.backends._numba.gather_bucket`."""
+    keys = np.asarray(keys).astype(np.uint64, copy=False)
+    if shift < 64:
+        idx = np.flatnonzero((keys >> np.uint64(shift)) == np.uint64(prefix))[:limit]
+    else:
+        idx = np.arange(min(limit, keys.shape[0]))
+    return keys[idx], idx.astype(np.int64) + base
+
+
+def nth_match(keys, key, nth):
+    """Numpy twin of :func:`segaudit.backends._numba.nth_match`."""
+    hits = np.flatnonzero(np.asarray(keys).astype(np.uint64, copy=False) == np.uint64(key))
+    if nth < hits.shape[0]:
+        return int(hits[nth]), nth
+    return -1, int(hits.shape[0])
+
+
+def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
+    """Numpy twin of :func:`segaudit.backends._numba.compose_mask`."""
+    keys = np.asarray(keys).astype(np.uint64, copy=False)
+    index = np.arange(keys.shape[0], dtype=np.int64) + base
+    cut_key = np.uint64(cut_key)
+    below = (keys < cut_key) | ((keys == cut_key) & (index <= cut_index))
+    if use_mask:
+        mask &= below
+    else:
+        mask[...] = below
+
+
+def softmin(scores, temperature, out):
+    """Numpy twin of :func:`segaudit.backends._numba.softmin`."""
+    s = np.asarray(scores, dtype=np.float64)
+    valid = ~np.isnan(s)
+    low = np.where(valid, s, np.inf).min(axis=1)
+    shift = (1.0 - low) / temperature
+    e = np.where(valid, np.exp((1.0 - np.where(valid, s, 1.0)) / temperature - shift[:, None]), 0)
+    num = (np.where(valid, s, 0.0) * e).sum(axis=1)
+    den = e.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[...] = np.where(np.isinf(low), 1.0, num / den)

@@ -1,0 +1,1 @@
+"""The engine: per-pixel summary, confident thresholds, issue count, exact selection."""

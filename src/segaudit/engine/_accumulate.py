@@ -1,0 +1,74 @@
+"""Running totals over batches: class sums, disagreement records, row-sum check."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from segaudit.engine._batch import BatchSummary
+from segaudit.engine._exact import ClassSums
+
+__all__ = ["FLOAT_TOLERANCE", "Accumulator", "count_issues"]
+
+FLOAT_TOLERANCE = 1e-6
+
+
+def count_issues(thresholds: np.ndarray, max_prob: np.ndarray, argmax: np.ndarray) -> int:
+    """Count disagreeing pixels with ``m(x) >= t_{a(x)} - 1e-6``."""
+    if max_prob.size == 0:
+        return 0
+    adjusted = thresholds - FLOAT_TOLERANCE
+    return int(np.count_nonzero(max_prob.astype(np.float64) >= adjusted[argmax]))
+
+
+class Accumulator:
+    """Everything the engine keeps between the single read and the selection.
+
+    Parameters
+    ----------
+    num_classes : int
+        K.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.sums = ClassSums(num_classes)
+        self.max_prob: list[np.ndarray] = []
+        self.argmax: list[np.ndarray] = []
+        self.max_row_deviation = 0.0
+
+    def add(self, batch: BatchSummary) -> None:
+        """Fold one batch in."""
+        self.sums.add(batch.sums, batch.counts)
+        if batch.max_prob.size:
+            self.max_prob.append(batch.max_prob)
+            self.argmax.append(batch.argmax)
+        self.max_row_deviation = max(self.max_row_deviation, batch.max_row_deviation)
+
+    def thresholds(self) -> np.ndarray:
+        """Confident threshold per class."""
+        return self.sums.thresholds()
+
+    def num_issues(self, thresholds: np.ndarray) -> int:
+        """Return the number of label issues T."""
+        return sum(
+            count_issues(thresholds, m, a) for m, a in zip(self.max_prob, self.argmax, strict=True)
+        )
+
+    def warn_row_sums(self, dtype: np.dtype, num_classes: int, stacklevel: int) -> None:
+        """Warn when probabilities do not sum to 1 beyond float rounding."""
+        warn_row_sums(self.max_row_deviation, dtype, num_classes, stacklevel + 1)
+
+
+def warn_row_sums(deviation: float, dtype: np.dtype, num_classes: int, stacklevel: int) -> None:
+    """Warn when the largest ``|sum_k p_k - 1|`` exceeds what rounding explains."""
+    tolerance = max(1e-4, 4.0 * num_classes * float(np.finfo(dtype).eps))
+    if deviation > tolerance:
+        warnings.warn(
+            f"pred_probs do not sum to 1 over the classes (axis 1): the largest deviation is "
+            f"{deviation:.3g} (tolerance {tolerance:.1g}). If these are logits or other raw "
+            "model outputs, pass from_logits=True.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )

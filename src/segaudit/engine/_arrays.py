@@ -1,0 +1,160 @@
+"""The array front end of the engine: batches of images read from array-likes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from segaudit._progress import progress
+from segaudit._validation import (
+    as_array_like,
+    check_batch_size,
+    check_choice,
+    check_downsample,
+    check_ignore_index,
+    check_n_jobs,
+    check_shapes,
+)
+from segaudit.engine._accumulate import warn_row_sums
+from segaudit.engine._batch import as_batch, summarise_batch
+from segaudit.engine._finder import IssueFinder, valid_per_image
+from segaudit.engine._kernels import get_kernels, use_threads
+
+__all__ = [
+    "DEFAULT_BATCH_VALUES",
+    "Checked",
+    "check_inputs",
+    "find_issues",
+    "images_per_batch",
+    "iter_batches",
+    "softmin_scores",
+]
+
+DEFAULT_BATCH_VALUES = 1 << 24
+
+
+class Checked:
+    """Validated arguments shared by the entry points."""
+
+    def __init__(self, labels: Any, pred_probs: Any, func: str, **options: Any) -> None:
+        self.func = func
+        self.labels = as_array_like(labels, "labels", func)
+        self.pred_probs = as_array_like(pred_probs, "pred_probs", func)
+        self.n, self.k, self.h, self.w = check_shapes(self.labels, self.pred_probs, func)
+        check_batch_size(options.get("batch_size"), func)
+        check_n_jobs(options.get("n_jobs"), func)
+        self.batch_size = options.get("batch_size")
+        self.n_jobs = options.get("n_jobs")
+        self.verbose = bool(options.get("verbose", True))
+        self.from_logits = bool(options.get("from_logits", False))
+        self.ignore_index = check_ignore_index(options.get("ignore_index"), func)
+        self.downsample = check_downsample(options.get("downsample", 1), self.h, self.w, func)
+        self.label_pooling = check_choice(
+            options.get("label_pooling", "mode"), "label_pooling", ("mode", "mean"), func
+        )
+
+
+def check_inputs(labels: Any, pred_probs: Any, func: str, **options: Any) -> Checked:
+    """Validate the arguments of an entry point; see :class:`Checked`."""
+    return Checked(labels, pred_probs, func, **options)
+
+
+def images_per_batch(batch_size: int | None, k: int, h: int, w: int) -> int:
+    """Images per batch: `batch_size` counts probability values, as in the reference."""
+    values = DEFAULT_BATCH_VALUES if batch_size is None else batch_size
+    return max(values // (k * h * w), 1)
+
+
+def iter_batches(c: Checked, desc: str) -> Iterator[tuple[int, int, Any, Any]]:
+    """Yield ``(start, stop, probs, labels)`` slices, with a progress bar."""
+    step = images_per_batch(c.batch_size, c.k, c.h, c.w)
+    with progress(c.n, desc, c.verbose) as bar:
+        for start in range(0, c.n, step):
+            stop = min(start + step, c.n)
+            yield start, stop, c.pred_probs[start:stop], c.labels[start:stop]
+            bar.update(stop - start)
+
+
+def find_issues(
+    c: Checked, *, pixel_scores: np.ndarray | None = None, stacklevel: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the engine over validated arrays.
+
+    Parameters
+    ----------
+    c : Checked
+        Validated arguments.
+    pixel_scores : ndarray of float64, optional, shape (N, H, W)
+        Also fill in the full-resolution self-confidence here.
+    stacklevel : int, default=2
+        For the row-sum warning.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (N, H, W)
+    valid : ndarray of int64, shape (N,)
+        Labelled pixels per image.
+    """
+    kernels = get_kernels()
+    p = c.h * c.w
+    mask = np.zeros((c.n, c.h, c.w), dtype=np.bool_)
+    valid = np.zeros(c.n, dtype=np.int64)
+    with use_threads(c.n_jobs) as threads:
+        finder = IssueFinder(
+            c.k,
+            kernels=kernels,
+            ignore_index=c.ignore_index,
+            from_logits=c.from_logits,
+            downsample=c.downsample,
+            label_pooling=c.label_pooling,
+            nchunks=threads,
+        )
+        for start, stop, probs, labels in iter_batches(c, "reading pred_probs"):
+            scores = None if pixel_scores is None else pixel_scores[start:stop].reshape(-1, p)
+            summary = finder.add(
+                probs,
+                labels,
+                image_offset=start,
+                scores_out=scores,
+                disagree_out=mask[start:stop].reshape(-1, p),
+            )
+            valid[start:stop] = valid_per_image(summary, stop - start)
+        warn_row_sums(finder.acc.max_row_deviation, _dtype(c), c.k, stacklevel + 1)
+        finder.write_masks(finder.finish())
+    return mask, valid
+
+
+def softmin_scores(
+    c: Checked, temperature: float, *, stacklevel: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmin image scores and pixel scores in one read of `pred_probs`."""
+    kernels = get_kernels()
+    p = c.h * c.w
+    pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
+    image_scores = np.empty(c.n, dtype=np.float64)
+    deviation = 0.0
+    with use_threads(c.n_jobs):
+        for start, stop, probs, labels in iter_batches(c, "scoring images"):
+            pb, lb = as_batch(probs, labels)
+            scores = pixel_scores[start:stop].reshape(-1, p)
+            summary = summarise_batch(
+                pb,
+                lb,
+                kernels=kernels,
+                num_classes=c.k,
+                ignore_index=c.ignore_index,
+                from_logits=c.from_logits,
+                image_offset=start,
+                shape_hw=(c.h, c.w),
+                scores_out=scores,
+            )
+            deviation = max(deviation, summary.max_row_deviation)
+            kernels.softmin(scores, float(temperature), image_scores[start:stop])
+    warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)
+    return image_scores, pixel_scores
+
+
+def _dtype(c: Checked) -> np.dtype:
+    return np.dtype(np.float64) if c.from_logits else np.dtype(c.pred_probs.dtype)

@@ -1,0 +1,191 @@
+"""One batch through the fused kernel: the per-pixel summary and its error checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from segaudit.backends._numba import ERR_LABEL, ERR_NEGATIVE, ERR_NONFINITE, TILE
+
+__all__ = ["BatchSummary", "as_batch", "index_dtype", "score_dtype", "summarise_batch"]
+
+
+@dataclass
+class BatchSummary:
+    """What the engine keeps of one batch of n images with P pixels each.
+
+    Attributes
+    ----------
+    scores : ndarray, shape (n, P)
+        Self-confidence s(x); NaN on ignored pixels.
+    disagree : ndarray of bool, shape (n, P)
+        a(x) != y(x) on labelled pixels.
+    max_prob, argmax : ndarray, shape (D,)
+        m(x) and a(x) of the D disagreeing pixels, in pixel order.
+    sums : ndarray of int64, shape (T, K, 3)
+        Exact per-class sums of s, per tile.
+    counts : ndarray of int64, shape (T, K)
+        Labelled pixels per class, per tile.
+    max_row_deviation : float
+        Largest ``|sum_k p_k(x) - 1|`` (0 for logits).
+    """
+
+    scores: np.ndarray
+    disagree: np.ndarray
+    max_prob: np.ndarray
+    argmax: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+    max_row_deviation: float
+
+
+def score_dtype(probs_dtype: Any, from_logits: bool) -> np.dtype:
+    """float32 scores hold float16/float32 probabilities exactly; else float64."""
+    if from_logits or np.dtype(probs_dtype) == np.float64:
+        return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def index_dtype(num_classes: int) -> np.dtype:
+    """Smallest integer type that holds a class index."""
+    return np.dtype(np.uint8 if num_classes <= 256 else np.int32)
+
+
+def as_batch(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Turn one batch slice into kernel-ready ``(n, K, P)`` and ``(n, P)`` arrays.
+
+    No copy for C-ordered numpy input; float16 becomes float32 (batch-sized).
+    """
+    p = np.asarray(probs)
+    if p.dtype == np.float16 or p.dtype.kind != "f":
+        p = p.astype(np.float32)
+    lab = np.asarray(labels)
+    if lab.dtype == np.bool_:
+        lab = lab.view(np.uint8)
+    elif lab.dtype.kind == "f" and lab.dtype != np.float64:
+        lab = lab.astype(np.float64)
+    n, k = p.shape[:2]
+    return p.reshape(n, k, -1), lab.reshape(n, -1)
+
+
+def summarise_batch(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    kernels: ModuleType,
+    num_classes: int,
+    ignore_index: int | None,
+    from_logits: bool,
+    image_offset: int,
+    shape_hw: tuple[int, int],
+    where: str = "",
+    scores_out: np.ndarray | None = None,
+    disagree_out: np.ndarray | None = None,
+    argmax_out: np.ndarray | None = None,
+) -> BatchSummary:
+    """Run the fused kernel on ``probs (n, K, P)`` and ``labels (n, P)``.
+
+    Parameters
+    ----------
+    probs, labels : ndarray
+        One batch from :func:`as_batch`.
+    kernels : module
+        :mod:`segaudit.backends._numba` or its numpy twin.
+    num_classes : int
+        K.
+    ignore_index : int or None
+        Label of void pixels.
+    from_logits : bool
+        Apply a softmax over K first.
+    image_offset : int
+        Index of the batch's first image in the dataset, for error messages.
+    shape_hw : (int, int)
+        (H, W) of the images, for error messages.
+    where : str, default=""
+        Extra context for error messages (e.g. ``" in batch 37"``).
+    scores_out : ndarray, optional, shape (n, P)
+        Where to write s (float32 or float64); allocated when None.
+    disagree_out : ndarray of bool, optional, shape (n, P)
+        Where to write the disagreement mask; allocated when None.
+    argmax_out : ndarray of int, optional, shape (n, P)
+        Where to keep a(x) of every pixel (-1 on ignored pixels), if wanted.
+
+    Raises
+    ------
+    ValueError
+        On a label outside ``0..K-1`` (other than `ignore_index`), a non-integer
+        label, or a NaN, infinite or negative probability; the message names the
+        first such pixel.
+    """
+    n, _, p = probs.shape
+    if scores_out is None:
+        scores_out = np.empty((n, p), dtype=score_dtype(probs.dtype, from_logits))
+    if disagree_out is None:
+        disagree_out = np.empty((n, p), dtype=np.bool_)
+    m_out = np.empty((n, p), dtype=scores_out.dtype)
+    a_out = np.empty((n, p), dtype=np.int32)
+    tiles = n * ((p + TILE - 1) // TILE)
+    sums = np.zeros((tiles, num_classes, 3), dtype=np.int64)
+    counts = np.zeros((tiles, num_classes), dtype=np.int64)
+    maxdev = np.zeros(tiles, dtype=np.float64)
+    errors = np.zeros((tiles, 3), dtype=np.int64)
+    use_ignore = ignore_index is not None
+    kernels.summarise(
+        probs, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore,
+        from_logits, scores_out, m_out, a_out, disagree_out, sums, counts, maxdev, errors,
+    )  # fmt: skip
+    bad = np.flatnonzero(errors[:, 0])
+    if bad.size:
+        _raise_input_error(errors, bad, probs, labels, image_offset, shape_hw, where, num_classes,
+                           ignore_index)  # fmt: skip
+    if argmax_out is not None:
+        argmax_out[...] = a_out
+    sel = disagree_out
+    return BatchSummary(
+        scores=scores_out,
+        disagree=disagree_out,
+        max_prob=m_out[sel],
+        argmax=a_out[sel].astype(index_dtype(num_classes)),
+        sums=sums,
+        counts=counts,
+        max_row_deviation=float(maxdev.max(initial=0.0)),
+    )
+
+
+def _raise_input_error(
+    errors: np.ndarray,
+    bad: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    image_offset: int,
+    shape_hw: tuple[int, int],
+    where: str,
+    num_classes: int,
+    ignore_index: int | None,
+) -> None:
+    """Raise for the first bad pixel (lowest image, then pixel) of the batch."""
+    p = probs.shape[2]
+    tiles_per_image = (p + TILE - 1) // TILE
+    first = min(bad, key=lambda t: (t // tiles_per_image, errors[t, 1]))
+    code, j, cls = (int(v) for v in errors[first])
+    img = first // tiles_per_image
+    w = shape_hw[1]
+    loc = f"image {image_offset + img}, row {j // w}, column {j % w}{where}"
+    if code == ERR_LABEL:
+        value = labels[img, j]
+        allowed = f"integers in 0..{num_classes - 1}"
+        if ignore_index is not None:
+            allowed += f" or ignore_index={ignore_index}"
+        raise ValueError(f"labels must be {allowed}; got {value!r} at {loc}.")
+    value = probs[img, cls, j]
+    if code == ERR_NONFINITE:
+        raise ValueError(f"pred_probs must be finite; got {value!r} at class {cls} of {loc}.")
+    if code == ERR_NEGATIVE:
+        raise ValueError(
+            f"pred_probs must be probabilities >= 0; got {value!r} at class {cls} of {loc}. "
+            "If these are raw model outputs, pass from_logits=True."
+        )
+    raise AssertionError(f"unknown kernel error code {code}")  # pragma: no cover

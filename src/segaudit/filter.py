@@ -1,0 +1,102 @@
+"""Pixel-level label issues (mirrors ``cleanlab.segmentation.filter``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from segaudit.engine._arrays import check_inputs, find_issues
+
+__all__ = ["find_label_issues"]
+
+
+def find_label_issues(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    batch_size: int | None = None,
+    n_jobs: int | None = None,
+    verbose: bool = True,
+    downsample: int = 1,
+    label_pooling: str = "mode",
+    from_logits: bool = False,
+    ignore_index: int | None = None,
+) -> np.ndarray:
+    """Find the mislabeled pixels of a segmentation dataset with Confident Learning.
+
+    `pred_probs` is read once, in batches; only a compact per-pixel summary is
+    kept. A pixel is flagged when the model's argmax disagrees with its label
+    and its self-confidence is among the T lowest of the dataset, T being the
+    number of disagreeing pixels whose predicted-class probability reaches that
+    class's confident threshold (its mean self-confidence).
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (N, H, W)
+        Given class of each pixel, in ``0..K-1`` (or `ignore_index`).
+    pred_probs : array_like of float, shape (N, K, H, W)
+        Per-pixel class probabilities (float16/32/64), or logits with
+        ``from_logits=True``. numpy, memmap, zarr or any array sliceable along N.
+    batch_size : int, optional
+        Probability values per batch (images per batch = ``batch_size // (K*H*W)``,
+        at least 1). Never changes the result. Default: about 16 million values.
+    n_jobs : int, optional
+        Threads for the compiled kernel; None or -1 uses all cores. Never
+        changes the result.
+    verbose : bool, default=True
+        Show a progress bar.
+    downsample : int, default=1
+        Rank on a grid pooled over ``f x f`` blocks (f must divide H and W); each
+        flagged block flags its pixels that disagree with the model at full
+        resolution.
+    label_pooling : {"mode", "mean"}, default="mode"
+        How labels are pooled when ``downsample > 1``: the block's majority class,
+        or the reference's rounded mean of class ids.
+    from_logits : bool, default=False
+        `pred_probs` holds raw scores; a stable softmax is applied batch by batch.
+    ignore_index : int, optional
+        Label of void pixels: never flagged, never counted.
+
+    Returns
+    -------
+    ndarray of bool, shape (N, H, W)
+        True where the given label is likely wrong.
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, K < 2, labels outside ``0..K-1``, NaN, infinite or
+        negative probabilities, or bad options; the message names the offender.
+
+    Warns
+    -----
+    UserWarning
+        When probabilities do not sum to 1 (they may be logits).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segaudit import find_label_issues
+    >>> labels = np.zeros((1, 2, 3), dtype=int)
+    >>> labels[0, 0, 0] = 1                      # one pixel labelled 1 ...
+    >>> probs = np.zeros((1, 2, 2, 3))
+    >>> probs[0, 0], probs[0, 1] = 0.9, 0.1      # ... where the model sees 0
+    >>> find_label_issues(labels, probs, verbose=False).astype(int)
+    array([[[1, 0, 0],
+            [0, 0, 0]]])
+    """
+    c = check_inputs(
+        labels,
+        pred_probs,
+        "find_label_issues",
+        batch_size=batch_size,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        downsample=downsample,
+        label_pooling=label_pooling,
+        from_logits=from_logits,
+        ignore_index=ignore_index,
+    )
+    mask, _ = find_issues(c, stacklevel=2)
+    return mask

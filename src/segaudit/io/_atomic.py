@@ -1,0 +1,75 @@
+"""Atomic file output: a crash never leaves a half-written file that looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["atomic_path", "atomic_write"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only on success.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Final destination. Its parent folder must exist.
+    suffix : str, optional
+        Suffix of the temporary name (some writers, e.g. ``np.save``, append one
+        when it is missing). Defaults to the destination's own suffix.
+
+    Yields
+    ------
+    Path
+        Where to write. On an exception the temporary file is removed and the
+        destination is left untouched.
+    """
+    final = Path(path)
+    fd, tmp = tempfile.mkstemp(
+        dir=final.parent,
+        prefix=f".{final.name}.",
+        suffix=(final.suffix if suffix is None else suffix) + ".part",
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8"
+) -> Iterator[IO]:
+    """Open a temporary file for writing and move it onto `path` when the block succeeds.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Final destination.
+    mode : {"w", "wb"}, default="w"
+        Text or binary.
+    encoding : str, optional, default="utf-8"
+        Text encoding; ignored in binary mode.
+
+    Yields
+    ------
+    file object
+        Write to it; it is flushed and synced before the rename.
+    """
+    with atomic_path(path) as tmp:
+        kwargs = {} if "b" in mode else {"encoding": encoding}
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())

@@ -1,0 +1,165 @@
+"""Label-quality scores per pixel and per image (mirrors ``cleanlab.segmentation.rank``)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+
+from segaudit._validation import param_error
+from segaudit.engine._arrays import check_inputs, find_issues, softmin_scores
+
+__all__ = ["get_label_quality_scores", "issues_from_scores"]
+
+METHODS = ("softmin", "num_pixel_issues")
+
+
+def get_label_quality_scores(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    method: str = "softmin",
+    batch_size: int | None = None,
+    n_jobs: int | None = None,
+    verbose: bool = True,
+    downsample: int = 1,
+    temperature: float = 0.1,
+    from_logits: bool = False,
+    ignore_index: int | None = None,
+    label_pooling: str = "mode",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score every image and pixel by how likely its label is correct (1 good, 0 bad).
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (N, H, W)
+        Given class of each pixel, in ``0..K-1`` (or `ignore_index`).
+    pred_probs : array_like of float, shape (N, K, H, W)
+        Per-pixel class probabilities, or logits with ``from_logits=True``.
+    method : {"softmin", "num_pixel_issues"}, default="softmin"
+        ``"softmin"``: ``sum_i s_i w_i`` with ``w = softmax((1 - s) / temperature)``
+        over the image's pixels, which weighs the worst pixels most.
+        ``"num_pixel_issues"``: 1 minus the fraction of the image's pixels that
+        :func:`~segaudit.find_label_issues` flags.
+    batch_size : int, optional
+        Probability values per batch; never changes the result.
+    n_jobs : int, optional
+        Threads; None or -1 uses all cores.
+    verbose : bool, default=True
+        Show a progress bar.
+    downsample : int, default=1
+        Only for ``"num_pixel_issues"``: passed to ``find_label_issues``.
+    temperature : float, default=0.1
+        Softmin temperature, > 0.
+    from_logits : bool, default=False
+        `pred_probs` holds raw scores; softmax is applied batch by batch.
+    ignore_index : int, optional
+        Label of void pixels: their pixel score is NaN and they are left out of
+        the image score. An image with no labelled pixel scores 1.0.
+    label_pooling : {"mode", "mean"}, default="mode"
+        Only for ``"num_pixel_issues"`` with ``downsample > 1``.
+
+    Returns
+    -------
+    image_scores : ndarray of float64, shape (N,)
+    pixel_scores : ndarray of float64, shape (N, H, W)
+        Self-confidence ``p_{label}(x)`` of each pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segaudit import get_label_quality_scores
+    >>> labels = np.array([[[0, 1]]])
+    >>> probs = np.array([[[[0.9, 0.8]], [[0.1, 0.2]]]])
+    >>> image, pixel = get_label_quality_scores(labels, probs, verbose=False)
+    >>> pixel
+    array([[[0.9, 0.2]]])
+    >>> bool(image[0] < 0.25)     # dominated by the worst pixel
+    True
+    """
+    func = "get_label_quality_scores"
+    if method not in METHODS:
+        raise param_error("method", func, f"one of {', '.join(map(repr, METHODS))}", repr(method))
+    ok = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not ok or not math.isfinite(temperature) or temperature <= 0:
+        raise param_error("temperature", func, "a finite number > 0", repr(temperature))
+    if method == "softmin" and downsample != 1:
+        warnings.warn(
+            f"downsample={downsample!r} only applies to method='num_pixel_issues'; "
+            "softmin scores use every pixel.",
+            UserWarning,
+            stacklevel=2,
+        )
+        downsample = 1
+    c = check_inputs(
+        labels,
+        pred_probs,
+        func,
+        batch_size=batch_size,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        downsample=downsample,
+        label_pooling=label_pooling,
+        from_logits=from_logits,
+        ignore_index=ignore_index,
+    )
+    if method == "softmin":
+        return softmin_scores(c, float(temperature), stacklevel=2)
+    pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
+    mask, valid = find_issues(c, pixel_scores=pixel_scores, stacklevel=2)
+    flagged = mask.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        image_scores = np.where(valid > 0, 1.0 - flagged / np.maximum(valid, 1), 1.0)
+    return image_scores, pixel_scores
+
+
+def issues_from_scores(
+    image_scores: Any, pixel_scores: Any = None, threshold: float = 0.1
+) -> np.ndarray:
+    """Turn scores into issues: pixels below `threshold`, or the worst images.
+
+    Parameters
+    ----------
+    image_scores : array_like of float, shape (N,)
+        From :func:`get_label_quality_scores`.
+    pixel_scores : array_like of float, shape (N, H, W), optional
+        If given, return the pixels whose score is below `threshold`.
+    threshold : float, default=0.1
+        In ``[0, 1]``.
+
+    Returns
+    -------
+    ndarray
+        With `pixel_scores`: bool mask (N, H, W), ``pixel_scores < threshold``.
+        Without: indices of the images scoring below `threshold`, lowest score
+        first (ties by index). Unlike the reference, the first image at or
+        above the threshold is not included.
+
+    Examples
+    --------
+    >>> from segaudit import issues_from_scores
+    >>> issues_from_scores([0.5, 0.05, 0.01, 0.1], threshold=0.1)
+    array([2, 1])
+    """
+    func = "issues_from_scores"
+    if image_scores is None:
+        raise param_error("image_scores", func, "an array of shape (N,)", "None")
+    ok = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+    if not ok or not 0 <= threshold <= 1:
+        raise param_error("threshold", func, "a number in [0, 1]", repr(threshold))
+    scores = np.asarray(image_scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise param_error("image_scores", func, "an array of shape (N,)", f"shape {scores.shape}")
+    if pixel_scores is not None:
+        pixels = np.asarray(pixel_scores)
+        if pixels.ndim != 3 or pixels.shape[0] != scores.shape[0]:
+            raise param_error(
+                "pixel_scores", func, f"an array of shape ({scores.shape[0]}, H, W)",
+                f"shape {pixels.shape}",
+            )  # fmt: skip
+        return pixels < threshold
+    order = np.argsort(scores, kind="stable")
+    return order[scores[order] < threshold]

@@ -1,0 +1,234 @@
+"""Dataset-level summaries of label issues (mirrors ``cleanlab.segmentation.summary``)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segaudit._validation import as_array_like, check_issues_mask, param_error
+
+__all__ = ["common_label_issues", "display_issues", "filter_by_class"]
+
+_PREDICT_BATCH_VALUES = 1 << 24
+
+
+def _shapes(issues: Any, labels: Any, pred_probs: Any, func: str) -> tuple[np.ndarray, Any, Any]:
+    """Validate ``issues (N,H,W)``, ``labels (N,H,W)``, ``pred_probs (N,K,H,W)``."""
+    pred_probs = as_array_like(pred_probs, "pred_probs", func)
+    labels = as_array_like(labels, "labels", func)
+    if len(pred_probs.shape) != 4:
+        raise param_error("pred_probs", func, "an array of shape (N, K, H, W)",
+                          f"shape {tuple(pred_probs.shape)}")  # fmt: skip
+    n, _, h, w = pred_probs.shape
+    if tuple(labels.shape) != (n, h, w):
+        raise param_error("labels", func, f"an array of shape {(n, h, w)} (N, H, W)",
+                          f"shape {tuple(labels.shape)}")  # fmt: skip
+    return check_issues_mask(issues, (n, h, w), func), labels, pred_probs
+
+
+def _predicted(pred_probs: Any, images: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(image, argmax map)`` for the given images, reading each once."""
+    for i in images:
+        yield int(i), np.asarray(pred_probs[int(i)]).argmax(axis=0)
+
+
+def _check_class_index(value: Any, k: int, param: str, func: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < k:
+        raise param_error(param, func, f"a class index in 0..{k - 1}", repr(value))
+    return int(value)
+
+
+def _check_top(top: Any, func: str) -> int:
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 0:
+        raise param_error("top", func, "a non-negative integer", repr(top))
+    return int(top)
+
+
+def _check_names(class_names: Sequence[str] | None, k: int, func: str) -> list[str]:
+    if class_names is None:
+        return [str(i) for i in range(k)]
+    names = [str(x) for x in class_names]
+    if len(names) != k:
+        raise param_error("class_names", func, f"{k} names (one per class)", f"{len(names)}")
+    return names
+
+
+def confusion_counts(
+    issues: np.ndarray, labels: Any, pred_probs: Any, *, func: str = "confusion_counts"
+) -> np.ndarray:
+    """Count flagged pixels per (given, predicted) class pair: a ``(K, K)`` int64 table."""
+    issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
+    k = pred_probs.shape[1]
+    table = np.zeros(k * k, dtype=np.int64)
+    images = np.flatnonzero(issues.any(axis=(1, 2)))
+    for i, predicted in _predicted(pred_probs, images):
+        given = np.asarray(labels[i])[issues[i]].astype(np.int64)
+        bad = (given < 0) | (given >= k)
+        if bad.any():
+            r, c = np.argwhere(issues[i])[np.argmax(bad)]
+            raise ValueError(
+                f"{func}: flagged pixels must have labels in 0..{k - 1}; got "
+                f"{given[np.argmax(bad)]} at image {i}, row {r}, column {c}."
+            )
+        table += np.bincount(given * k + predicted[issues[i]], minlength=k * k)
+    return table.reshape(k, k)
+
+
+def common_label_issues(
+    issues: Any,
+    labels: Any,
+    pred_probs: Any,
+    *,
+    class_names: Sequence[str] | None = None,
+    exclude: Sequence[int] | None = None,
+    top: int = 20,
+    verbose: bool = True,
+) -> pd.DataFrame:
+    """Tabulate the most frequent (given label, predicted label) pairs among issues.
+
+    Parameters
+    ----------
+    issues : array_like of bool, shape (N, H, W)
+        From :func:`~segaudit.find_label_issues`.
+    labels : array_like of int, shape (N, H, W)
+    pred_probs : array_like of float, shape (N, K, H, W)
+        Probabilities or logits (only the argmax is used).
+    class_names : sequence of str, optional
+        K names; default ``"0"``, ``"1"``, ...
+    exclude : sequence of int, optional
+        Predicted classes to leave out.
+    top : int, default=20
+        At most this many rows.
+    verbose : bool, default=True
+        Print one line per row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``given_label``, ``predicted_label``, ``num_pixel_issues``; most
+        frequent first, ties by given then predicted class id.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segaudit import common_label_issues
+    >>> issues = np.array([[[True, True, False]]])
+    >>> labels = np.array([[[1, 1, 0]]])
+    >>> probs = np.array([[[[0.9, 0.8, 0.7]], [[0.1, 0.2, 0.3]]]])
+    >>> common_label_issues(issues, labels, probs, class_names=["sky", "tree"], verbose=False)
+      given_label predicted_label  num_pixel_issues
+    0        tree             sky                 2
+    """
+    func = "common_label_issues"
+    table = confusion_counts(issues, labels, pred_probs, func=func)
+    k = table.shape[0]
+    names = _check_names(class_names, k, func)
+    top = _check_top(top, func)
+    for e in exclude or ():
+        table[:, _check_class_index(e, k, "exclude", func)] = 0
+    given, predicted = np.nonzero(table)
+    counts = table[given, predicted]
+    order = np.lexsort((predicted, given, -counts))[:top]
+    df = pd.DataFrame(
+        {
+            "given_label": [names[g] for g in given[order]],
+            "predicted_label": [names[p] for p in predicted[order]],
+            "num_pixel_issues": counts[order].astype(np.int64),
+        }
+    )
+    if verbose:
+        for row in df.itertuples(index=False):
+            print(
+                f"Class {row.given_label!r} is potentially mislabeled as class "
+                f"{row.predicted_label!r} for {row.num_pixel_issues} pixels in the dataset"
+            )
+    return df
+
+
+def filter_by_class(class_index: int, issues: Any, labels: Any, pred_probs: Any) -> np.ndarray:
+    """Keep the issues whose given or predicted class is `class_index`.
+
+    Parameters
+    ----------
+    class_index : int
+        A class in ``0..K-1``.
+    issues : array_like of bool, shape (N, H, W)
+    labels : array_like of int, shape (N, H, W)
+    pred_probs : array_like of float, shape (N, K, H, W)
+
+    Returns
+    -------
+    ndarray of bool, shape (N, H, W)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segaudit import filter_by_class
+    >>> issues = np.array([[[True, True]]])
+    >>> labels = np.array([[[0, 2]]])
+    >>> probs = np.array([[[[0.1, 0.1]], [[0.8, 0.1]], [[0.1, 0.8]]]])
+    >>> filter_by_class(1, issues, labels, probs)
+    array([[[ True, False]]])
+    """
+    func = "filter_by_class"
+    issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
+    c = _check_class_index(class_index, pred_probs.shape[1], "class_index", func)
+    out = np.zeros(issues.shape, dtype=np.bool_)
+    for i, predicted in _predicted(pred_probs, np.flatnonzero(issues.any(axis=(1, 2)))):
+        out[i] = issues[i] & ((np.asarray(labels[i]) == c) | (predicted == c))
+    return out
+
+
+def display_issues(
+    issues: Any,
+    labels: Any = None,
+    pred_probs: Any = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    exclude: Sequence[int] | None = None,
+    top: int = 20,
+) -> list[Any]:
+    """Plot the images with the most flagged pixels (needs matplotlib).
+
+    Each figure shows the given mask, the predicted mask and the flagged pixels
+    in red; with `class_names`, a first figure holds the class legend.
+
+    Parameters
+    ----------
+    issues : array_like of bool, shape (N, H, W)
+    labels : array_like of int, shape (N, H, W), optional
+    pred_probs : array_like of float, shape (N, K, H, W), optional
+    class_names : sequence of str, optional
+    exclude : sequence of int, optional
+        Hide flagged pixels whose given label is one of these (needs `labels`).
+    top : int, default=20
+        How many images.
+
+    Returns
+    -------
+    list of matplotlib.figure.Figure
+    """
+    from segaudit._plot import plot_issues
+
+    func = "display_issues"
+    if exclude and labels is None:
+        raise ValueError(f"{func}: 'exclude' needs 'labels' to know each pixel's given class.")
+    mask = np.asarray(issues)
+    if mask.ndim != 3 or mask.dtype != np.bool_:
+        raise param_error("issues", func, "a boolean mask of shape (N, H, W)",
+                          f"{mask.dtype} array of shape {mask.shape}")  # fmt: skip
+    if pred_probs is not None and labels is not None:
+        mask, labels, pred_probs = _shapes(mask, labels, pred_probs, func)
+    elif labels is not None:
+        labels = as_array_like(labels, "labels", func)
+        check_issues_mask(mask, tuple(labels.shape), func)
+    elif pred_probs is not None:
+        pred_probs = as_array_like(pred_probs, "pred_probs", func)
+        n, _, h, w = pred_probs.shape
+        check_issues_mask(mask, (n, h, w), func)
+    top = _check_top(top, func)
+    return plot_issues(mask, labels, pred_probs, class_names, exclude, top)
