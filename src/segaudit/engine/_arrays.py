@@ -19,7 +19,7 @@ from segaudit._validation import (
 )
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._batch import as_batch, summarise_batch
-from segaudit.engine._finder import IssueFinder, valid_per_image
+from segaudit.engine._finder import IssueFinder, Options, valid_per_image
 from segaudit.engine._kernels import get_kernels, use_threads
 
 __all__ = [
@@ -54,6 +54,12 @@ class Checked:
         self.label_pooling = check_choice(
             options.get("label_pooling", "mode"), "label_pooling", ("mode", "mean"), func
         )
+
+
+    def options(self) -> Options:
+        """Return the engine options these arguments describe."""
+        return Options(self.k, self.ignore_index, self.from_logits, self.downsample,
+                       self.label_pooling)  # fmt: skip
 
 
 def check_inputs(labels: Any, pred_probs: Any, func: str, **options: Any) -> Checked:
@@ -102,15 +108,7 @@ def find_issues(
     mask = np.zeros((c.n, c.h, c.w), dtype=np.bool_)
     valid = np.zeros(c.n, dtype=np.int64)
     with use_threads(c.n_jobs) as threads:
-        finder = IssueFinder(
-            c.k,
-            kernels=kernels,
-            ignore_index=c.ignore_index,
-            from_logits=c.from_logits,
-            downsample=c.downsample,
-            label_pooling=c.label_pooling,
-            nchunks=threads,
-        )
+        finder = IssueFinder(c.options(), kernels=kernels, nchunks=threads)
         for start, stop, probs, labels in iter_batches(c, "reading pred_probs"):
             scores = None if pixel_scores is None else pixel_scores[start:stop].reshape(-1, p)
             summary = finder.add(

@@ -1,9 +1,11 @@
 """Single-read Confident Learning over a stream of batches.
 
-`IssueFinder.add` runs the fused kernel on each batch as it arrives and keeps
-only the compact summary; `finish` computes the thresholds, the issue count T
-and the exact cutoff; `write_masks` turns the stored summary into issue masks.
-Every front end (arrays, streaming, folders) drives this one class.
+`summarise_block` runs the fused kernel on one block of whole images (pooling
+first when ``downsample > 1``); `block_mask` turns a stored block into its issue
+mask once the cutoff is known. `IssueFinder` drives both over a stream: `add`
+keeps only the compact summary, `finish` computes the thresholds, the issue
+count T and the exact cutoff. Every front end (arrays, streaming, folders,
+dask) uses these same pieces.
 """
 
 from __future__ import annotations
@@ -19,7 +21,156 @@ from segaudit.engine._batch import BatchSummary, as_batch, summarise_batch
 from segaudit.engine._downsample import pool_labels, pool_probs, softmax
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 
-__all__ = ["Entry", "IssueFinder", "Selection", "valid_per_image"]
+__all__ = [
+    "BlockSummary",
+    "Entry",
+    "IssueFinder",
+    "Options",
+    "Selection",
+    "block_mask",
+    "summarise_block",
+    "valid_per_image",
+]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What Confident Learning needs to know about the data.
+
+    Attributes
+    ----------
+    num_classes : int
+        K.
+    ignore_index : int or None
+        Void label.
+    from_logits : bool
+        Batches hold logits.
+    downsample : int
+        Pooling factor f of the ranking grid.
+    label_pooling : {"mode", "mean"}
+        How labels are pooled when f > 1.
+    """
+
+    num_classes: int
+    ignore_index: int | None = None
+    from_logits: bool = False
+    downsample: int = 1
+    label_pooling: str = "mode"
+
+
+@dataclass
+class BlockSummary:
+    """A block's summary at full resolution and on the ranking grid (the same if f = 1)."""
+
+    full: BatchSummary
+    rank: BatchSummary
+
+
+def summarise_block(
+    probs: Any,
+    labels: Any,
+    opts: Options,
+    kernels: ModuleType,
+    *,
+    image_offset: int,
+    where: str = "",
+    scores_out: np.ndarray | None = None,
+    disagree_out: np.ndarray | None = None,
+    argmax_out: np.ndarray | None = None,
+) -> BlockSummary:
+    """Summarise one block ``probs (n, K, H, W)``, ``labels (n, H, W)`` of whole images.
+
+    Parameters
+    ----------
+    probs, labels : array_like
+        The block.
+    opts : Options
+        Classes, void label, logits, pooling.
+    kernels : module
+        Compiled kernels or their numpy twins.
+    image_offset : int
+        Index of its first image, for error messages.
+    where : str, default=""
+        Extra context for error messages.
+    scores_out : ndarray, optional, shape (n, H*W)
+        Where to keep the full-resolution self-confidence.
+    disagree_out : ndarray of bool, optional, shape (n, H*W)
+        Where to keep the full-resolution disagreement, which `block_mask`
+        turns into the issue mask in place.
+    argmax_out : ndarray of int, optional, shape (n, H*W)
+        Where to keep the full-resolution argmax a(x).
+    """
+    h, w = probs.shape[2:]
+    common = {
+        "kernels": kernels,
+        "num_classes": opts.num_classes,
+        "ignore_index": opts.ignore_index,
+        "image_offset": image_offset,
+        "shape_hw": (h, w),
+        "where": where,
+        "scores_out": scores_out,
+        "disagree_out": disagree_out,
+        "argmax_out": argmax_out,
+    }
+    f = opts.downsample
+    if f == 1:
+        pb, lb = as_batch(probs, labels)
+        full = summarise_batch(pb, lb, from_logits=opts.from_logits, **common)
+        return BlockSummary(full, full)
+    p = softmax(np.asarray(probs)) if opts.from_logits else np.asarray(probs)
+    if p.dtype == np.float16:
+        p = p.astype(np.float32)
+    lab = np.asarray(labels)
+    pb, lb = as_batch(p, lab)
+    full = summarise_batch(pb, lb, from_logits=False, **common)
+    coarse_lab = pool_labels(lab, f, opts.label_pooling, opts.num_classes, opts.ignore_index)
+    cpb, clb = as_batch(pool_probs(p, f), coarse_lab)
+    common.update(shape_hw=(h // f, w // f), scores_out=None, disagree_out=None)
+    common.update(argmax_out=None)
+    return BlockSummary(full, summarise_batch(cpb, clb, from_logits=False, **common))
+
+
+def block_mask(
+    scores: np.ndarray,
+    disagree: np.ndarray,
+    base: int,
+    shape: tuple[int, int, int],
+    downsample: int,
+    cutoff: Cutoff | None,
+    kernels: ModuleType,
+) -> np.ndarray:
+    """Turn a block's disagreement into its issue mask, in place.
+
+    Parameters
+    ----------
+    scores : ndarray
+        The block's scores on the ranking grid.
+    disagree : ndarray of bool, C-contiguous, n*H*W elements
+        Full-resolution disagreement; becomes the mask.
+    base : int
+        Flat index of the block's first score on the ranking grid.
+    shape : (n, H, W)
+        Full-resolution shape of the block.
+    downsample : int
+        f.
+    cutoff : Cutoff or None
+        From :func:`~segaudit.engine._select.find_cutoff`; None flags nothing.
+    kernels : module
+        Compiled kernels or their numpy twins.
+    """
+    block = KeyBlock(keys_of(scores), base)
+    flat = disagree.reshape(-1)
+    if downsample == 1:
+        compose([block], [flat], cutoff, kernels, and_with_mask=True)
+        return disagree
+    n, h, w = shape
+    f = downsample
+    candidates = np.empty(scores.size, dtype=np.bool_)
+    compose([block], [candidates], cutoff, kernels, and_with_mask=False)
+    grid = candidates.reshape(n, h // f, w // f).repeat(f, axis=1).repeat(f, axis=2)
+    full = disagree.reshape(n, h, w)
+    np.logical_and(full, grid, out=full)
+    return disagree
 
 
 @dataclass
@@ -47,120 +198,41 @@ def valid_per_image(batch: BatchSummary, n: int) -> np.ndarray:
 
 
 class IssueFinder:
-    """Accumulate batches, then find the label issues exactly.
+    """Accumulate blocks of a stream, then find the label issues exactly.
 
     Parameters
     ----------
-    num_classes : int
-        K.
+    opts : Options
+        Classes, void label, logits, pooling.
     kernels : module
         Compiled kernels or their numpy twins.
-    ignore_index : int or None
-        Void label.
-    from_logits : bool
-        Batches hold logits.
-    downsample : int
-        Pooling factor f of the ranking grid.
-    label_pooling : {"mode", "mean"}
-        How labels are pooled when f > 1.
-    nchunks : int
+    nchunks : int, default=1
         Parallel chunks for the selection histograms.
     """
 
-    def __init__(
-        self,
-        num_classes: int,
-        *,
-        kernels: ModuleType,
-        ignore_index: int | None = None,
-        from_logits: bool = False,
-        downsample: int = 1,
-        label_pooling: str = "mode",
-        nchunks: int = 1,
-    ) -> None:
-        self.num_classes = num_classes
+    def __init__(self, opts: Options, *, kernels: ModuleType, nchunks: int = 1) -> None:
+        self.opts = opts
         self.kernels = kernels
-        self.ignore_index = ignore_index
-        self.from_logits = from_logits
-        self.downsample = downsample
-        self.label_pooling = label_pooling
         self.nchunks = nchunks
-        self.acc = Accumulator(num_classes)
+        self.acc = Accumulator(opts.num_classes)
         self.entries: list[Entry] = []
         self.pixels = 0
 
-    def add(
-        self,
-        probs: Any,
-        labels: Any,
-        *,
-        image_offset: int,
-        where: str = "",
-        scores_out: np.ndarray | None = None,
-        disagree_out: np.ndarray | None = None,
-        argmax_out: np.ndarray | None = None,
-    ) -> BatchSummary:
-        """Summarise one batch ``probs (n, K, H, W)``, ``labels (n, H, W)``.
-
-        Parameters
-        ----------
-        probs, labels : ndarray
-            The batch.
-        image_offset : int
-            Index of its first image, for error messages.
-        where : str, default=""
-            Extra context for error messages.
-        scores_out : ndarray, optional, shape (n, H*W)
-            Where to keep the full-resolution self-confidence.
-        disagree_out : ndarray of bool, optional, shape (n, H*W)
-            Where to keep the disagreement mask, which `write_masks` turns into
-            the issue mask in place.
-        argmax_out : ndarray of int, optional, shape (n, H*W)
-            Where to keep the full-resolution argmax a(x).
+    def add(self, probs: Any, labels: Any, **kwargs: Any) -> BatchSummary:
+        """Summarise one block (see :func:`summarise_block`) and keep its summary.
 
         Returns
         -------
         BatchSummary
-            The full-resolution summary of the batch.
+            The full-resolution summary of the block.
         """
+        block = summarise_block(probs, labels, self.opts, self.kernels, **kwargs)
+        self.acc.add(block.rank)
+        self.acc.max_row_deviation = max(self.acc.max_row_deviation, block.full.max_row_deviation)
         n, _, h, w = probs.shape
-        common = {
-            "kernels": self.kernels,
-            "num_classes": self.num_classes,
-            "ignore_index": self.ignore_index,
-            "image_offset": image_offset,
-            "shape_hw": (h, w),
-            "where": where,
-            "scores_out": scores_out,
-            "disagree_out": disagree_out,
-            "argmax_out": argmax_out,
-        }
-        f = self.downsample
-        if f == 1:
-            pb, lb = as_batch(probs, labels)
-            full = summarise_batch(pb, lb, from_logits=self.from_logits, **common)
-            self.acc.add(full)
-            self._store(full.scores, full.disagree, (n, h, w))
-            return full
-        p = softmax(np.asarray(probs)) if self.from_logits else np.asarray(probs)
-        if p.dtype == np.float16:
-            p = p.astype(np.float32)
-        lab = np.asarray(labels)
-        pb, lb = as_batch(p, lab)
-        full = summarise_batch(pb, lb, from_logits=False, **common)
-        coarse_lab = pool_labels(lab, f, self.label_pooling, self.num_classes, self.ignore_index)
-        cpb, clb = as_batch(pool_probs(p, f), coarse_lab)
-        common.update(shape_hw=(h // f, w // f), scores_out=None, disagree_out=None)
-        common.update(argmax_out=None)
-        coarse = summarise_batch(cpb, clb, from_logits=False, **common)
-        self.acc.add(coarse)
-        self.acc.max_row_deviation = max(self.acc.max_row_deviation, full.max_row_deviation)
-        self._store(coarse.scores, full.disagree, (n, h, w))
-        return full
-
-    def _store(self, scores: np.ndarray, disagree: np.ndarray, shape: tuple[int, int, int]) -> None:
-        self.entries.append(Entry(self.pixels, scores, disagree, shape))
-        self.pixels += scores.size
+        self.entries.append(Entry(self.pixels, block.rank.scores, block.full.disagree, (n, h, w)))
+        self.pixels += block.rank.scores.size
+        return block.full
 
     def finish(self) -> Selection:
         """Thresholds, issue count and cutoff over everything added."""
@@ -175,19 +247,8 @@ class IssueFinder:
 
     def write_mask(self, entry: Entry, selection: Selection) -> np.ndarray:
         """Turn one entry's disagreement into its issue mask, in place; return it."""
-        f = self.downsample
-        block = KeyBlock(keys_of(entry.scores), entry.base)
-        flat = entry.disagree.reshape(-1)
-        if f == 1:
-            compose([block], [flat], selection.cutoff, self.kernels, and_with_mask=True)
-            return entry.disagree
-        n, h, w = entry.shape
-        candidates = np.empty(entry.scores.size, dtype=np.bool_)
-        compose([block], [candidates], selection.cutoff, self.kernels, and_with_mask=False)
-        grid = candidates.reshape(n, h // f, w // f).repeat(f, axis=1).repeat(f, axis=2)
-        full = entry.disagree.reshape(n, h, w)
-        np.logical_and(full, grid, out=full)
-        return entry.disagree
+        return block_mask(entry.scores, entry.disagree, entry.base, entry.shape,
+                          self.opts.downsample, selection.cutoff, self.kernels)  # fmt: skip
 
     def write_masks(self, selection: Selection) -> None:
         """Turn every stored disagreement into the issue mask, in place."""
