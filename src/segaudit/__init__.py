@@ -5,6 +5,8 @@ The public API lives here; ``segaudit.filter``, ``segaudit.rank`` and
 that switching is a one-line import change.
 """
 
+from segaudit._regions import find_issue_regions
+from segaudit._stream import AuditImage, LabelAudit
 from segaudit.filter import find_label_issues
 from segaudit.rank import get_label_quality_scores, issues_from_scores
 from segaudit.summary import common_label_issues, display_issues, filter_by_class
@@ -12,9 +14,12 @@ from segaudit.summary import common_label_issues, display_issues, filter_by_clas
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditImage",
+    "LabelAudit",
     "common_label_issues",
     "display_issues",
     "filter_by_class",
+    "find_issue_regions",
     "find_label_issues",
     "get_label_quality_scores",
     "issues_from_scores",

@@ -75,7 +75,7 @@ def _corrupt(rng: np.random.Generator, true: np.ndarray, k: int) -> np.ndarray:
 
 
 def _model(rng: np.random.Generator, true: np.ndarray, k: int) -> np.ndarray:
-    """A model that is right almost everywhere, unsure near borders."""
+    """Simulate a model that is right almost everywhere and unsure near borders."""
     from scipy import ndimage
 
     onehot = (true[None] == np.arange(k)[:, None, None]).astype(np.float64)

@@ -17,6 +17,7 @@ __all__ = [
     "check_n_jobs",
     "check_shapes",
     "describe_pixel",
+    "dtype_kind",
     "param_error",
 ]
 
@@ -73,15 +74,28 @@ def check_shapes(labels: Any, pred_probs: Any, func: str) -> tuple[int, int, int
     return n, k, h, w
 
 
+def dtype_kind(dtype: Any) -> str:
+    """Return numpy's kind letter of a numpy or torch dtype (``"f"``, ``"i"``, ``"u"``, ``"b"``)."""
+    try:
+        return np.dtype(dtype).kind
+    except TypeError:
+        name = str(dtype).rsplit(".", 1)[-1]
+        if "float" in name:
+            return "f"
+        if name == "bool":
+            return "b"
+        return "u" if name.startswith("uint") else "i" if name.startswith("int") else "O"
+
+
 def check_float_dtype(dtype: Any, param: str, func: str) -> None:
     """Probabilities and logits must be floating point."""
-    if np.dtype(dtype).kind != "f":
+    if dtype_kind(dtype) != "f":
         raise param_error(param, func, "a float16, float32 or float64 array", f"dtype {dtype}")
 
 
 def check_label_dtype(dtype: Any, func: str) -> None:
     """Labels must be integers (or floats holding integral values, checked later)."""
-    if np.dtype(dtype).kind not in "iubf":
+    if dtype_kind(dtype) not in "iubf":
         raise param_error("labels", func, "an integer array", f"dtype {dtype}")
 
 

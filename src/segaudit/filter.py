@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from segaudit.engine._arrays import check_inputs, find_issues
+from segaudit.io._outputs import mask_output
 
 __all__ = ["find_label_issues"]
 
@@ -22,6 +24,7 @@ def find_label_issues(
     label_pooling: str = "mode",
     from_logits: bool = False,
     ignore_index: int | None = None,
+    out: str | os.PathLike[str] | None = None,
 ) -> np.ndarray:
     """Find the mislabeled pixels of a segmentation dataset with Confident Learning.
 
@@ -57,6 +60,10 @@ def find_label_issues(
         `pred_probs` holds raw scores; a stable softmax is applied batch by batch.
     ignore_index : int, optional
         Label of void pixels: never flagged, never counted.
+    out : path, optional
+        Write the mask to this ``.npy`` file or ``.zarr`` folder instead of
+        memory (for masks larger than RAM) and return it opened read-only.
+        Written atomically: after an error nothing appears at `out`.
 
     Returns
     -------
@@ -98,5 +105,8 @@ def find_label_issues(
         from_logits=from_logits,
         ignore_index=ignore_index,
     )
-    mask, _ = find_issues(c, stacklevel=2)
-    return mask
+    if out is None:
+        return find_issues(c, stacklevel=2)[0]
+    with mask_output(out, (c.n, c.h, c.w)) as target:
+        find_issues(c, mask=target.array, stacklevel=4)
+    return target.result

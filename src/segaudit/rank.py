@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from segaudit._validation import param_error
+from segaudit._validation import check_choice, param_error
 from segaudit.engine._arrays import check_inputs, find_issues, softmin_scores
 
 __all__ = ["get_label_quality_scores", "issues_from_scores"]
@@ -81,11 +81,8 @@ def get_label_quality_scores(
     True
     """
     func = "get_label_quality_scores"
-    if method not in METHODS:
-        raise param_error("method", func, f"one of {', '.join(map(repr, METHODS))}", repr(method))
-    ok = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
-    if not ok or not math.isfinite(temperature) or temperature <= 0:
-        raise param_error("temperature", func, "a finite number > 0", repr(temperature))
+    check_choice(method, "method", METHODS, func)
+    check_temperature(temperature, func)
     if method == "softmin" and downsample != 1:
         warnings.warn(
             f"downsample={downsample!r} only applies to method='num_pixel_issues'; "
@@ -114,6 +111,14 @@ def get_label_quality_scores(
     with np.errstate(invalid="ignore", divide="ignore"):
         image_scores = np.where(valid > 0, 1.0 - flagged / np.maximum(valid, 1), 1.0)
     return image_scores, pixel_scores
+
+
+def check_temperature(temperature: Any, func: str) -> float:
+    """Check that the softmin temperature is a finite number > 0."""
+    ok = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
+    if not ok or not math.isfinite(temperature) or temperature <= 0:
+        raise param_error("temperature", func, "a finite number > 0", repr(temperature))
+    return float(temperature)
 
 
 def issues_from_scores(

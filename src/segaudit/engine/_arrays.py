@@ -84,7 +84,11 @@ def iter_batches(c: Checked, desc: str) -> Iterator[tuple[int, int, Any, Any]]:
 
 
 def find_issues(
-    c: Checked, *, pixel_scores: np.ndarray | None = None, stacklevel: int = 2
+    c: Checked,
+    *,
+    pixel_scores: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    stacklevel: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the engine over validated arrays.
 
@@ -94,6 +98,8 @@ def find_issues(
         Validated arguments.
     pixel_scores : ndarray of float64, optional, shape (N, H, W)
         Also fill in the full-resolution self-confidence here.
+    mask : ndarray of bool, optional, shape (N, H, W)
+        Where to write the mask (e.g. a memmap); allocated when None.
     stacklevel : int, default=2
         For the row-sum warning.
 
@@ -105,7 +111,8 @@ def find_issues(
     """
     kernels = get_kernels()
     p = c.h * c.w
-    mask = np.zeros((c.n, c.h, c.w), dtype=np.bool_)
+    if mask is None:
+        mask = np.zeros((c.n, c.h, c.w), dtype=np.bool_)
     valid = np.zeros(c.n, dtype=np.int64)
     with use_threads(c.n_jobs) as threads:
         finder = IssueFinder(c.options(), kernels=kernels, nchunks=threads)

@@ -10,7 +10,7 @@ dask) uses these same pieces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -218,15 +218,22 @@ class IssueFinder:
         self.entries: list[Entry] = []
         self.pixels = 0
 
-    def add(self, probs: Any, labels: Any, **kwargs: Any) -> BatchSummary:
+    def add(
+        self, probs: Any, labels: Any, *, from_logits: bool | None = None, **kwargs: Any
+    ) -> BatchSummary:
         """Summarise one block (see :func:`summarise_block`) and keep its summary.
+
+        `from_logits`, when given, overrides the option for this block only.
 
         Returns
         -------
         BatchSummary
             The full-resolution summary of the block.
         """
-        block = summarise_block(probs, labels, self.opts, self.kernels, **kwargs)
+        opts = self.opts
+        if from_logits is not None and from_logits != opts.from_logits:
+            opts = replace(opts, from_logits=from_logits)
+        block = summarise_block(probs, labels, opts, self.kernels, **kwargs)
         self.acc.add(block.rank)
         self.acc.max_row_deviation = max(self.acc.max_row_deviation, block.full.max_row_deviation)
         n, _, h, w = probs.shape

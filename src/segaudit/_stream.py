@@ -1,0 +1,345 @@
+"""The streaming API: audit labels inside a model's inference loop."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from segaudit._store import SummaryStore
+from segaudit._validation import check_choice, check_ignore_index, check_shapes, param_error
+from segaudit.engine._accumulate import warn_row_sums
+from segaudit.engine._finder import IssueFinder, Options, Selection, block_mask, valid_per_image
+from segaudit.engine._kernels import get_kernels, use_threads
+from segaudit.io._outputs import mask_output
+
+__all__ = ["AuditImage", "LabelAudit"]
+
+DEFAULT_MEMORY_LIMIT = 4 << 30
+
+
+@dataclass(frozen=True)
+class AuditImage:
+    """One image's results, as :meth:`LabelAudit.iter_images` yields them."""
+
+    index: int
+    labels: np.ndarray
+    predicted: np.ndarray
+    scores: np.ndarray
+    issues: np.ndarray
+
+
+@dataclass
+class _Part:
+    """What is kept of one batch besides the engine's own entry."""
+
+    start: int
+    shape: tuple[int, int, int]
+    labels: np.ndarray
+    argmax: np.ndarray
+    scores: np.ndarray
+    valid: np.ndarray
+
+
+class LabelAudit:
+    """Find label issues while a model runs: feed batches, then ask once.
+
+    Only a compact summary of each batch is kept (about 13 bytes per pixel:
+    self-confidence, argmax, given label, disagreement), in memory up to
+    `memory_limit` bytes and in temporary files beyond. Results are identical
+    to :func:`~segaudit.find_label_issues` and
+    :func:`~segaudit.get_label_quality_scores` on the same data.
+
+    Parameters
+    ----------
+    num_classes : int
+        K, the size of the class axis of every batch.
+    ignore_index : int, optional
+        Label of void pixels: never flagged, never counted.
+    from_logits : bool, default=False
+        Batches hold logits; a stable softmax is applied per batch.
+    downsample : int, default=1
+        As in :func:`~segaudit.find_label_issues`.
+    label_pooling : {"mode", "mean"}, default="mode"
+        As in :func:`~segaudit.find_label_issues`.
+    memory_limit : int, optional, default=4 GiB
+        Bytes of summary kept in RAM before spilling to files; None never spills.
+    spill_dir : path, optional
+        Where the temporary spill folder goes (default: the system's).
+    n_jobs : int, optional
+        Threads for the compiled kernel; None or -1 uses all cores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from segaudit import LabelAudit
+    >>> audit = LabelAudit(num_classes=2)
+    >>> for _ in range(3):                                  # the model's loop
+    ...     logits = np.zeros((4, 2, 8, 8)); logits[:, 0] = 3.0
+    ...     labels = np.zeros((4, 8, 8), dtype=int); labels[:, 0, 0] = 1
+    ...     audit.update(labels, logits, from_logits=True)
+    >>> audit.find_label_issues().sum()                     # the 12 pixels labelled 1
+    np.int64(12)
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        ignore_index: int | None = None,
+        from_logits: bool = False,
+        downsample: int = 1,
+        label_pooling: str = "mode",
+        memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+        spill_dir: str | os.PathLike[str] | None = None,
+        n_jobs: int | None = None,
+    ) -> None:
+        func = "LabelAudit"
+        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+            raise param_error("num_classes", func, "an integer >= 2", repr(num_classes))
+        if num_classes < 2:
+            raise param_error("num_classes", func, "an integer >= 2", num_classes)
+        if isinstance(downsample, bool) or not isinstance(downsample, numbers.Integral):
+            raise param_error("downsample", func, "a positive integer", repr(downsample))
+        if downsample < 1:
+            raise param_error("downsample", func, "a positive integer", downsample)
+        self.options = Options(
+            int(num_classes),
+            check_ignore_index(ignore_index, func),
+            bool(from_logits),
+            int(downsample),
+            check_choice(label_pooling, "label_pooling", ("mode", "mean"), func),
+        )
+        self.n_jobs = n_jobs
+        self._store = SummaryStore(memory_limit, spill_dir)
+        self._finder = IssueFinder(self.options, kernels=get_kernels())
+        self._parts: list[_Part] = []
+        self._selection: Selection | None = None
+        self._num_images = 0
+
+    # -- feeding ---------------------------------------------------------------
+    def update(self, labels: Any, pred_probs: Any, *, from_logits: bool | None = None) -> None:
+        """Add one batch: ``labels (n, H, W)`` and ``pred_probs (n, K, H, W)``.
+
+        A single image may be given as ``(H, W)`` and ``(K, H, W)``. numpy
+        arrays or torch tensors on any device; tensors are summarised on their
+        device. Images may differ in size between batches.
+
+        Parameters
+        ----------
+        labels : array_like or torch.Tensor of int
+        pred_probs : array_like or torch.Tensor of float
+            Probabilities, or logits with `from_logits`.
+        from_logits : bool, optional
+            Overrides the audit's setting for this batch.
+
+        Raises
+        ------
+        ValueError
+            On a bad shape, K, label or probability; the message names the batch
+            and the image.
+        """
+        batch = len(self._parts)
+        func = f"LabelAudit.update (batch {batch})"
+        if len(labels.shape) == 2 and len(pred_probs.shape) == 3:
+            labels, pred_probs = labels[None], pred_probs[None]
+        n, k, h, w = check_shapes(labels, pred_probs, func)
+        if k != self.options.num_classes:
+            raise ValueError(
+                f"{func}: expected pred_probs with K={self.options.num_classes} classes on "
+                f"axis 1 (num_classes); got shape {tuple(pred_probs.shape)}."
+            )
+        f = self.options.downsample
+        if h % f or w % f:
+            raise ValueError(
+                f"{func}: 'downsample' must divide both the height and the width of the "
+                f"images; got H={h}, W={w} and downsample={f}."
+            )
+        p = h * w
+        scores = self._store.empty((n, p), np.float64)
+        disagree = self._store.empty((n, p), np.bool_)
+        argmax = self._store.empty((n, p), np.int32 if k > 32767 else np.int16)
+        start = self._num_images
+        with use_threads(self.n_jobs):
+            summary = self._finder.add(
+                pred_probs,
+                labels,
+                from_logits=from_logits,
+                image_offset=start,
+                where=f" in batch {batch}",
+                scores_out=scores,
+                disagree_out=disagree,
+                argmax_out=argmax,
+            )
+        given = self._store.empty((n, p), _label_dtype(self.options))
+        given[...] = _host(labels).reshape(n, p)
+        valid = valid_per_image(summary, n)
+        self._parts.append(_Part(start, (n, h, w), given, argmax, scores, valid))
+        self._num_images += n
+        self._selection = None
+
+    # -- results ---------------------------------------------------------------
+    @property
+    def num_images(self) -> int:
+        """Images seen so far."""
+        return self._num_images
+
+    def _select(self) -> Selection:
+        if not self._parts:
+            raise ValueError("LabelAudit: no batches yet; call update() at least once.")
+        if self._selection is None:
+            dtype = np.dtype(np.float64)
+            warn_row_sums(self._finder.acc.max_row_deviation, dtype, self.options.num_classes, 4)
+            self._selection = self._finder.finish()
+        return self._selection
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """Confident threshold per class, ``(K,)``."""
+        return self._select().thresholds
+
+    @property
+    def num_issues(self) -> int:
+        """T, the estimated number of label issues on the ranking grid."""
+        return self._select().num_issues
+
+    def _same_shape(self) -> bool:
+        return len({part.shape[1:] for part in self._parts}) == 1
+
+    def _masks(self) -> Iterator[tuple[_Part, np.ndarray]]:
+        """Yield each part with its issue mask ``(n, H, W)``, computed on the fly."""
+        selection = self._select()
+        for part, entry in zip(self._parts, self._finder.entries, strict=True):
+            mask = np.array(entry.disagree, dtype=np.bool_, copy=True)
+            block_mask(entry.scores, mask, entry.base, entry.shape, self.options.downsample,
+                       selection.cutoff, self._finder.kernels)  # fmt: skip
+            yield part, mask.reshape(part.shape)
+
+    def find_label_issues(
+        self, *, out: str | os.PathLike[str] | None = None
+    ) -> np.ndarray | list[np.ndarray]:
+        """Return the issue mask of every image seen.
+
+        Parameters
+        ----------
+        out : path, optional
+            Write the mask to this ``.npy`` or ``.zarr`` path (atomically) and
+            return it opened read-only; needs images of one size.
+
+        Returns
+        -------
+        ndarray of bool, shape (N, H, W)
+            Or a list of ``(H, W)`` masks when image sizes differ.
+        """
+        if not self._same_shape():
+            if out is not None:
+                raise ValueError("LabelAudit.find_label_issues: 'out' needs images of one size.")
+            return [m for _, mask in self._masks() for m in mask]
+        h, w = self._parts[0].shape[1:]
+        if out is None:
+            result = np.empty((self._num_images, h, w), dtype=np.bool_)
+            for part, mask in self._masks():
+                result[part.start : part.start + part.shape[0]] = mask
+            return result
+        with mask_output(out, (self._num_images, h, w)) as target:
+            for part, mask in self._masks():
+                target.array[part.start : part.start + part.shape[0]] = mask
+        return target.result
+
+    def get_label_quality_scores(
+        self, *, method: str = "softmin", temperature: float = 0.1
+    ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
+        """Return image scores ``(N,)`` and pixel scores ``(N, H, W)`` (a list if sizes differ).
+
+        Parameters
+        ----------
+        method : {"softmin", "num_pixel_issues"}, default="softmin"
+            As in :func:`~segaudit.get_label_quality_scores`.
+        temperature : float, default=0.1
+            Softmin temperature, > 0.
+        """
+        from segaudit.rank import METHODS, check_temperature
+
+        func = "LabelAudit.get_label_quality_scores"
+        check_choice(method, "method", METHODS, func)
+        check_temperature(temperature, func)
+        if not self._parts:
+            raise ValueError("LabelAudit: no batches yet; call update() at least once.")
+        image = np.empty(self._num_images, dtype=np.float64)
+        if method == "softmin":
+            for part in self._parts:
+                out = image[part.start : part.start + part.shape[0]]
+                self._finder.kernels.softmin(part.scores, float(temperature), out)
+        else:
+            for part, mask in self._masks():
+                flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
+                out = np.where(part.valid > 0, 1.0 - flagged / np.maximum(part.valid, 1), 1.0)
+                image[part.start : part.start + part.shape[0]] = out
+        pixels = [part.scores.reshape(part.shape) for part in self._parts]
+        if self._same_shape():
+            return image, np.concatenate(pixels)
+        return image, [p for batch in pixels for p in batch]
+
+    def iter_images(self) -> Iterator[AuditImage]:
+        """Yield every image's labels, prediction, scores and issues, one at a time."""
+        for part, mask in self._masks():
+            n, h, w = part.shape
+            for i in range(n):
+                yield AuditImage(
+                    part.start + i,
+                    part.labels[i].reshape(h, w),
+                    part.argmax[i].reshape(h, w),
+                    part.scores[i].reshape(h, w),
+                    mask[i],
+                )
+
+    def confusions(self) -> np.ndarray:
+        """Count flagged pixels per (given, predicted) class: ``(K, K)`` int64."""
+        k = self.options.num_classes
+        table = np.zeros(k * k, dtype=np.int64)
+        for part, mask in self._masks():
+            flat = mask.reshape(part.shape[0], -1)
+            given = part.labels[flat].astype(np.int64)
+            table += np.bincount(given * k + part.argmax[flat], minlength=k * k)
+        return table.reshape(k, k)
+
+    def class_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled pixels and flagged pixels per given class, each ``(K,)`` int64."""
+        k = self.options.num_classes
+        flagged = np.zeros(k, dtype=np.int64)
+        full = np.zeros(k, dtype=np.int64)
+        for part, mask in self._masks():
+            lab = part.labels.reshape(-1).astype(np.int64)
+            keep = (lab >= 0) & (lab < k)
+            full += np.bincount(lab[keep], minlength=k)
+            flagged += np.bincount(lab[mask.reshape(-1)], minlength=k)
+        return full, flagged
+
+    def close(self) -> None:
+        """Delete any spilled files."""
+        self._store.close()
+
+    def __enter__(self) -> LabelAudit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _label_dtype(opts: Options) -> np.dtype:
+    """Compact dtype for the given labels, void included."""
+    ignore = opts.ignore_index if opts.ignore_index is not None else 0
+    if opts.num_classes <= 32767 and -32768 <= ignore <= 32767:
+        return np.dtype(np.int16)
+    return np.dtype(np.int64)
+
+
+def _host(x: Any) -> np.ndarray:
+    """Return a numpy view or copy of an array or tensor (moved to the CPU)."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)

@@ -1,0 +1,221 @@
+"""Turn masks and images into small embedded PNGs: palettes, overlays, downscaling, crops."""
+
+from __future__ import annotations
+
+import base64
+import colorsys
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+__all__ = [
+    "FLAG_COLOR",
+    "VOID_COLOR",
+    "colorize",
+    "default_palette",
+    "fit_size",
+    "flagged_view",
+    "palette_array",
+    "png_data_uri",
+    "resize_nearest",
+]
+
+RGB = tuple[int, int, int]
+
+#: Colour of void (``ignore_index``) pixels in rendered masks.
+VOID_COLOR: RGB = (128, 128, 128)
+#: Colour of flagged pixels in overlays.
+FLAG_COLOR: RGB = (255, 0, 0)
+_FLAG_ALPHA = 0.75  # flagged pixels: mostly red
+_FADE = 0.4  # other pixels: faded towards white, so red stands out even over reddish classes
+_BOX_COLOR: RGB = (255, 221, 0)
+_GOLDEN = 0.618033988749895
+_HUE0 = 0.6  # class 0 is blue, not the red of flagged pixels
+
+
+def default_palette(num_classes: int) -> list[RGB]:
+    """Return `num_classes` distinct, deterministic colours.
+
+    Hues follow the golden-ratio sequence, so neighbouring class ids get far-apart
+    hues; saturation and value cycle so that classes 256 apart still differ.
+
+    Parameters
+    ----------
+    num_classes : int
+        How many colours.
+
+    Returns
+    -------
+    list of (int, int, int)
+        RGB triplets in ``0..255``.
+
+    Examples
+    --------
+    >>> default_palette(2)
+    [(85, 148, 242), (175, 242, 24)]
+    >>> default_palette(0)
+    []
+    """
+    colors = []
+    for k in range(num_classes):
+        hue = (_HUE0 + k * _GOLDEN) % 1.0
+        sat = (0.65, 0.9, 0.5)[k % 3]
+        val = (0.95, 0.75, 0.85)[(k // 3) % 3]
+        r, g, b = colorsys.hsv_to_rgb(hue, sat, val)
+        colors.append((round(r * 255), round(g * 255), round(b * 255)))
+    return colors
+
+
+def fit_size(height: int, width: int, *, max_side: int) -> tuple[int, int]:
+    """Return ``(height, width)`` scaled down (never up) so the long side is at most `max_side`.
+
+    Examples
+    --------
+    >>> fit_size(1024, 300, max_side=512)
+    (512, 150)
+    >>> fit_size(4000, 1, max_side=512)
+    (512, 1)
+    """
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of the first two axes of `array` to ``size = (h, w)``.
+
+    Works on any dtype (class ids stay class ids; no new values are invented).
+    """
+    height, width = array.shape[:2]
+    rows = ((np.arange(size[0]) + 0.5) * height / size[0]).astype(np.intp)
+    cols = ((np.arange(size[1]) + 0.5) * width / size[1]).astype(np.intp)
+    resized: np.ndarray = array[rows[:, None], cols[None, :]]
+    return resized
+
+
+def _block_edges(length: int, out: int) -> np.ndarray:
+    return (np.arange(out) * length // out).astype(np.intp)
+
+
+def _resize_any(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Downscale a boolean mask so that an output pixel is set when any pixel of its block is."""
+    if mask.shape == size:
+        return mask
+    pooled = np.maximum.reduceat(mask.view(np.uint8), _block_edges(mask.shape[0], size[0]), axis=0)
+    pooled = np.maximum.reduceat(pooled, _block_edges(mask.shape[1], size[1]), axis=1)
+    return pooled.astype(bool)
+
+
+def colorize(
+    labels: np.ndarray, palette: np.ndarray, *, ignore_index: int | None = None
+) -> np.ndarray:
+    """Map a ``(H, W)`` class-id mask to ``(H, W, 3)`` uint8 RGB.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+        Class ids in ``0..K-1``, or `ignore_index`.
+    palette : ndarray of uint8, shape (K, 3)
+        Colour of each class.
+    ignore_index : int, optional
+        Pixels with this value are drawn in `VOID_COLOR`.
+
+    Returns
+    -------
+    ndarray of uint8, shape (H, W, 3)
+    """
+    lut = np.vstack([palette, np.asarray(VOID_COLOR, dtype=np.uint8)])
+    index = labels.astype(np.intp, copy=False)
+    if ignore_index is not None:
+        index = np.where(labels == ignore_index, len(palette), index)
+    return lut[index]
+
+
+def _resize_photo(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if image.shape[:2] == size:
+        return image
+    pil = Image.fromarray(np.ascontiguousarray(image))
+    return np.asarray(pil.resize((size[1], size[0]), Image.Resampling.BOX))
+
+
+def flagged_view(
+    labels: np.ndarray,
+    issues: np.ndarray,
+    image: np.ndarray | None,
+    palette: np.ndarray,
+    *,
+    ignore_index: int | None,
+    max_side: int,
+    box: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """Draw flagged pixels in red over the faded image (or the colourised given mask).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+        Given mask; the background when `image` is None.
+    issues : ndarray of bool, shape (H, W)
+        Flagged pixels. When downscaling, a pixel stays flagged if any pixel of its
+        block is, so no flagged pixel disappears from the picture.
+    image : ndarray of uint8, shape (H, W, 3), optional
+        Original image.
+    palette : ndarray of uint8, shape (K, 3)
+        Class colours.
+    ignore_index : int, optional
+        Void label.
+    max_side : int
+        Long side of the result, at most.
+    box : (row0, col0, row1, col1), optional
+        Half-open rectangle, in input coordinates, to outline in yellow just outside.
+
+    Returns
+    -------
+    ndarray of uint8, shape (h, w, 3)
+    """
+    size = fit_size(*labels.shape, max_side=max_side)
+    if image is None:
+        base = colorize(resize_nearest(labels, size), palette, ignore_index=ignore_index)
+    else:
+        base = _resize_photo(image, size)
+    flagged = _resize_any(issues, size)
+    out = base.astype(np.float32)
+    out[~flagged] = (1 - _FADE) * out[~flagged] + _FADE * 255.0
+    out[flagged] = (1 - _FLAG_ALPHA) * out[flagged] + _FLAG_ALPHA * np.asarray(FLAG_COLOR)
+    out = np.rint(out).astype(np.uint8)
+    if box is not None:
+        out = _outline(out, box, scale=(size[0] / labels.shape[0], size[1] / labels.shape[1]))
+    return out
+
+
+def _outline(
+    rgb: np.ndarray, box: tuple[int, int, int, int], *, scale: tuple[float, float]
+) -> np.ndarray:
+    """Draw the half-open `box` (input coordinates) as a yellow frame just outside it."""
+    row0, col0, row1, col1 = box
+    width = max(1, max(rgb.shape[:2]) // 64)
+    pil = Image.fromarray(rgb)
+    ImageDraw.Draw(pil).rectangle(
+        (
+            int(col0 * scale[1]) - width,
+            int(row0 * scale[0]) - width,
+            int(np.ceil(col1 * scale[1])) + width - 1,
+            int(np.ceil(row1 * scale[0])) + width - 1,
+        ),
+        outline=_BOX_COLOR,
+        width=width,
+    )
+    return np.asarray(pil)
+
+
+def png_data_uri(rgb: np.ndarray) -> str:
+    """Encode an ``(H, W, 3)`` uint8 array as a ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def palette_array(class_colors: Sequence[Sequence[int]] | None, num_classes: int) -> np.ndarray:
+    """Return the ``(K, 3)`` uint8 palette: `class_colors` if given, else `default_palette`."""
+    colors = default_palette(num_classes) if class_colors is None else class_colors
+    return np.asarray(colors, dtype=np.uint8).reshape(num_classes, 3)
