@@ -9,28 +9,35 @@ import numpy as np
 
 __all__ = ["VOID_COLOR", "class_palette", "colorize"]
 
-VOID_COLOR = (96, 96, 96)
+VOID_COLOR = (128, 128, 128)
+_GOLDEN = 0.618033988749895
+_HUE0 = 0.6  # class 0 is blue, not the red used for flagged pixels
 
 
 def class_palette(num_classes: int) -> np.ndarray:
     """Distinct RGB colours for K classes, ``(K, 3)`` uint8, the same on every call.
 
-    Hues step by the golden ratio; saturation and value cycle so that
+    Hues step by the golden ratio from blue; saturation and value cycle so that
     neighbouring ids differ in brightness too.
+
+    Examples
+    --------
+    >>> class_palette(2).tolist()
+    [[85, 148, 242], [175, 242, 24]]
     """
-    golden = 0.618033988749895
     out = np.empty((num_classes, 3), dtype=np.uint8)
     for k in range(num_classes):
-        hue = (k * golden) % 1.0
+        hue = (_HUE0 + k * _GOLDEN) % 1.0
         sat = (0.65, 0.9, 0.5)[k % 3]
-        val = (0.95, 0.7, 0.85)[(k // 3) % 3]
-        out[k] = np.round(np.array(colorsys.hsv_to_rgb(hue, sat, val)) * 255)
+        val = (0.95, 0.75, 0.85)[(k // 3) % 3]
+        out[k] = [round(c * 255) for c in colorsys.hsv_to_rgb(hue, sat, val)]
     return out
 
 
 def colorize(
     labels: np.ndarray,
     palette: np.ndarray | Sequence[Sequence[int]],
+    *,
     ignore_index: int | None = None,
 ) -> np.ndarray:
     """Colour a class map: ``(H, W)`` ids to ``(H, W, 3)`` uint8.

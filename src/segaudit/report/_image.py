@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segaudit._validation import param_error
+
 __all__ = ["ReportImage", "invalid"]
 
 
 def invalid(param: str, func: str, constraint: str, got: str) -> ValueError:
-    """Build the one error message used across the report's input checks."""
-    return ValueError(f"The {param!r} parameter of {func} must be {constraint}. Got {got} instead.")
+    """Build the shared error message (see :func:`segaudit._validation.param_error`)."""
+    return param_error(param, func, constraint, got)
 
 
 def _describe(array: np.ndarray) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-import colorsys
 import io
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from segaudit._colors import VOID_COLOR, class_palette, colorize
 
 __all__ = [
     "FLAG_COLOR",
@@ -25,47 +26,22 @@ __all__ = [
 RGB = tuple[int, int, int]
 
 #: Colour of void (``ignore_index``) pixels in rendered masks.
-VOID_COLOR: RGB = (128, 128, 128)
 #: Colour of flagged pixels in overlays.
 FLAG_COLOR: RGB = (255, 0, 0)
 _FLAG_ALPHA = 0.75  # flagged pixels: mostly red
 _FADE = 0.4  # other pixels: faded towards white, so red stands out even over reddish classes
 _BOX_COLOR: RGB = (255, 221, 0)
-_GOLDEN = 0.618033988749895
-_HUE0 = 0.6  # class 0 is blue, not the red of flagged pixels
 
 
 def default_palette(num_classes: int) -> list[RGB]:
-    """Return `num_classes` distinct, deterministic colours.
-
-    Hues follow the golden-ratio sequence, so neighbouring class ids get far-apart
-    hues; saturation and value cycle so that classes 256 apart still differ.
-
-    Parameters
-    ----------
-    num_classes : int
-        How many colours.
-
-    Returns
-    -------
-    list of (int, int, int)
-        RGB triplets in ``0..255``.
+    """Return the shared class palette (:func:`segaudit._colors.class_palette`) as tuples.
 
     Examples
     --------
     >>> default_palette(2)
     [(85, 148, 242), (175, 242, 24)]
-    >>> default_palette(0)
-    []
     """
-    colors = []
-    for k in range(num_classes):
-        hue = (_HUE0 + k * _GOLDEN) % 1.0
-        sat = (0.65, 0.9, 0.5)[k % 3]
-        val = (0.95, 0.75, 0.85)[(k // 3) % 3]
-        r, g, b = colorsys.hsv_to_rgb(hue, sat, val)
-        colors.append((round(r * 255), round(g * 255), round(b * 255)))
-    return colors
+    return [(int(r), int(g), int(b)) for r, g, b in class_palette(num_classes)]
 
 
 def fit_size(height: int, width: int, *, max_side: int) -> tuple[int, int]:
@@ -105,31 +81,6 @@ def _resize_any(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     pooled = np.maximum.reduceat(mask.view(np.uint8), _block_edges(mask.shape[0], size[0]), axis=0)
     pooled = np.maximum.reduceat(pooled, _block_edges(mask.shape[1], size[1]), axis=1)
     return pooled.astype(bool)
-
-
-def colorize(
-    labels: np.ndarray, palette: np.ndarray, *, ignore_index: int | None = None
-) -> np.ndarray:
-    """Map a ``(H, W)`` class-id mask to ``(H, W, 3)`` uint8 RGB.
-
-    Parameters
-    ----------
-    labels : ndarray of int, shape (H, W)
-        Class ids in ``0..K-1``, or `ignore_index`.
-    palette : ndarray of uint8, shape (K, 3)
-        Colour of each class.
-    ignore_index : int, optional
-        Pixels with this value are drawn in `VOID_COLOR`.
-
-    Returns
-    -------
-    ndarray of uint8, shape (H, W, 3)
-    """
-    lut = np.vstack([palette, np.asarray(VOID_COLOR, dtype=np.uint8)])
-    index = labels.astype(np.intp, copy=False)
-    if ignore_index is not None:
-        index = np.where(labels == ignore_index, len(palette), index)
-    return lut[index]
 
 
 def _resize_photo(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
