@@ -24,7 +24,7 @@ demo: $(STAMP_BASE)
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest
 
 lint: $(STAMP_TEST)
 	$(BIN)/python -m ruff check src tests benchmarks

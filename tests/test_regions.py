@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from segaudit._regions import _image_regions, _majority, find_issue_regions
+from segaudit._regions import image_regions, _majority, find_issue_regions
 
 COLUMNS = [
     "image",
@@ -293,12 +293,12 @@ def test_inputs_are_not_modified(dataset):
     find_issue_regions(issues, labels, predicted=predicted, pixel_scores=np.ones(labels.shape))
 
 
-def test_image_regions_returns_records_in_label_order():
+def testimage_regions_returns_records_in_label_order():
     labels = np.zeros((6, 6), int)
     predicted = labels.copy()
     predicted[4:6, 0:2] = 1
     predicted[0, 5] = 1
-    out = _image_regions(predicted != labels, labels, predicted, image=7)
+    out = image_regions(predicted != labels, labels, predicted, image=7)
     assert [r["region"] for r in out] == [1, 2]
     assert [r["area"] for r in out] == [1, 4]
     assert {r["image"] for r in out} == {7}

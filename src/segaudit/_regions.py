@@ -27,7 +27,7 @@ import pandas as pd
 
 from segaudit._validation import param_error
 
-__all__ = ["find_issue_regions"]
+__all__ = ["find_issue_regions", "image_regions", "regions_frame"]
 
 _BOUNDARY_FRACTION = 0.8  # share of a region's pixels that must lie near a border
 _BBOX = ("bbox_row0", "bbox_col0", "bbox_row1", "bbox_col1")
@@ -93,7 +93,7 @@ def _between(
     return all((neighbours == c).any() for c in classes)
 
 
-def _image_regions(
+def image_regions(
     issues_hw: npt.ArrayLike,
     labels_hw: npt.ArrayLike,
     predicted_hw: npt.ArrayLike,
@@ -116,7 +116,7 @@ def _image_regions(
     >>> issues = np.zeros((4, 4), bool); issues[1:3, 1:3] = True
     >>> labels = np.ones((4, 4), int); predicted = np.where(issues, 3, 1)
     >>> [(r["area"], r["predicted_label"], r["issue_type"])
-    ...  for r in _image_regions(issues, labels, predicted)]
+    ...  for r in image_regions(issues, labels, predicted)]
     [(4, 3, 'wrong_class')]
     """
     ndi = _ndimage()
@@ -255,7 +255,7 @@ def _check_ids(
         raise _error(param, expected, got)
 
 
-def _frame(records: list[dict[str, Any]], class_names: Sequence[str] | None) -> pd.DataFrame:
+def regions_frame(records: list[dict[str, Any]], class_names: Sequence[str] | None) -> pd.DataFrame:
     """Assemble the typed, ranked DataFrame from per-region records."""
     data: dict[str, Any] = {
         c: np.array([r[c] for r in records], dtype=np.int64) for c in _INT_COLUMNS
@@ -380,7 +380,7 @@ def find_issue_regions(
             _check_ids("predicted", predicted_hw, i, None, None)
         else:
             predicted_hw, scores_hw = _argmax_and_self_confidence(_read(pred_probs, i), labels_hw)
-        records += _image_regions(
+        records += image_regions(
             issues_hw,
             labels_hw,
             predicted_hw,
@@ -392,4 +392,4 @@ def find_issue_regions(
             min_area=min_area,
             boundary_width=boundary_width,
         )
-    return _frame(records, class_names)
+    return regions_frame(records, class_names)

@@ -21,6 +21,8 @@ class SampleDataset:
         Given masks, with injected errors (and void pixels when asked for).
     pred_probs : ndarray of float32, shape (N, K, H, W)
         A plausible model's probabilities, computed from the true masks.
+    logits : ndarray of float32, shape (N, K, H, W)
+        The same model's logits (``pred_probs`` is their softmax).
     true_labels : ndarray of uint8, shape (N, H, W)
         The masks before corruption.
     injected : ndarray of bool, shape (N, H, W)
@@ -30,6 +32,7 @@ class SampleDataset:
 
     labels: np.ndarray
     pred_probs: np.ndarray
+    logits: np.ndarray
     true_labels: np.ndarray
     injected: np.ndarray
     class_names: tuple[str, ...]
@@ -75,15 +78,13 @@ def _corrupt(rng: np.random.Generator, true: np.ndarray, k: int) -> np.ndarray:
 
 
 def _model(rng: np.random.Generator, true: np.ndarray, k: int) -> np.ndarray:
-    """Simulate a model that is right almost everywhere and unsure near borders."""
+    """Return logits of a model that is right almost everywhere and unsure near borders."""
     from scipy import ndimage
 
     onehot = (true[None] == np.arange(k)[:, None, None]).astype(np.float64)
     soft = np.stack([ndimage.uniform_filter(c, size=5, mode="nearest") for c in onehot])
     noise = ndimage.gaussian_filter(rng.normal(size=soft.shape), sigma=(0, 3, 3)) * 6.0
-    logits = 7.0 * soft + noise
-    e = np.exp(logits - logits.max(axis=0, keepdims=True))
-    return (e / e.sum(axis=0, keepdims=True)).astype(np.float32)
+    return (7.0 * soft + noise).astype(np.float32)
 
 
 def make_sample_dataset(
@@ -121,11 +122,13 @@ def make_sample_dataset(
     k = len(SAMPLE_CLASSES)
     true = np.stack([_scene(rng, height, width) for _ in range(n_images)])
     given = np.stack([_corrupt(rng, t, k) for t in true])
-    probs = np.stack([_model(rng, t, k) for t in true])
+    logits = np.stack([_model(rng, t, k) for t in true])
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
     injected = given != true
     if void_border:
         b = void_border
         for arr in (given, true):
             arr[:, :b], arr[:, -b:], arr[:, :, :b], arr[:, :, -b:] = 255, 255, 255, 255
         injected[:, :b], injected[:, -b:], injected[:, :, :b], injected[:, :, -b:] = (False,) * 4
-    return SampleDataset(given, probs, true, injected, SAMPLE_CLASSES)
+    return SampleDataset(given, probs, logits, true, injected, SAMPLE_CLASSES)

@@ -78,6 +78,20 @@ def confusion_counts(
     return table.reshape(k, k)
 
 
+def confusion_frame(table: np.ndarray, names: Sequence[str], *, top: int | None) -> pd.DataFrame:
+    """Turn a ``(K, K)`` count table into rows, most frequent first (ties by class ids)."""
+    given, predicted = np.nonzero(table)
+    counts = table[given, predicted]
+    order = np.lexsort((predicted, given, -counts))[:top]
+    return pd.DataFrame(
+        {
+            "given_label": [names[g] for g in given[order]],
+            "predicted_label": [names[p] for p in predicted[order]],
+            "num_pixel_issues": counts[order].astype(np.int64),
+        }
+    )
+
+
 def common_label_issues(
     issues: Any,
     labels: Any,
@@ -130,16 +144,7 @@ def common_label_issues(
     top = _check_top(top, func)
     for e in exclude or ():
         table[:, _check_class_index(e, k, "exclude", func)] = 0
-    given, predicted = np.nonzero(table)
-    counts = table[given, predicted]
-    order = np.lexsort((predicted, given, -counts))[:top]
-    df = pd.DataFrame(
-        {
-            "given_label": [names[g] for g in given[order]],
-            "predicted_label": [names[p] for p in predicted[order]],
-            "num_pixel_issues": counts[order].astype(np.int64),
-        }
-    )
+    df = confusion_frame(table, names, top=top)
     if verbose:
         for row in df.itertuples(index=False):
             print(

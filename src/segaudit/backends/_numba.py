@@ -22,87 +22,137 @@ ERR_NONFINITE = 2
 ERR_NEGATIVE = 3
 
 
+@numba.njit(nogil=True, cache=True)
+def _first_bad_class(probs, img, j, k_total, from_logits):
+    """Class index and error code of the first bad probability of one pixel."""
+    for k in range(k_total):
+        v = probs[img, k, j]
+        if not math.isfinite(v):
+            return k, ERR_NONFINITE
+        if v < 0.0 and not from_logits:
+            return k, ERR_NEGATIVE
+    return -1, ERR_NONE
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def summarise(
-    probs, labels, num_classes, ignore_index, use_ignore, from_logits,
-    s_out, m_out, a_out, disagree_out, sums, counts, maxdev, errors,
+    probs, bits, labels, num_classes, ignore_index, use_ignore, from_logits, keep_argmax,
+    s_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
 ):  # fmt: skip
     """Fused pass over one batch.
 
-    probs (n, K, P) float32/64, labels (n, P); writes s, m, a and disagree per
-    pixel (n, P), exact per-class sums of s as (integer, 2**-32, 2**-64) parts
-    per tile, class counts per tile, the largest |row sum - 1| per tile and the
-    first bad input per tile as (code, pixel, class).
+    probs (n, K, P) float32/64 and `bits`, the same memory viewed as unsigned
+    integers (a sign bit anywhere sends the tile to an exact negativity check),
+    labels (n, P). Writes s and disagree per pixel
+    (n, P), and a per pixel when `keep_argmax`; m and a of the disagreeing
+    pixels of tile t, in pixel order, at ``m_dis[t * TILE:]``, ``a_dis[t * TILE:]``
+    with their number in ``n_dis[t]``; per tile: exact per-class sums of s as
+    (integer, 2**-32, 2**-64) parts, class counts, the largest |row sum - 1| and
+    the first bad input as (code, pixel, class).
+
+    Each tile of up to TILE pixels is swept class plane by class plane, so the
+    inner loops run over contiguous memory and vectorise.
     """
     n, k_total, p_total = probs.shape
     tiles_per_image = (p_total + TILE - 1) // TILE
     for t in numba.prange(n * tiles_per_image):
         img = t // tiles_per_image
         j0 = (t % tiles_per_image) * TILE
-        j1 = min(j0 + TILE, p_total)
+        size = min(j0 + TILE, p_total) - j0
+        # Row views indexed from 0 keep numba from emitting wraparound checks
+        # (which stop LLVM from vectorising); jj below is never negative.
+        lab = labels[img, j0 : j0 + size]
+        s_row = s_out[img, j0 : j0 + size]
+        d_row = disagree_out[img, j0 : j0 + size]
+        m_row = m_dis[t * TILE : t * TILE + size]
+        a_row = a_dis[t * TILE : t * TILE + size]
+        best = np.empty(size, dtype=probs.dtype)
+        arg = np.zeros(size, dtype=np.int32)
+        total = np.empty(size, dtype=probs.dtype)
+        plane = probs[img, 0, j0 : j0 + size]
+        signs = bits[img, 0, j0 : j0 + size]
+        seen = signs[0] & 0
+        for jj in range(size):
+            best[jj] = plane[jj]
+            total[jj] = plane[jj]
+            seen |= signs[jj]
+        for k in range(1, k_total):
+            plane = probs[img, k, j0 : j0 + size]
+            signs = bits[img, k, j0 : j0 + size]
+            for jj in range(size):
+                v = plane[jj]
+                gt = v > best[jj]
+                best[jj] = v if gt else best[jj]
+                arg[jj] = k if gt else arg[jj]
+                total[jj] += v
+                seen |= signs[jj]
+        sign = np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)
+        maybe_negative = not from_logits and sign != 0
+        denom = np.empty(size if from_logits else 0, dtype=np.float64)
+        if from_logits:
+            denom[:] = 0.0
+            for k in range(k_total):
+                plane = probs[img, k, j0 : j0 + size]
+                for jj in range(size):
+                    denom[jj] += math.exp(np.float64(plane[jj]) - best[jj])
         errors[t, 0] = ERR_NONE
         dev = 0.0
-        for j in range(j0, j1):
-            yf = labels[img, j]
+        nd = 0
+        for jj in range(size):
+            yf = lab[jj]
             yi = np.int64(yf)
             if use_ignore and yi == ignore_index and yi == yf:
-                s_out[img, j] = np.nan
-                m_out[img, j] = np.nan
-                a_out[img, j] = -1
-                disagree_out[img, j] = False
+                s_row[jj] = np.nan
+                d_row[jj] = False
+                if keep_argmax:
+                    a_out[img, j0 + jj] = -1
                 continue
             if yi != yf or yi < 0 or yi >= num_classes:
                 if errors[t, 0] == ERR_NONE:
                     errors[t, 0] = ERR_LABEL
-                    errors[t, 1] = j
+                    errors[t, 1] = j0 + jj
                     errors[t, 2] = -1
                 yi = 0
-            best = probs[img, 0, j]
-            arg = 0
-            total = 0.0
-            for k in range(k_total):
-                v = probs[img, k, j]
-                if not math.isfinite(v):
-                    if errors[t, 0] == ERR_NONE:
-                        errors[t, 0] = ERR_NONFINITE
-                        errors[t, 1] = j
-                        errors[t, 2] = k
-                    v = 0.0
-                elif v < 0.0 and not from_logits and errors[t, 0] == ERR_NONE:
-                    errors[t, 0] = ERR_NEGATIVE
-                    errors[t, 1] = j
-                    errors[t, 2] = k
-                if v > best:
-                    best = v
-                    arg = k
-                total += v
+            tot = np.float64(total[jj])
+            if maybe_negative or not math.isfinite(tot):
+                cls, code = _first_bad_class(probs, img, j0 + jj, k_total, from_logits)
+                if code != ERR_NONE and errors[t, 0] == ERR_NONE:
+                    errors[t, 0] = code
+                    errors[t, 1] = j0 + jj
+                    errors[t, 2] = cls
             if from_logits:
-                denom = 0.0
-                for k in range(k_total):
-                    denom += math.exp(np.float64(probs[img, k, j]) - best)
-                s = math.exp(np.float64(probs[img, yi, j]) - best) / denom
-                m = 1.0 / denom
+                s = math.exp(np.float64(probs[img, yi, j0 + jj]) - best[jj]) / denom[jj]
             else:
-                s = probs[img, yi, j]
-                m = best
-                d = abs(total - 1.0)
-                if d > dev:
-                    dev = d
+                s = np.float64(probs[img, yi, j0 + jj])
+                d = abs(tot - 1.0)
+                dev = d if d > dev else dev
             if s == 0.0:
                 s = 0.0  # turn -0.0 into +0.0 so that the ordering key is monotone
-            s_out[img, j] = s
-            m_out[img, j] = m
-            a_out[img, j] = arg
-            disagree_out[img, j] = arg != yi
-            s64 = np.float64(s)
-            ip = math.floor(s64)
-            frac = (s64 - ip) * _TWO32
-            f1 = math.floor(frac)
-            f2 = math.floor((frac - f1) * _TWO32)
-            sums[t, yi, 0] += np.int64(ip)
-            sums[t, yi, 1] += np.int64(f1)
-            sums[t, yi, 2] += np.int64(f2)
+            s_row[jj] = s
+            a = arg[jj]
+            if keep_argmax:
+                a_out[img, j0 + jj] = a
+            if a != yi:
+                d_row[jj] = True
+                m_row[nd] = (1.0 / denom[jj]) if from_logits else best[jj]
+                a_row[nd] = a
+                nd += 1
+            else:
+                d_row[jj] = False
+            if s < 1.0:
+                q = s * _TWO32
+                f1 = np.int64(q)
+                sums[t, yi, 1] += f1
+                sums[t, yi, 2] += np.int64((q - f1) * _TWO32)
+            else:
+                ip = math.floor(s)
+                q = (s - ip) * _TWO32
+                f1 = np.int64(q)
+                sums[t, yi, 0] += np.int64(ip)
+                sums[t, yi, 1] += f1
+                sums[t, yi, 2] += np.int64((q - f1) * _TWO32)
             counts[t, yi] += 1
+        n_dis[t] = nd
         maxdev[t] = dev
 
 

@@ -23,8 +23,8 @@ _TWO32 = 4294967296.0
 
 
 def summarise(
-    probs, labels, num_classes, ignore_index, use_ignore, from_logits,
-    s_out, m_out, a_out, disagree_out, sums, counts, maxdev, errors,
+    probs, bits, labels, num_classes, ignore_index, use_ignore, from_logits, keep_argmax,
+    s_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
 ):  # fmt: skip
     """Numpy twin of :func:`segaudit.backends._numba.summarise`."""
     n, _, p_total = probs.shape
@@ -35,17 +35,13 @@ def summarise(
     void = (yi == ignore_index) & (yi == lab) if use_ignore else np.zeros(lab.shape, bool)
     bad_label = ~void & ((yi != lab) | (yi < 0) | (yi >= num_classes))
     finite = np.isfinite(probs)
-    bad_finite = ~finite & ~void[:, None, :]
-    bad_negative = finite & (probs < 0) & ~void[:, None, :] if not from_logits else None
-    # a pixel reports its first problem in this order, as the compiled kernel does
+    bad_value = ~finite if from_logits else ~finite | (probs < 0)
+    bad_value &= ~void[:, None, :]
     first = np.full(errors.shape[0], np.iinfo(np.int64).max)
-    for code, bad in (
-        (ERR_LABEL, bad_label),
-        (ERR_NONFINITE, bad_finite),
-        (ERR_NEGATIVE, bad_negative),
-    ):
-        if bad is not None and bad.any():
-            _first_pixel_error(errors, first, code, bad, tiles)
+    if bad_label.any():
+        _first_pixel_error(errors, first, ERR_LABEL, bad_label, tiles, None)
+    if bad_value.any():
+        _first_pixel_error(errors, first, ERR_NONFINITE, bad_value, tiles, finite)
     yi = np.where(void | bad_label, 0, yi)
     clean = np.where(finite, probs, 0)
     arg = clean.argmax(axis=1)
@@ -62,9 +58,16 @@ def summarise(
         dev = np.abs(clean.astype(np.float64).sum(axis=1) - 1.0)
     s = np.where(s == 0.0, 0.0, s)
     s_out[...] = np.where(void, np.nan, s)
-    m_out[...] = np.where(void, np.nan, m)
-    a_out[...] = np.where(void, -1, arg)
-    disagree_out[...] = ~void & (arg != yi)
+    if keep_argmax:
+        a_out[...] = np.where(void, -1, arg)
+    dis = ~void & (arg != yi)
+    disagree_out[...] = dis
+    img, j = np.nonzero(dis)
+    tile = img * tiles + j // TILE
+    n_dis[:] = np.bincount(tile, minlength=n_dis.shape[0])
+    rank = np.arange(tile.shape[0]) - (np.cumsum(n_dis) - n_dis)[tile]
+    m_dis[tile * TILE + rank] = m[img, j]
+    a_dis[tile * TILE + rank] = arg[img, j]
     ip = np.floor(s)
     frac = (s - ip) * _TWO32
     f1 = np.floor(frac)
@@ -81,9 +84,18 @@ def summarise(
 
 
 def _first_pixel_error(
-    errors: np.ndarray, first: np.ndarray, code: int, bad: np.ndarray, tiles: int
+    errors: np.ndarray,
+    first: np.ndarray,
+    code: int,
+    bad: np.ndarray,
+    tiles: int,
+    finite: np.ndarray | None,
 ) -> None:
-    """Keep, per tile, the problem at the lowest pixel (labels before probabilities)."""
+    """Keep, per tile, the problem at the lowest pixel (labels before probabilities).
+
+    For probabilities (``bad`` is (n, K, P)) the class is the first bad one, and
+    the code says whether it is not finite or negative.
+    """
     if bad.ndim == 3:
         pix = bad.any(axis=1)
         cls = bad.argmax(axis=1)
@@ -95,7 +107,9 @@ def _first_pixel_error(
     for t, i, jj in zip(tile, img[pos], j[pos], strict=True):
         if jj < first[t]:
             first[t] = jj
-            errors[t] = (code, jj, cls[i, jj])
+            k = cls[i, jj]
+            this = code if finite is None or not finite[i, k, jj] else ERR_NEGATIVE
+            errors[t] = (this, jj, k)
 
 
 def key_histogram(keys, prefix, shift, nchunks):

@@ -125,34 +125,42 @@ def summarise_batch(
         scores_out = np.empty((n, p), dtype=score_dtype(probs.dtype, from_logits))
     if disagree_out is None:
         disagree_out = np.empty((n, p), dtype=np.bool_)
-    m_out = np.empty((n, p), dtype=scores_out.dtype)
-    a_out = np.empty((n, p), dtype=np.int32)
+    keep_argmax = argmax_out is not None
+    a_out = argmax_out if keep_argmax else np.empty((1, 1), dtype=np.int32)
     tiles = n * ((p + TILE - 1) // TILE)
+    m_dis = np.empty(tiles * TILE, dtype=scores_out.dtype)
+    a_dis = np.empty(tiles * TILE, dtype=index_dtype(num_classes))
+    n_dis = np.zeros(tiles, dtype=np.int64)
     sums = np.zeros((tiles, num_classes, 3), dtype=np.int64)
     counts = np.zeros((tiles, num_classes), dtype=np.int64)
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
     use_ignore = ignore_index is not None
+    bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
     kernels.summarise(
-        probs, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore,
-        from_logits, scores_out, m_out, a_out, disagree_out, sums, counts, maxdev, errors,
+        probs, bits, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore,
+        from_logits, keep_argmax, scores_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums,
+        counts, maxdev, errors,
     )  # fmt: skip
     bad = np.flatnonzero(errors[:, 0])
     if bad.size:
         _raise_input_error(errors, bad, probs, labels, image_offset, shape_hw, where, num_classes,
                            ignore_index)  # fmt: skip
-    if argmax_out is not None:
-        argmax_out[...] = a_out
-    sel = disagree_out
     return BatchSummary(
         scores=scores_out,
         disagree=disagree_out,
-        max_prob=m_out[sel],
-        argmax=a_out[sel].astype(index_dtype(num_classes)),
+        max_prob=_compact(m_dis, n_dis),
+        argmax=_compact(a_dis, n_dis),
         sums=sums,
         counts=counts,
         max_row_deviation=float(maxdev.max(initial=0.0)),
     )
+
+
+def _compact(per_tile: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Join the used head of each tile's TILE-long slot."""
+    parts = [per_tile[t * TILE : t * TILE + k] for t, k in enumerate(used.tolist()) if k]
+    return np.concatenate(parts) if parts else per_tile[:0].copy()
 
 
 def _raise_input_error(
@@ -175,12 +183,12 @@ def _raise_input_error(
     w = shape_hw[1]
     loc = f"image {image_offset + img}, row {j // w}, column {j % w}{where}"
     if code == ERR_LABEL:
-        value = labels[img, j]
+        value = labels[img, j].item()
         allowed = f"integers in 0..{num_classes - 1}"
         if ignore_index is not None:
             allowed += f" or ignore_index={ignore_index}"
         raise ValueError(f"labels must be {allowed}; got {value!r} at {loc}.")
-    value = probs[img, cls, j]
+    value = probs[img, cls, j].item()
     if code == ERR_NONFINITE:
         raise ValueError(f"pred_probs must be finite; got {value!r} at class {cls} of {loc}.")
     if code == ERR_NEGATIVE:

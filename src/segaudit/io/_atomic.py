@@ -12,6 +12,13 @@ from typing import IO
 __all__ = ["atomic_path", "atomic_write"]
 
 
+def _umask() -> int:
+    """Return the process umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only on success.
@@ -38,6 +45,7 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     )
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; finished files get the usual mode
     try:
         yield tmp_path
         os.replace(tmp_path, final)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from segaudit.io._atomic import _umask
+
 __all__ = ["mask_output", "output_kind"]
 
 
@@ -44,6 +46,7 @@ def mask_output(out: str | os.PathLike[str], shape: tuple[int, ...]) -> Iterator
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".npy.part")
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())
     holder = _Output(np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.bool_, shape=shape))
     try:
         yield holder

@@ -122,7 +122,7 @@ def check_images(
         if item.stem in by_stem:
             raise invalid("images", _FUNC, "images with unique stems", f"{item.stem!r} twice")
         _check_range(item.labels, item.stem, "labels", num_classes, ignore_index)
-        _check_range(item.predicted, item.stem, "predicted", num_classes, None)
+        _check_range(item.predicted, item.stem, "predicted", num_classes, ignore_index)
         by_stem[item.stem] = item
     return by_stem
 

@@ -1,0 +1,146 @@
+"""The click commands. Exit codes: 0 done (issues or not), 2 bad usage or input, 1 a bug."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from segaudit.io import DatasetError
+
+__all__ = ["cli", "main"]
+
+
+class InputError(click.ClickException):
+    """Bad input data: exit code 2, like a usage error."""
+
+    exit_code = 2
+
+
+def _directory() -> click.Path:
+    return click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="segaudit")
+def cli() -> None:
+    """Find mislabeled pixels and regions in semantic-segmentation datasets."""
+
+
+@cli.command()
+@click.argument("masks_dir", type=_directory())
+@click.argument("probs_dir", type=_directory())
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Output folder (created if needed).")
+@click.option("--images", "images_dir", type=_directory(),
+              help="Original images (PNG/JPEG, same stems) for overlays.")
+@click.option("--classes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Class names (and colours): JSON or one name per line.")
+@click.option("--ignore-index", type=int, default=None, help="Void label, e.g. 255.")
+@click.option("--from-logits", is_flag=True, help="Probability files hold logits.")
+@click.option("--downsample", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Rank on f x f blocks (f must divide H and W).")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Images shown in the report.")
+@click.option("--layout", type=click.Choice(["KHW", "HWK"]), default="KHW", show_default=True,
+              help="Axis order of the probability arrays.")
+@click.option("--background", type=int, default=0, show_default=True,
+              help="Background class id, for region issue types.")
+@click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def scan(masks_dir: Path, probs_dir: Path, out_dir: Path, **options: Any) -> None:  # fmt: skip
+    """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
+
+    Files are matched by stem. Writes images.csv, regions.csv, confusions.csv,
+    per_class.csv, masks/<stem>.png for images with issues, and report.html.
+    """
+    from segaudit.cli._scan import run_scan
+
+    quiet = options.pop("quiet")
+    try:
+        result = run_scan(masks_dir, probs_dir, out_dir, verbose=not quiet, **options)
+    except DatasetError as err:
+        raise InputError(f"input problems, nothing was written:\n{err}") from err
+    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+        raise InputError(str(err)) from err
+    _print_summary(result)
+
+
+@cli.command()
+@click.option("--out", "out_dir", default="segaudit-demo", show_default=True,
+              type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--images", "n_images", type=click.IntRange(min=1), default=24, show_default=True,
+              help="How many sample images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sample data seed.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
+    """Scan the bundled synthetic dataset, whose injected errors are known.
+
+    Writes the sample files to OUT/sample, runs `segaudit scan` on them, then
+    reports the precision and recall of the flagged pixels and saves a figure.
+    """
+    from segaudit.cli._demo import precision_recall, read_flagged, sample, write_sample_folder
+    from segaudit.cli._scan import run_scan
+
+    data = sample(n_images, seed)
+    paths = write_sample_folder(out_dir / "sample", data)
+    click.echo(f"Sample dataset: {n_images} images in {out_dir / 'sample'}")
+    result = run_scan(paths["masks"], paths["probs"], out_dir, images_dir=paths["images"],
+                      classes=paths["classes"], ignore_index=255, from_logits=True,
+                      verbose=not quiet)  # fmt: skip
+    _print_summary(result)
+    stems = [f"scene_{i:03d}" for i in range(n_images)]
+    flagged = read_flagged(out_dir / "masks", stems, data.labels.shape[1:])
+    precision, recall = precision_recall(flagged, data.injected)
+    click.echo(f"\nAgainst the {int(data.injected.sum())} injected label errors: "
+               f"precision {precision:.3f}, recall {recall:.3f}")  # fmt: skip
+    figure = _save_figure(flagged, data, out_dir / "top_issues.png")
+    click.echo(f"Figure of the worst image: {figure}")
+
+
+def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from segaudit import display_issues
+    from segaudit.io import atomic_path
+
+    figures = display_issues(flagged, data.labels, data.logits, class_names=data.class_names,
+                             top=1)  # fmt: skip
+    with atomic_path(path) as tmp:
+        figures[-1].savefig(tmp, format="png", dpi=80, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    for f in figures:
+        plt.close(f)
+    return path
+
+
+def _print_summary(result: Any) -> None:
+    click.echo(f"\nsegaudit scan: {result.out_dir}")
+    for key, value in result.summary.items():
+        click.echo(f"  {key:<22} {value}")
+    for problem in result.skipped:
+        click.echo(f"  skipped: {problem}")
+    worst = result.images[result.images["num_pixel_issues"] > 0].head(5)
+    if len(worst):
+        click.echo("\nImages with the lowest label quality:")
+        for row in worst.itertuples(index=False):
+            click.echo(f"  {row.image:<24} score {row.score:.3f}  {row.num_pixel_issues:>7} "
+                       f"flagged pixels ({row.fraction_pixel_issues:.1%})")  # fmt: skip
+    if len(result.confusions):
+        click.echo("\nMost common confusions (given -> predicted):")
+        for row in result.confusions.head(5).itertuples(index=False):
+            click.echo(f"  {row.given_label} -> {row.predicted_label}: "
+                       f"{row.num_pixel_issues} pixels")  # fmt: skip
+    if len(result.regions):
+        counts = result.regions["issue_type"].value_counts()
+        click.echo("\nRegions by type: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    click.echo(f"\nReport: {result.out_dir / 'report.html'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line (the ``segaudit`` console script)."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="segaudit")
