@@ -11,10 +11,17 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["compose_mask", "gather_bucket", "key_histogram", "nth_match", "softmin", "summarise"]
+__all__ = [
+    "compose_mask",
+    "count_above",
+    "gather_bucket",
+    "key_histogram",
+    "nth_match",
+    "softmin",
+    "summarise",
+]
 
 TILE = 4096
-_TWO32 = 4294967296.0
 
 ERR_NONE = 0
 ERR_LABEL = 1
@@ -46,9 +53,10 @@ def summarise(
     labels (n, P). Writes s and disagree per pixel
     (n, P), and a per pixel when `keep_argmax`; m and a of the disagreeing
     pixels of tile t, in pixel order, at ``m_dis[t * TILE:]``, ``a_dis[t * TILE:]``
-    with their number in ``n_dis[t]``; per tile: exact per-class sums of s as
-    (integer, 2**-32, 2**-64) parts, class counts, the largest |row sum - 1| and
-    the first bad input as (code, pixel, class).
+    with their number in ``n_dis[t]``; per tile: the float64 sum of s per class,
+    added in pixel order (fixed tiles make it independent of batching), class
+    counts, the largest |row sum - 1| and the first bad input as (code, pixel,
+    class).
 
     Each tile of up to TILE pixels is swept class plane by class plane, so the
     inner loops run over contiguous memory and vectorise.
@@ -98,6 +106,8 @@ def summarise(
         errors[t, 0] = ERR_NONE
         dev = 0.0
         nd = 0
+        acc = np.zeros(num_classes, dtype=np.float64)
+        cnt = np.zeros(num_classes, dtype=np.int64)
         for jj in range(size):
             yf = lab[jj]
             yi = np.int64(yf)
@@ -122,57 +132,46 @@ def summarise(
                     errors[t, 2] = cls
             if from_logits:
                 s = math.exp(np.float64(probs[img, yi, j0 + jj]) - best[jj]) / denom[jj]
+                m = 1.0 / denom[jj]
             else:
                 s = np.float64(probs[img, yi, j0 + jj])
+                m = np.float64(best[jj])
                 d = abs(tot - 1.0)
                 dev = d if d > dev else dev
-            if s == 0.0:
-                s = 0.0  # turn -0.0 into +0.0 so that the ordering key is monotone
+            s = s + 0.0  # -0.0 becomes +0.0, so that the ordering key is monotone
             s_row[jj] = s
             a = arg[jj]
             if keep_argmax:
                 a_out[img, j0 + jj] = a
-            if a != yi:
-                d_row[jj] = True
-                m_row[nd] = (1.0 / denom[jj]) if from_logits else best[jj]
-                a_row[nd] = a
-                nd += 1
-            else:
-                d_row[jj] = False
-            if s < 1.0:
-                q = s * _TWO32
-                f1 = np.int64(q)
-                sums[t, yi, 1] += f1
-                sums[t, yi, 2] += np.int64((q - f1) * _TWO32)
-            else:
-                ip = math.floor(s)
-                q = (s - ip) * _TWO32
-                f1 = np.int64(q)
-                sums[t, yi, 0] += np.int64(ip)
-                sums[t, yi, 1] += f1
-                sums[t, yi, 2] += np.int64((q - f1) * _TWO32)
-            counts[t, yi] += 1
+            dis = a != yi
+            d_row[jj] = dis
+            m_row[nd] = m  # written always, kept only if the pixel disagrees (branch-free)
+            a_row[nd] = a
+            nd += dis
+            acc[yi] += s
+            cnt[yi] += 1
+        for k in range(num_classes):
+            sums[t, k] = acc[k]
+            counts[t, k] = cnt[k]
         n_dis[t] = nd
         maxdev[t] = dev
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def key_histogram(keys, prefix, shift, nchunks):
     """Count the next 16-bit digit of the keys whose bits above `shift` equal `prefix`.
 
     Keys are flat unsigned ints; the digit is ``(key >> (shift - 16)) & 0xFFFF``.
+    One serial pass (about 1 ns a key): threads would cost more than they save.
+    `nchunks` is accepted for the numpy twin's signature and ignored.
     """
-    size = keys.shape[0]
-    out = np.zeros((nchunks, 65536), dtype=np.int64)
-    step = (size + nchunks - 1) // nchunks
-    low = shift - 16
-    for c in numba.prange(nchunks):
-        i1 = min((c + 1) * step, size)
-        for i in range(c * step, i1):
-            key = np.uint64(keys[i])
-            if shift == 64 or (key >> np.uint64(shift)) == prefix:
-                out[c, (key >> np.uint64(low)) & np.uint64(0xFFFF)] += 1
-    return out.sum(axis=0)
+    out = np.zeros(65536, dtype=np.int64)
+    low = np.uint64(shift - 16)
+    for i in range(keys.shape[0]):
+        key = np.uint64(keys[i])
+        if shift == 64 or (key >> np.uint64(shift)) == prefix:
+            out[(key >> low) & np.uint64(0xFFFF)] += 1
+    return out
 
 
 @numba.njit(nogil=True, cache=True)
@@ -207,11 +206,20 @@ def nth_match(keys, key, nth):
     return -1, seen
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True)
+def count_above(max_prob, argmax, adjusted):
+    """Count ``max_prob[i] >= adjusted[argmax[i]]`` (compared in float64)."""
+    total = 0
+    for i in range(max_prob.shape[0]):
+        total += np.float64(max_prob[i]) >= adjusted[argmax[i]]
+    return total
+
+
+@numba.njit(nogil=True, cache=True)
 def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
     """Set ``mask[i] = (use_mask ? mask[i] : True) and (key, base + i) <= cutoff``."""
     size = keys.shape[0]
-    for i in numba.prange(size):
+    for i in range(size):
         key = np.uint64(keys[i])
         below = key < cut_key or (key == cut_key and base + i <= cut_index)
         if use_mask:

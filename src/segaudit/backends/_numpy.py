@@ -17,9 +17,16 @@ from segaudit.backends._numba import (
     TILE,
 )
 
-__all__ = ["compose_mask", "gather_bucket", "key_histogram", "nth_match", "softmin", "summarise"]
+__all__ = [
+    "compose_mask",
+    "count_above",
+    "gather_bucket",
+    "key_histogram",
+    "nth_match",
+    "softmin",
+    "summarise",
+]
 
-_TWO32 = 4294967296.0
 
 
 def summarise(
@@ -68,16 +75,13 @@ def summarise(
     rank = np.arange(tile.shape[0]) - (np.cumsum(n_dis) - n_dis)[tile]
     m_dis[tile * TILE + rank] = m[img, j]
     a_dis[tile * TILE + rank] = arg[img, j]
-    ip = np.floor(s)
-    frac = (s - ip) * _TWO32
-    f1 = np.floor(frac)
-    f2 = np.floor((frac - f1) * _TWO32)
     tile_of = np.arange(n)[:, None] * tiles + np.arange(p_total)[None, :] // TILE
     keep = ~void
-    flat_t, flat_y = tile_of[keep], yi[keep]
-    for part, values in enumerate((ip, f1, f2)):
-        np.add.at(sums[:, :, part], (flat_t, flat_y), values[keep].astype(np.int64))
-    np.add.at(counts, (flat_t, flat_y), 1)
+    bins = tile_of[keep] * num_classes + yi[keep]
+    size = sums.size
+    # bincount adds its weights in input order, like the kernel's loop over pixels
+    sums.reshape(-1)[:] = np.bincount(bins, weights=s[keep], minlength=size)
+    counts.reshape(-1)[:] = np.bincount(bins, minlength=size)
     dev = np.where(keep, dev, 0.0)
     maxdev[:] = 0.0
     np.maximum.at(maxdev, tile_of.ravel(), dev.ravel())
@@ -137,6 +141,11 @@ def nth_match(keys, key, nth):
     if nth < hits.shape[0]:
         return int(hits[nth]), nth
     return -1, int(hits.shape[0])
+
+
+def count_above(max_prob, argmax, adjusted):
+    """Numpy twin of :func:`segaudit.backends._numba.count_above`."""
+    return int(np.count_nonzero(max_prob.astype(np.float64) >= adjusted[argmax]))
 
 
 def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):

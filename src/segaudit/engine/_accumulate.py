@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
 
 import numpy as np
 
@@ -14,12 +15,13 @@ __all__ = ["FLOAT_TOLERANCE", "Accumulator", "count_issues"]
 FLOAT_TOLERANCE = 1e-6
 
 
-def count_issues(thresholds: np.ndarray, max_prob: np.ndarray, argmax: np.ndarray) -> int:
+def count_issues(
+    thresholds: np.ndarray, max_prob: np.ndarray, argmax: np.ndarray, kernels: ModuleType
+) -> int:
     """Count disagreeing pixels with ``m(x) >= t_{a(x)} - 1e-6``."""
     if max_prob.size == 0:
         return 0
-    adjusted = thresholds - FLOAT_TOLERANCE
-    return int(np.count_nonzero(max_prob.astype(np.float64) >= adjusted[argmax]))
+    return int(kernels.count_above(max_prob, argmax, thresholds - FLOAT_TOLERANCE))
 
 
 class Accumulator:
@@ -50,11 +52,10 @@ class Accumulator:
         """Confident threshold per class."""
         return self.sums.thresholds()
 
-    def num_issues(self, thresholds: np.ndarray) -> int:
+    def num_issues(self, thresholds: np.ndarray, kernels: ModuleType) -> int:
         """Return the number of label issues T."""
-        return sum(
-            count_issues(thresholds, m, a) for m, a in zip(self.max_prob, self.argmax, strict=True)
-        )
+        pairs = zip(self.max_prob, self.argmax, strict=True)
+        return sum(count_issues(thresholds, m, a, kernels) for m, a in pairs)
 
     def warn_row_sums(self, dtype: np.dtype, num_classes: int, stacklevel: int) -> None:
         """Warn when probabilities do not sum to 1 beyond float rounding."""

@@ -25,8 +25,9 @@ class BatchSummary:
         a(x) != y(x) on labelled pixels.
     max_prob, argmax : ndarray, shape (D,)
         m(x) and a(x) of the D disagreeing pixels, in pixel order.
-    sums : ndarray of int64, shape (T, K, 3)
-        Exact per-class sums of s, per tile.
+    sums : ndarray, shape (T, K) float64 or (T, K, 3) int64
+        Per-class sums of s, per tile: float64 totals added in pixel order, or
+        their exact integer parts (see :mod:`segaudit.engine._exact`).
     counts : ndarray of int64, shape (T, K)
         Labelled pixels per class, per tile.
     max_row_deviation : float
@@ -131,7 +132,7 @@ def summarise_batch(
     m_dis = np.empty(tiles * TILE, dtype=scores_out.dtype)
     a_dis = np.empty(tiles * TILE, dtype=index_dtype(num_classes))
     n_dis = np.zeros(tiles, dtype=np.int64)
-    sums = np.zeros((tiles, num_classes, 3), dtype=np.int64)
+    sums = np.zeros((tiles, num_classes), dtype=np.float64)
     counts = np.zeros((tiles, num_classes), dtype=np.int64)
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)

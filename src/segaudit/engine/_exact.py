@@ -1,10 +1,11 @@
-"""Exact, order-independent sums of self-confidences per class.
+"""Order-independent sums of self-confidences per class.
 
-Each score s >= 0 is split into integer parts ``(floor(s), 2**32 * frac, 2**64 * frac)``
-(the last truncated below 2**-64) and added as int64. Integer addition is
-associative, so the confident thresholds do not depend on batch size, chunking,
-thread count or machine: a requirement the float running mean of the reference
-does not meet.
+The kernel adds s per class within each fixed tile of an image (a float64 sum
+in pixel order, so the same on every run). Each tile total t >= 0 is then
+split into integer parts ``(floor(t), 2**32 * frac, 2**64 * frac)`` (the last
+truncated below 2**-64) and added as int64. Integer addition is associative,
+so the confident thresholds do not depend on batch size, chunking, thread count
+or machine: a requirement the float running mean of the reference does not meet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["THRESHOLD_FLOOR", "ClassSums"]
+__all__ = ["THRESHOLD_FLOOR", "ClassSums", "split_exact"]
 
 THRESHOLD_FLOOR = 2e-6
 _MASK32 = (1 << 32) - 1
@@ -28,6 +29,16 @@ def _normalise(parts: np.ndarray) -> np.ndarray:
     out[..., 0] += out[..., 1] >> 32
     out[..., 1] &= _MASK32
     return out
+
+
+def split_exact(totals: np.ndarray) -> np.ndarray:
+    """Split float totals ``(..., K)`` >= 0 into int64 parts ``(..., K, 3)``."""
+    t = np.asarray(totals, dtype=np.float64)
+    ip = np.floor(t)
+    frac = (t - ip) * 4294967296.0
+    f1 = np.floor(frac)
+    f2 = np.floor((frac - f1) * 4294967296.0)
+    return np.stack([ip, f1, f2], axis=-1).astype(np.int64)
 
 
 @dataclass
@@ -49,8 +60,19 @@ class ClassSums:
         self.counts = np.zeros(self.num_classes, dtype=np.int64)
 
     def add(self, parts: np.ndarray, counts: np.ndarray) -> None:
-        """Add per-tile parts ``(T, K, 3)`` or ``(K, 3)`` and counts ``(T, K)`` or ``(K,)``."""
-        parts = np.asarray(parts, dtype=np.int64)
+        """Add per-tile sums and counts.
+
+        Parameters
+        ----------
+        parts : ndarray
+            Float64 tile totals ``(T, K)``, or integer parts ``(T, K, 3)`` or ``(K, 3)``.
+        counts : ndarray of int
+            ``(T, K)`` or ``(K,)``.
+        """
+        parts = np.asarray(parts)
+        if parts.dtype.kind == "f":
+            parts = split_exact(parts)
+        parts = parts.astype(np.int64, copy=False)
         counts = np.asarray(counts, dtype=np.int64)
         if parts.ndim == 3:
             parts = _normalise(parts).sum(axis=0)

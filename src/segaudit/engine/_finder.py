@@ -244,7 +244,7 @@ class IssueFinder:
     def finish(self) -> Selection:
         """Thresholds, issue count and cutoff over everything added."""
         thresholds = self.acc.thresholds()
-        t = self.acc.num_issues(thresholds)
+        t = self.acc.num_issues(thresholds, self.kernels)
         if t == 0:
             return Selection(thresholds, 0, None)
         blocks = [KeyBlock(keys_of(e.scores), e.base) for e in self.entries]
