@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from segaudit._regions import image_regions, _majority, find_issue_regions
+from segaudit._regions import _majority, find_issue_regions, image_regions
 
 COLUMNS = [
     "image",

@@ -36,6 +36,7 @@ def plot_issues(
     class_names: Sequence[str] | None,
     exclude: Sequence[int] | None,
     top: int,
+    ignore_index: int | None = None,
 ) -> list[Any]:
     """Draw up to `top` images with the most flagged pixels; return the figures."""
     plt = _pyplot()
@@ -44,7 +45,11 @@ def plot_issues(
     if pred_probs is not None:
         k = pred_probs.shape[1]
     elif labels is not None:
-        k = int(np.max(np.asarray(labels))) + 1
+        ids = np.asarray(labels)
+        k = (
+            int(np.max(ids[ids != ignore_index] if ignore_index is not None else ids, initial=0))
+            + 1
+        )
     else:
         k = 1
     palette = class_palette(max(k, len(class_names or ())))
@@ -58,7 +63,7 @@ def plot_issues(
         shown = issues[i]
         if labels is not None:
             given = np.asarray(labels[i])
-            ax.pop(0).imshow(colorize(given, palette))
+            ax.pop(0).imshow(colorize(given, palette, ignore_index=ignore_index))
             fig.axes[0].set_title("Given labels")
             if exclude:
                 shown = shown & ~np.isin(given, list(exclude))

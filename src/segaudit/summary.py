@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segaudit._validation import as_array_like, check_issues_mask, param_error
+from segaudit._validation import as_array_like, check_issues_mask, check_shapes, param_error
 
 __all__ = ["common_label_issues", "display_issues", "filter_by_class"]
 
@@ -20,20 +20,41 @@ def _shapes(issues: Any, labels: Any, pred_probs: Any, func: str) -> tuple[np.nd
     """Validate ``issues (N,H,W)``, ``labels (N,H,W)``, ``pred_probs (N,K,H,W)``."""
     pred_probs = as_array_like(pred_probs, "pred_probs", func)
     labels = as_array_like(labels, "labels", func)
-    if len(pred_probs.shape) != 4:
-        raise param_error("pred_probs", func, "an array of shape (N, K, H, W)",
-                          f"shape {tuple(pred_probs.shape)}")  # fmt: skip
-    n, _, h, w = pred_probs.shape
-    if tuple(labels.shape) != (n, h, w):
-        raise param_error("labels", func, f"an array of shape {(n, h, w)} (N, H, W)",
-                          f"shape {tuple(labels.shape)}")  # fmt: skip
+    n, _, h, w = check_shapes(labels, pred_probs, func)
     return check_issues_mask(issues, (n, h, w), func), labels, pred_probs
 
 
-def _predicted(pred_probs: Any, images: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+def _image_labels(labels: Any, i: int, k: int, ignore_index: int | None, func: str) -> np.ndarray:
+    """Image i's labels as int64, after checking they are classes (or void)."""
+    given = np.asarray(labels[i])
+    as_int = given.astype(np.int64)
+    bad = (as_int != given) | (as_int < 0) | (as_int >= k)
+    if ignore_index is not None:
+        bad &= as_int != ignore_index
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        allowed = f"integers in 0..{k - 1}" + (
+            "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        )
+        raise ValueError(
+            f"{func}: labels must be {allowed}; got {given[r, c].item()!r} at image {i}, "
+            f"row {r}, column {c}."
+        )
+    return as_int
+
+
+def _predicted(pred_probs: Any, images: np.ndarray, func: str) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(image, argmax map)`` for the given images, reading each once."""
     for i in images:
-        yield int(i), np.asarray(pred_probs[int(i)]).argmax(axis=0)
+        probs = np.asarray(pred_probs[int(i)])
+        finite = np.isfinite(probs)
+        if not finite.all():
+            k, r, c = np.argwhere(~finite)[0]
+            raise ValueError(
+                f"{func}: pred_probs must be finite; got {probs[k, r, c].item()!r} at class "
+                f"{k} of image {int(i)}, row {r}, column {c}."
+            )
+        yield int(i), probs.argmax(axis=0)
 
 
 def _check_class_index(value: Any, k: int, param: str, func: str) -> int:
@@ -43,6 +64,8 @@ def _check_class_index(value: Any, k: int, param: str, func: str) -> int:
 
 
 def _check_top(top: Any, func: str) -> int:
+    if top is None:
+        return 20
     if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 0:
         raise param_error("top", func, "a non-negative integer", repr(top))
     return int(top)
@@ -58,23 +81,22 @@ def _check_names(class_names: Sequence[str] | None, k: int, func: str) -> list[s
 
 
 def confusion_counts(
-    issues: np.ndarray, labels: Any, pred_probs: Any, *, func: str = "confusion_counts"
+    issues: np.ndarray,
+    labels: Any,
+    pred_probs: Any,
+    *,
+    ignore_index: int | None = None,
+    func: str = "confusion_counts",
 ) -> np.ndarray:
     """Count flagged pixels per (given, predicted) class pair: a ``(K, K)`` int64 table."""
     issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
     k = pred_probs.shape[1]
     table = np.zeros(k * k, dtype=np.int64)
     images = np.flatnonzero(issues.any(axis=(1, 2)))
-    for i, predicted in _predicted(pred_probs, images):
-        given = np.asarray(labels[i])[issues[i]].astype(np.int64)
-        bad = (given < 0) | (given >= k)
-        if bad.any():
-            r, c = np.argwhere(issues[i])[np.argmax(bad)]
-            raise ValueError(
-                f"{func}: flagged pixels must have labels in 0..{k - 1}; got "
-                f"{given[np.argmax(bad)]} at image {i}, row {r}, column {c}."
-            )
-        table += np.bincount(given * k + predicted[issues[i]], minlength=k * k)
+    for i, predicted in _predicted(pred_probs, images, func):
+        given = _image_labels(labels, i, k, ignore_index, func)
+        flagged = issues[i] & (given != ignore_index) if ignore_index is not None else issues[i]
+        table += np.bincount(given[flagged] * k + predicted[flagged], minlength=k * k)
     return table.reshape(k, k)
 
 
@@ -99,8 +121,9 @@ def common_label_issues(
     *,
     class_names: Sequence[str] | None = None,
     exclude: Sequence[int] | None = None,
-    top: int = 20,
+    top: int | None = 20,
     verbose: bool = True,
+    ignore_index: int | None = None,
 ) -> pd.DataFrame:
     """Tabulate the most frequent (given label, predicted label) pairs among issues.
 
@@ -116,9 +139,11 @@ def common_label_issues(
     exclude : sequence of int, optional
         Predicted classes to leave out.
     top : int, default=20
-        At most this many rows.
+        At most this many rows (None: 20, as in the reference).
     verbose : bool, default=True
         Print one line per row.
+    ignore_index : int, optional
+        Label of void pixels (allowed in `labels`, never counted).
 
     Returns
     -------
@@ -138,7 +163,7 @@ def common_label_issues(
     0        tree             sky                 2
     """
     func = "common_label_issues"
-    table = confusion_counts(issues, labels, pred_probs, func=func)
+    table = confusion_counts(issues, labels, pred_probs, ignore_index=ignore_index, func=func)
     k = table.shape[0]
     names = _check_names(class_names, k, func)
     top = _check_top(top, func)
@@ -154,7 +179,14 @@ def common_label_issues(
     return df
 
 
-def filter_by_class(class_index: int, issues: Any, labels: Any, pred_probs: Any) -> np.ndarray:
+def filter_by_class(
+    class_index: int,
+    issues: Any,
+    labels: Any,
+    pred_probs: Any,
+    *,
+    ignore_index: int | None = None,
+) -> np.ndarray:
     """Keep the issues whose given or predicted class is `class_index`.
 
     Parameters
@@ -164,6 +196,8 @@ def filter_by_class(class_index: int, issues: Any, labels: Any, pred_probs: Any)
     issues : array_like of bool, shape (N, H, W)
     labels : array_like of int, shape (N, H, W)
     pred_probs : array_like of float, shape (N, K, H, W)
+    ignore_index : int, optional
+        Label of void pixels (allowed in `labels`).
 
     Returns
     -------
@@ -183,8 +217,10 @@ def filter_by_class(class_index: int, issues: Any, labels: Any, pred_probs: Any)
     issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
     c = _check_class_index(class_index, pred_probs.shape[1], "class_index", func)
     out = np.zeros(issues.shape, dtype=np.bool_)
-    for i, predicted in _predicted(pred_probs, np.flatnonzero(issues.any(axis=(1, 2)))):
-        out[i] = issues[i] & ((np.asarray(labels[i]) == c) | (predicted == c))
+    k = pred_probs.shape[1]
+    for i, predicted in _predicted(pred_probs, np.flatnonzero(issues.any(axis=(1, 2))), func):
+        given = _image_labels(labels, i, k, ignore_index, func)
+        out[i] = issues[i] & ((given == c) | (predicted == c))
     return out
 
 
@@ -195,7 +231,8 @@ def display_issues(
     *,
     class_names: Sequence[str] | None = None,
     exclude: Sequence[int] | None = None,
-    top: int = 20,
+    top: int | None = 20,
+    ignore_index: int | None = None,
 ) -> list[Any]:
     """Plot the images with the most flagged pixels (needs matplotlib).
 
@@ -212,6 +249,8 @@ def display_issues(
         Hide flagged pixels whose given label is one of these (needs `labels`).
     top : int, default=20
         How many images.
+    ignore_index : int, optional
+        Label of void pixels (allowed in `labels`, drawn grey).
 
     Returns
     -------
@@ -226,14 +265,34 @@ def display_issues(
     if mask.ndim != 3 or mask.dtype != np.bool_:
         raise param_error("issues", func, "a boolean mask of shape (N, H, W)",
                           f"{mask.dtype} array of shape {mask.shape}")  # fmt: skip
+    if pred_probs is not None:
+        pred_probs = as_array_like(pred_probs, "pred_probs", func)
+        if len(pred_probs.shape) != 4:
+            raise param_error("pred_probs", func, "an array of shape (N, K, H, W)",
+                              f"shape {tuple(pred_probs.shape)}")  # fmt: skip
+    if labels is not None:
+        labels = as_array_like(labels, "labels", func)
     if pred_probs is not None and labels is not None:
         mask, labels, pred_probs = _shapes(mask, labels, pred_probs, func)
     elif labels is not None:
-        labels = as_array_like(labels, "labels", func)
         check_issues_mask(mask, tuple(labels.shape), func)
     elif pred_probs is not None:
-        pred_probs = as_array_like(pred_probs, "pred_probs", func)
         n, _, h, w = pred_probs.shape
         check_issues_mask(mask, (n, h, w), func)
+    if 0 in mask.shape:
+        raise ValueError(f"{func}: need at least one image with at least one pixel; got "
+                         f"issues of shape {mask.shape}.")  # fmt: skip
+    if labels is not None:
+        k = pred_probs.shape[1] if pred_probs is not None else None
+        _check_plot_labels(labels, k, ignore_index, func)
+    if pred_probs is not None:
+        for _ in _predicted(pred_probs, np.arange(mask.shape[0]), func):
+            pass
     top = _check_top(top, func)
-    return plot_issues(mask, labels, pred_probs, class_names, exclude, top)
+    return plot_issues(mask, labels, pred_probs, class_names, exclude, top, ignore_index)
+
+
+def _check_plot_labels(labels: Any, k: int | None, ignore_index: int | None, func: str) -> None:
+    """Labels to draw are integers, in ``0..K-1`` when K is known (or void)."""
+    for i in range(labels.shape[0]):
+        _image_labels(labels, i, k if k is not None else np.iinfo(np.int64).max, ignore_index, func)

@@ -14,21 +14,34 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def pool_probs(probs: np.ndarray, factor: int) -> np.ndarray:
+def pool_probs(probs: np.ndarray, factor: int, valid: np.ndarray | None = None) -> np.ndarray:
     """Mean over each f x f block, then renormalise over classes.
 
     Parameters
     ----------
     probs : ndarray, shape (n, K, H, W)
     factor : int
+    valid : ndarray of bool, shape (n, H, W), optional
+        Labelled (non-void) pixels: only they enter a block's mean, so what a
+        model says under void pixels never matters. A block with no labelled
+        pixel keeps the plain mean (its pooled label is void anyway).
 
     Returns
     -------
     ndarray, shape (n, K, H // f, W // f)
-        Same dtype; computed with the same numpy operations as the reference.
+        Same dtype. Without `valid` (or with no void pixel) this is computed
+        with the same numpy operations as the reference.
     """
     n, k, h, w = probs.shape
-    small = probs.reshape(n, k, h // factor, factor, w // factor, factor).mean((5, 3))
+    shape = (n, k, h // factor, factor, w // factor, factor)
+    if valid is None or valid.all():
+        small = probs.reshape(shape).mean((5, 3))
+    else:
+        keep = valid.reshape(n, 1, h // factor, factor, w // factor, factor)
+        count = keep.sum((5, 3))
+        total = np.where(keep, probs.reshape(shape), 0).sum((5, 3), dtype=probs.dtype)
+        plain = probs.reshape(shape).mean((5, 3))
+        small = np.where(count > 0, total / np.maximum(count, 1).astype(probs.dtype), plain)
     return small / np.expand_dims(small.sum(axis=1), 1)
 
 

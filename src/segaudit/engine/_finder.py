@@ -124,7 +124,8 @@ def summarise_block(
     pb, lb = as_batch(p, lab)
     full = summarise_batch(pb, lb, from_logits=False, **common)
     coarse_lab = pool_labels(lab, f, opts.label_pooling, opts.num_classes, opts.ignore_index)
-    cpb, clb = as_batch(pool_probs(p, f), coarse_lab)
+    valid = None if opts.ignore_index is None else lab != opts.ignore_index
+    cpb, clb = as_batch(pool_probs(p, f, valid), coarse_lab)
     common.update(shape_hw=(h // f, w // f), scores_out=None, disagree_out=None)
     common.update(argmax_out=None)
     return BlockSummary(full, summarise_batch(cpb, clb, from_logits=False, **common))
