@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 __all__ = [
+    "compact",
     "compose_mask",
     "count_above",
     "gather_bucket",
@@ -204,6 +205,18 @@ def nth_match(keys, key, nth):
                 return i, seen
             seen += 1
     return -1, seen
+
+
+@numba.njit(nogil=True, cache=True)
+def compact(per_tile, used, tile):
+    """Join the first ``used[t]`` entries of each tile's `tile`-long slot."""
+    out = np.empty(used.sum(), dtype=per_tile.dtype)
+    pos = 0
+    for t in range(used.shape[0]):
+        k = used[t]
+        out[pos : pos + k] = per_tile[t * tile : t * tile + k]
+        pos += k
+    return out
 
 
 @numba.njit(nogil=True, cache=True)

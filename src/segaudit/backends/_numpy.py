@@ -18,6 +18,7 @@ from segaudit.backends._numba import (
 )
 
 __all__ = [
+    "compact",
     "compose_mask",
     "count_above",
     "gather_bucket",
@@ -141,6 +142,12 @@ def nth_match(keys, key, nth):
     if nth < hits.shape[0]:
         return int(hits[nth]), nth
     return -1, int(hits.shape[0])
+
+
+def compact(per_tile, used, tile):
+    """Numpy twin of :func:`segaudit.backends._numba.compact`."""
+    parts = [per_tile[t * tile : t * tile + k] for t, k in enumerate(used.tolist()) if k]
+    return np.concatenate(parts) if parts else per_tile[:0].copy()
 
 
 def count_above(max_prob, argmax, adjusted):

@@ -10,7 +10,25 @@ import numpy as np
 
 from segaudit.backends._numba import ERR_LABEL, ERR_NEGATIVE, ERR_NONFINITE, TILE
 
-__all__ = ["BatchSummary", "as_batch", "index_dtype", "score_dtype", "summarise_batch"]
+__all__ = ["BatchSummary", "Scratch", "as_batch", "index_dtype", "score_dtype", "summarise_batch"]
+
+
+class Scratch:
+    """Reusable per-batch buffers, so a stream of batches does not fault in new pages.
+
+    Owned by one caller (e.g. an `IssueFinder`); not shared between threads.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype: np.dtype) -> np.ndarray:
+        """Return an uninitialised 1-D buffer of `size` elements of `dtype`."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = np.empty(size, dtype=dtype)
+            self._buffers[name] = buf
+        return buf[:size]
 
 
 @dataclass
@@ -86,6 +104,7 @@ def summarise_batch(
     scores_out: np.ndarray | None = None,
     disagree_out: np.ndarray | None = None,
     argmax_out: np.ndarray | None = None,
+    scratch: Scratch | None = None,
 ) -> BatchSummary:
     """Run the fused kernel on ``probs (n, K, P)`` and ``labels (n, P)``.
 
@@ -113,6 +132,8 @@ def summarise_batch(
         Where to write the disagreement mask; allocated when None.
     argmax_out : ndarray of int, optional, shape (n, P)
         Where to keep a(x) of every pixel (-1 on ignored pixels), if wanted.
+    scratch : Scratch, optional
+        Buffers to reuse between batches.
 
     Raises
     ------
@@ -129,8 +150,9 @@ def summarise_batch(
     keep_argmax = argmax_out is not None
     a_out = argmax_out if keep_argmax else np.empty((1, 1), dtype=np.int32)
     tiles = n * ((p + TILE - 1) // TILE)
-    m_dis = np.empty(tiles * TILE, dtype=scores_out.dtype)
-    a_dis = np.empty(tiles * TILE, dtype=index_dtype(num_classes))
+    scratch = scratch or Scratch()
+    m_dis = scratch.get("m", tiles * TILE, scores_out.dtype)
+    a_dis = scratch.get("a", tiles * TILE, index_dtype(num_classes))
     n_dis = np.zeros(tiles, dtype=np.int64)
     sums = np.zeros((tiles, num_classes), dtype=np.float64)
     counts = np.zeros((tiles, num_classes), dtype=np.int64)
@@ -150,18 +172,12 @@ def summarise_batch(
     return BatchSummary(
         scores=scores_out,
         disagree=disagree_out,
-        max_prob=_compact(m_dis, n_dis),
-        argmax=_compact(a_dis, n_dis),
+        max_prob=kernels.compact(m_dis, n_dis, TILE),
+        argmax=kernels.compact(a_dis, n_dis, TILE),
         sums=sums,
         counts=counts,
         max_row_deviation=float(maxdev.max(initial=0.0)),
     )
-
-
-def _compact(per_tile: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """Join the used head of each tile's TILE-long slot."""
-    parts = [per_tile[t * TILE : t * TILE + k] for t, k in enumerate(used.tolist()) if k]
-    return np.concatenate(parts) if parts else per_tile[:0].copy()
 
 
 def _raise_input_error(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from segaudit.engine._accumulate import Accumulator
-from segaudit.engine._batch import BatchSummary, as_batch, summarise_batch
+from segaudit.engine._batch import BatchSummary, Scratch, as_batch, summarise_batch
 from segaudit.engine._downsample import pool_labels, pool_probs, softmax
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 
@@ -77,6 +77,7 @@ def summarise_block(
     scores_out: np.ndarray | None = None,
     disagree_out: np.ndarray | None = None,
     argmax_out: np.ndarray | None = None,
+    scratch: Scratch | None = None,
 ) -> BlockSummary:
     """Summarise one block ``probs (n, K, H, W)``, ``labels (n, H, W)`` of whole images.
 
@@ -99,6 +100,8 @@ def summarise_block(
         turns into the issue mask in place.
     argmax_out : ndarray of int, optional, shape (n, H*W)
         Where to keep the full-resolution argmax a(x).
+    scratch : Scratch, optional
+        Buffers to reuse between blocks.
     """
     h, w = probs.shape[2:]
     common = {
@@ -111,6 +114,7 @@ def summarise_block(
         "scores_out": scores_out,
         "disagree_out": disagree_out,
         "argmax_out": argmax_out,
+        "scratch": scratch,
     }
     f = opts.downsample
     if f == 1:
@@ -218,6 +222,7 @@ class IssueFinder:
         self.acc = Accumulator(opts.num_classes)
         self.entries: list[Entry] = []
         self.pixels = 0
+        self.scratch = Scratch()
 
     def add(
         self, probs: Any, labels: Any, *, from_logits: bool | None = None, **kwargs: Any
@@ -234,6 +239,7 @@ class IssueFinder:
         opts = self.opts
         if from_logits is not None and from_logits != opts.from_logits:
             opts = replace(opts, from_logits=from_logits)
+        kwargs.setdefault("scratch", self.scratch)
         block = summarise_block(probs, labels, opts, self.kernels, **kwargs)
         self.acc.add(block.rank)
         self.acc.max_row_deviation = max(self.acc.max_row_deviation, block.full.max_row_deviation)
