@@ -23,11 +23,11 @@ demo: $(STAMP_BASE)
 	$(BIN)/segaudit demo --out demo_out
 
 test: $(STAMP_TEST)
-	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff check src tests $(wildcard benchmarks)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP_TEST)
-	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff check src tests $(wildcard benchmarks)
 	$(BIN)/python -m ruff format --check src tests benchmarks
 
 bench: $(STAMP_TEST)
