@@ -372,7 +372,7 @@ def _bad_labels():
 
 def _bad_predicted():
     predicted = _L.copy()
-    predicted[1, 0] = IGNORE  # void is never a prediction
+    predicted[1, 0] = 9  # not a class (void is allowed: no prediction is weighed there)
     return [ReportImage("x", 0.5, 0, _L, predicted, _B)]
 
 
@@ -404,7 +404,7 @@ def _region(**changes):
         ({"images": [1]}, r"'images' .* sequence of ReportImage\. Got int at position 0"),
         ({"images": [make_item("a", 0.1), make_item("a", 0.2)]}, r"unique stems\. Got 'a' twice"),
         ({"images": _bad_labels()}, r"class ids 0\.\.3 or ignore_index=255\. Got 7 at .*\(2, 3\)"),
-        ({"images": _bad_predicted()}, r"Got 255 at \(row, col\) \(1, 0\) of image 'x'\.predicted"),
+        ({"images": _bad_predicted()}, r"Got 9 at \(row, col\) \(1, 0\) of image 'x'\.predicted"),
         ({"regions": _region().drop(columns="severity")}, r"'regions' .* missing \['severity'\]"),
         ({"regions": _region(bbox_row1=99)}, r"inside 'plain' of shape \(24, 32\)\. Got box"),
         (
