@@ -108,7 +108,7 @@ def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
     from segaudit.io import atomic_path
 
     figures = display_issues(flagged, data.labels, data.logits, class_names=data.class_names,
-                             top=1)  # fmt: skip
+                             top=1, ignore_index=255)  # fmt: skip
     with atomic_path(path) as tmp:
         figures[-1].savefig(tmp, format="png", dpi=80, bbox_inches="tight")
     import matplotlib.pyplot as plt
