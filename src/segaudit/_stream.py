@@ -11,7 +11,13 @@ from typing import Any
 import numpy as np
 
 from segaudit._store import SummaryStore
-from segaudit._validation import check_choice, check_ignore_index, check_shapes, param_error
+from segaudit._validation import (
+    as_array_like,
+    check_choice,
+    check_ignore_index,
+    check_shapes,
+    param_error,
+)
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._finder import IssueFinder, Options, Selection, block_mask, valid_per_image
 from segaudit.engine._kernels import get_kernels, use_threads
@@ -120,6 +126,7 @@ class LabelAudit:
         self._parts: list[_Part] = []
         self._selection: Selection | None = None
         self._num_images = 0
+        self._loosest = np.dtype(np.float64)  # probability dtype with the widest rounding
 
     # -- feeding ---------------------------------------------------------------
     def update(self, labels: Any, pred_probs: Any, *, from_logits: bool | None = None) -> None:
@@ -145,6 +152,8 @@ class LabelAudit:
         """
         batch = len(self._parts)
         func = f"LabelAudit.update (batch {batch})"
+        labels = as_array_like(labels, "labels", func)
+        pred_probs = as_array_like(pred_probs, "pred_probs", func)
         if len(labels.shape) == 2 and len(pred_probs.shape) == 3:
             labels, pred_probs = labels[None], pred_probs[None]
         n, k, h, w = check_shapes(labels, pred_probs, func)
@@ -181,6 +190,11 @@ class LabelAudit:
         self._parts.append(_Part(start, (n, h, w), given, argmax, scores, valid))
         self._num_images += n
         self._selection = None
+        logits = self.options.from_logits if from_logits is None else from_logits
+        if not logits:
+            dtype = _float_dtype(pred_probs.dtype)
+            if np.finfo(dtype).eps > np.finfo(self._loosest).eps:
+                self._loosest = dtype
 
     # -- results ---------------------------------------------------------------
     @property
@@ -192,8 +206,9 @@ class LabelAudit:
         if not self._parts:
             raise ValueError("LabelAudit: no batches yet; call update() at least once.")
         if self._selection is None:
-            dtype = np.dtype(np.float64)
-            warn_row_sums(self._finder.acc.max_row_deviation, dtype, self.options.num_classes, 4)
+            warn_row_sums(
+                self._finder.acc.max_row_deviation, self._loosest, self.options.num_classes, 4
+            )
             self._selection = self._finder.finish()
         return self._selection
 
@@ -336,6 +351,15 @@ def _label_dtype(opts: Options) -> np.dtype:
     if opts.num_classes <= 32767 and -32768 <= ignore <= 32767:
         return np.dtype(np.int16)
     return np.dtype(np.int64)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    """Return the numpy float dtype of a numpy or torch dtype (bfloat16 as float16)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        name = str(dtype).rsplit(".", 1)[-1]
+        return np.dtype(np.float16 if "16" in name else name)
 
 
 def _host(x: Any) -> np.ndarray:

@@ -108,5 +108,5 @@ def find_label_issues(
     if out is None:
         return find_issues(c, stacklevel=2)[0]
     with mask_output(out, (c.n, c.h, c.w)) as target:
-        find_issues(c, mask=target.array, stacklevel=4)
+        find_issues(c, mask=target.array, stacklevel=2)
     return target.result

@@ -58,7 +58,11 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 
 
 def _publish(stage: Path, out_dir: Path) -> list[Path]:
-    """Move staged files into `out_dir`, ``report.html`` last; return their final paths."""
+    """Move staged files into `out_dir`, ``report.html`` last; return their final paths.
+
+    Issue masks left in ``out_dir/masks`` by an earlier scan and not written by
+    this one are removed, so the folder always matches ``images.csv``.
+    """
     staged = sorted(p for p in stage.rglob("*") if p.is_file())
     staged.sort(key=lambda p: p.name == "report.html")
     published = []
@@ -67,6 +71,10 @@ def _publish(stage: Path, out_dir: Path) -> list[Path]:
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
         published.append(dst)
+    fresh = set(published)
+    for old in (out_dir / "masks").glob("*.png"):
+        if old not in fresh:
+            old.unlink()
     return published
 
 
@@ -180,9 +188,9 @@ def run_scan(
     info = dataset.classes
     names = list(info.names) if info is not None else [str(i) for i in range(k)]
     colors = list(info.colors) if info is not None and info.colors is not None else None
-    with _staging(out) as stage, LabelAudit(
+    with _staging(out) as stage, _staging(out) as spill, LabelAudit(
         k, ignore_index=ignore_index, from_logits=from_logits, downsample=downsample,
-        memory_limit=memory_limit, spill_dir=stage,
+        memory_limit=memory_limit, spill_dir=spill,
     ) as audit:  # fmt: skip
         _audit(dataset, audit, verbose)
         scores, _ = audit.get_label_quality_scores()
