@@ -16,6 +16,7 @@ from segaudit._validation import (
     check_choice,
     check_ignore_index,
     check_shapes,
+    float_dtype,
     param_error,
 )
 from segaudit.engine._accumulate import warn_row_sums
@@ -192,7 +193,7 @@ class LabelAudit:
         self._selection = None
         logits = self.options.from_logits if from_logits is None else from_logits
         if not logits:
-            dtype = _float_dtype(pred_probs.dtype)
+            dtype = float_dtype(pred_probs.dtype)
             if np.finfo(dtype).eps > np.finfo(self._loosest).eps:
                 self._loosest = dtype
 
@@ -351,15 +352,6 @@ def _label_dtype(opts: Options) -> np.dtype:
     if opts.num_classes <= 32767 and -32768 <= ignore <= 32767:
         return np.dtype(np.int16)
     return np.dtype(np.int64)
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    """Return the numpy float dtype of a numpy or torch dtype (bfloat16 as float16)."""
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        name = str(dtype).rsplit(".", 1)[-1]
-        return np.dtype(np.float16 if "16" in name else name)
 
 
 def _host(x: Any) -> np.ndarray:

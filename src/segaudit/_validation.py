@@ -18,6 +18,7 @@ __all__ = [
     "check_shapes",
     "describe_pixel",
     "dtype_kind",
+    "float_dtype",
     "param_error",
 ]
 
@@ -85,6 +86,15 @@ def dtype_kind(dtype: Any) -> str:
         if name == "bool":
             return "b"
         return "u" if name.startswith("uint") else "i" if name.startswith("int") else "O"
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """Return the numpy float dtype of a numpy or torch dtype (bfloat16 as float16)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        name = str(dtype).rsplit(".", 1)[-1]
+        return np.dtype(np.float16 if "16" in name else name)
 
 
 def check_float_dtype(dtype: Any, param: str, func: str) -> None:

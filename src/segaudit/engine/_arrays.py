@@ -16,10 +16,10 @@ from segaudit._validation import (
     check_ignore_index,
     check_n_jobs,
     check_shapes,
+    float_dtype,
 )
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._batch import as_batch, summarise_batch
-from segaudit.engine._finder import IssueFinder, Options, valid_per_image
+from segaudit.engine._finder import IssueFinder, Options, summarise_block, valid_per_image
 from segaudit.engine._kernels import get_kernels, use_threads
 
 __all__ = [
@@ -142,19 +142,11 @@ def softmin_scores(
     deviation = 0.0
     with use_threads(c.n_jobs):
         for start, stop, probs, labels in iter_batches(c, "scoring images"):
-            pb, lb = as_batch(probs, labels)
             scores = pixel_scores[start:stop].reshape(-1, p)
-            summary = summarise_batch(
-                pb,
-                lb,
-                kernels=kernels,
-                num_classes=c.k,
-                ignore_index=c.ignore_index,
-                from_logits=c.from_logits,
-                image_offset=start,
-                shape_hw=(c.h, c.w),
-                scores_out=scores,
-            )
+            opts = Options(c.k, c.ignore_index, c.from_logits)
+            block = summarise_block(probs, labels, opts, kernels, image_offset=start,
+                                    scores_out=scores)  # fmt: skip
+            summary = block.full
             deviation = max(deviation, summary.max_row_deviation)
             kernels.softmin(scores, float(temperature), image_scores[start:stop])
     warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)
@@ -162,4 +154,4 @@ def softmin_scores(
 
 
 def _dtype(c: Checked) -> np.dtype:
-    return np.dtype(np.float64) if c.from_logits else np.dtype(c.pred_probs.dtype)
+    return np.dtype(np.float64) if c.from_logits else float_dtype(c.pred_probs.dtype)

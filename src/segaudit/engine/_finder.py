@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from segaudit.backends._torch import is_tensor, summarise_tensor, to_numpy
 from segaudit.engine._accumulate import Accumulator
 from segaudit.engine._batch import BatchSummary, Scratch, as_batch, summarise_batch
 from segaudit.engine._downsample import pool_labels, pool_probs, softmax
@@ -117,6 +118,16 @@ def summarise_block(
         "scratch": scratch,
     }
     f = opts.downsample
+    if is_tensor(probs) or is_tensor(labels):
+        if f == 1 and is_tensor(probs):  # summarised on the tensor's device
+            full, _ = summarise_tensor(
+                probs, labels, num_classes=opts.num_classes, ignore_index=opts.ignore_index,
+                from_logits=opts.from_logits, image_offset=image_offset, shape_hw=(h, w),
+                where=where, scores_out=scores_out, disagree_out=disagree_out,
+                argmax_out=argmax_out, keep_argmax=argmax_out is not None,
+            )  # fmt: skip
+            return BlockSummary(full, full)
+        probs, labels = to_numpy(probs), to_numpy(labels)  # pooling runs on the host
     if f == 1:
         pb, lb = as_batch(probs, labels)
         full = summarise_batch(pb, lb, from_logits=opts.from_logits, **common)

@@ -1,0 +1,473 @@
+"""The torch backend: the per-pixel summary of a batch, computed on the tensor's device.
+
+`summarise_tensor` gives the same :class:`~segaudit.engine._batch.BatchSummary`
+as the fused kernel of :mod:`segaudit.backends._numba`, bit for bit for
+probabilities (with ``from_logits`` the exponential may differ in the last bit),
+but runs as torch operations wherever the batch lives. Only the summary crosses
+to the host: the self-confidence and the disagreement of every pixel (5 or 9
+bytes), plus m(x) and a(x) of the disagreeing pixels.
+
+torch is an optional extra: nothing here imports it until a tensor is summarised,
+and :func:`is_tensor` never imports it at all.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from segaudit.backends._numba import TILE
+from segaudit.engine._batch import (
+    BatchSummary,
+    as_batch,
+    index_dtype,
+    score_dtype,
+    summarise_batch,
+)
+from segaudit.engine._kernels import get_kernels
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "CPU_CHUNK_PIXELS",
+    "DEVICE_CHUNK_PIXELS",
+    "argmax_dtype",
+    "is_tensor",
+    "summarise_tensor",
+    "to_numpy",
+]
+
+CPU_CHUNK_PIXELS = 1 << 16  # on the CPU: pieces whose temporaries stay in cache
+DEVICE_CHUNK_PIXELS = 1 << 22  # elsewhere: bounds the temporaries, few launches
+_INT_SAFE = float(2**62)  # float labels are clamped here before the int64 cast
+
+
+def is_tensor(x: Any) -> bool:
+    """Tell whether `x` is a torch tensor, without importing torch.
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+        False whenever torch has not been imported: then `x` cannot be a tensor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_tensor(np.zeros(3))
+    False
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy a tensor (any device) to a host numpy array; bfloat16 becomes float32.
+
+    numpy input is returned as ``np.asarray(x)``.
+    """
+    if not is_tensor(x):
+        return np.asarray(x)
+    import torch
+
+    t = x.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return np.asarray(t.cpu().numpy())
+
+
+def argmax_dtype(num_classes: int) -> np.dtype:
+    """Integer type of the full argmax kept by `summarise_tensor`: holds 0..K-1 and -1."""
+    return np.dtype(np.int16 if num_classes <= 32768 else np.int32)
+
+
+def summarise_tensor(
+    probs: torch.Tensor,
+    labels: Any,
+    *,
+    num_classes: int,
+    ignore_index: int | None,
+    from_logits: bool,
+    image_offset: int,
+    shape_hw: tuple[int, int],
+    where: str = "",
+    scores_dtype: Any = None,
+    keep_argmax: bool = False,
+    scores_out: np.ndarray | None = None,
+    disagree_out: np.ndarray | None = None,
+    argmax_out: np.ndarray | None = None,
+) -> tuple[BatchSummary, np.ndarray | None]:
+    """Summarise one batch held as a torch tensor, on its device.
+
+    Parameters
+    ----------
+    probs : torch.Tensor, shape (n, K, H, W) or (n, K, P)
+        Probabilities (float16, bfloat16, float32 or float64) or logits, on any device.
+    labels : torch.Tensor or ndarray, shape (n, H, W) or (n, P)
+        Given labels; moved to the device of `probs` (labels are small).
+    num_classes : int
+        K.
+    ignore_index : int or None
+        Label of void pixels.
+    from_logits : bool
+        Apply a softmax over K first (in float64).
+    image_offset : int
+        Index of the batch's first image in the dataset, for error messages.
+    shape_hw : (int, int)
+        (H, W) of the images, for error messages.
+    where : str, default=""
+        Extra context for error messages (e.g. ``" in batch 37"``).
+    scores_dtype : dtype, optional
+        Type of the returned scores; defaults to
+        :func:`~segaudit.engine._batch.score_dtype` of the input (float32 for
+        16- and 32-bit probabilities, float64 for float64 or logits).
+    keep_argmax : bool, default=False
+        Also return a(x) of every pixel, -1 on ignored pixels, as
+        :func:`argmax_dtype` (int16 up to 32768 classes, else int32).
+    scores_out, disagree_out : ndarray, optional, shape (n, P)
+        Host buffers to write s(x) and the disagreement into (as
+        :func:`~segaudit.engine._batch.summarise_batch`); allocated when None.
+    argmax_out : ndarray of int, optional, shape (n, P)
+        Host buffer for the full argmax (implies `keep_argmax`).
+
+    Returns
+    -------
+    summary : BatchSummary
+        numpy arrays on the host, equal to what
+        :func:`~segaudit.engine._batch.summarise_batch` returns for the same
+        batch (same tiles, same float sums in pixel order).
+    argmax : ndarray, shape (n, P), or None
+        The full argmax when asked for.
+
+    Raises
+    ------
+    ValueError
+        On a label outside ``0..K-1`` (other than `ignore_index`), a non-integer
+        label, or a NaN, infinite or negative probability: the same message as
+        the numpy path, naming the first such pixel.
+
+    Examples
+    --------
+    A tie between classes 0 and 1 resolves to class 0, as in the numpy path:
+
+    >>> import torch
+    >>> p = torch.tensor([[[[0.5]], [[0.5]]]])
+    >>> y = torch.tensor([[[1]]])
+    >>> summary, _ = summarise_tensor(p, y, num_classes=2, ignore_index=None,
+    ...     from_logits=False, image_offset=0, shape_hw=(1, 1))
+    >>> summary.disagree, summary.argmax
+    (array([[ True]]), array([0], dtype=uint8))
+    """
+    import torch
+
+    with torch.no_grad():
+        x = _as_probs(probs)
+        n, k = x.shape[:2]
+        if x.dim() == 3:
+            x = x.unsqueeze(-1)  # (n, K, P) as P rows of one pixel
+        h, w = x.shape[2:]
+        y_raw = _labels_on(labels, x.device).reshape(n, h * w)
+        natural = score_dtype(np.float64 if x.dtype == torch.float64 else np.float32, from_logits)
+        wanted = natural if scores_dtype is None else np.dtype(scores_dtype)
+        if scores_out is not None:
+            wanted = scores_out.dtype
+        y, void, bad_label = _class_index(y_raw, num_classes, ignore_index)
+        acc = _DeviceSummary.empty(x.device, n, h * w, num_classes, bad_label,
+                                   (_torch_dtype(natural), _torch_dtype(wanted)))  # fmt: skip
+        budget = CPU_CHUNK_PIXELS if x.device.type == "cpu" else DEVICE_CHUNK_PIXELS
+        for i0, i1, r0, r1, c0, c1 in _chunks(n, h, w, budget):
+            pix = slice(r0 * w + c0, (r1 - 1) * w + c1)
+            xc = x[i0:i1, :, r0:r1, c0:c1].reshape(i1 - i0, k, -1)
+            _summarise_chunk(xc, y[i0:i1, pix], void[i0:i1, pix], acc, (slice(i0, i1), pix),
+                             from_logits=from_logits)  # fmt: skip
+        bad_images = torch.nonzero(acc.bad.any(dim=1)).flatten().cpu().tolist()
+        if bad_images:
+            _raise_first_error(
+                x, y_raw, bad_images, num_classes=num_classes, ignore_index=ignore_index,
+                from_logits=from_logits, image_offset=image_offset, shape_hw=shape_hw,
+                where=where,
+            )  # fmt: skip
+        summary = acc.summary(scores_out, None if scores_out is not None else wanted,
+                              disagree_out)  # fmt: skip
+        full = None
+        if keep_argmax or argmax_out is not None:
+            full = _to_host(acc.arg, argmax_out)
+    return summary, full
+
+
+def _chunks(n: int, h: int, w: int, budget: int) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """Split a batch into pieces of at most `budget` pixels: ``(i0, i1, r0, r1, c0, c1)``.
+
+    Whole images when they fit, else bands of whole rows, else pieces of one row;
+    so each piece is contiguous in the flat ``(n, H*W)`` pixel order.
+    """
+    if h * w <= budget:
+        step = budget // (h * w)
+        for i0 in range(0, n, step):
+            yield i0, min(i0 + step, n), 0, h, 0, w
+    elif w <= budget:
+        step = budget // w
+        for i in range(n):
+            for r0 in range(0, h, step):
+                yield i, i + 1, r0, min(r0 + step, h), 0, w
+    else:
+        for i in range(n):
+            for r in range(h):
+                for c0 in range(0, w, budget):
+                    yield i, i + 1, r, r + 1, c0, min(c0 + budget, w)
+
+
+@dataclass
+class _DeviceSummary:
+    """The batch's summary while it is built on the device, all (n, P) but the last two.
+
+    ``scores`` holds s(x) in the numpy path's score type (NaN on void), ``m``
+    holds m(x) in the type asked for, ``arg`` a(x) as :func:`argmax_dtype` (-1
+    on void), ``bins`` the (tile, class) slot of each pixel for the per-tile
+    sums (a spare last slot for void pixels), ``counts`` the pixels per slot.
+    """
+
+    num_classes: int
+    scores: torch.Tensor
+    disagree: torch.Tensor
+    m: torch.Tensor
+    arg: torch.Tensor
+    bad: torch.Tensor
+    bins: torch.Tensor
+    counts: torch.Tensor
+    deviation: torch.Tensor
+
+    @classmethod
+    def empty(
+        cls,
+        device: torch.device,
+        n: int,
+        p: int,
+        num_classes: int,
+        bad_label: torch.Tensor,
+        dtypes: tuple[torch.dtype, torch.dtype],
+    ) -> _DeviceSummary:
+        import torch
+
+        slots = n * _tiles_per_image(p) * num_classes + 1
+        bins = torch.int32 if slots < 2**31 else torch.int64
+        at = {"device": device}
+        return cls(
+            num_classes=num_classes,
+            scores=torch.empty((n, p), dtype=dtypes[0], **at),
+            disagree=torch.empty((n, p), dtype=torch.bool, **at),
+            m=torch.empty((n, p), dtype=dtypes[1], **at),
+            arg=torch.empty((n, p), dtype=_torch_dtype(argmax_dtype(num_classes)), **at),
+            bad=bad_label.clone(),
+            bins=torch.empty((n, p), dtype=bins, **at),
+            counts=torch.zeros(slots, dtype=torch.int64, **at),
+            deviation=torch.zeros((), dtype=torch.float64, **at),
+        )
+
+    def summary(
+        self,
+        scores_out: np.ndarray | None,
+        wanted: np.dtype | None,
+        disagree_out: np.ndarray | None,
+    ) -> BatchSummary:
+        """Compact on the device, copy to the host, and add up s per tile and class there.
+
+        The per-tile sums are float64 sums in pixel order, as in the compiled
+        kernel: `np.bincount` adds its weights in input order.
+        """
+        import torch
+
+        k = self.num_classes
+        hits = torch.nonzero(self.disagree.reshape(-1)).flatten()
+        scores = _to_host(self.scores, None)
+        bins = _to_host(self.bins, None).reshape(-1)
+        sums = np.bincount(bins, weights=scores.reshape(-1), minlength=self.counts.shape[0])
+        if scores_out is not None:
+            scores_out[...] = scores
+            scores = scores_out
+        elif wanted is not None and wanted != scores.dtype:
+            scores = scores.astype(wanted)
+        return BatchSummary(
+            scores=scores,
+            disagree=_to_host(self.disagree, disagree_out),
+            max_prob=_to_host(self.m.reshape(-1)[hits], None),
+            argmax=_to_host(self.arg.reshape(-1)[hits].to(_torch_dtype(index_dtype(k))), None),
+            sums=sums[:-1].reshape(-1, k),
+            counts=_to_host(self.counts[:-1], None).reshape(-1, k),
+            max_row_deviation=float(self.deviation.item()),
+        )
+
+
+def _tiles_per_image(p: int) -> int:
+    return (p + TILE - 1) // TILE
+
+
+def _summarise_chunk(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    void: torch.Tensor,
+    acc: _DeviceSummary,
+    at: tuple[slice, slice],
+    *,
+    from_logits: bool,
+) -> None:
+    """Summarise ``x (c, K, q)`` against ``y (c, q)`` into `acc` at ``[at]``.
+
+    Works as the compiled kernel does, pixel by pixel: a = the first maximal
+    class; the row sum in the probabilities' type (float32 for 16-bit ones) and
+    the softmax denominator in float64, both in class order; s = p_y (or the
+    softmax of the logits); any NaN, inf (or negative probability) flagged.
+    """
+    import torch
+
+    best = x.amax(dim=1)
+    lowest = x.amin(dim=1)
+    broken = ~torch.isfinite(best) | ~torch.isfinite(lowest)
+    if not from_logits:
+        broken |= lowest < 0
+    acc.bad[at] |= broken & ~void
+    arg = torch.zeros(best.shape, dtype=torch.int64, device=x.device)
+    for c in range(x.shape[1] - 1, -1, -1):  # the lowest maximal class wins
+        arg.masked_fill_(x[:, c] == best, c)
+    given = x.gather(1, y[:, None]).squeeze(1)
+    if from_logits:
+        shift = best.to(torch.float64)
+        denom = torch.zeros(best.shape, dtype=torch.float64, device=x.device)
+        term = torch.empty_like(denom)
+        for c in range(x.shape[1]):
+            torch.sub(x[:, c], shift, out=term)
+            denom += term.exp_()
+        s = torch.exp(given.to(torch.float64) - shift).div_(denom)
+        acc.m[at] = denom.reciprocal_()
+    else:
+        row = torch.float64 if x.dtype == torch.float64 else torch.float32
+        total = x[:, 0].to(row, copy=True)  # never add into the caller's tensor
+        for c in range(1, x.shape[1]):
+            total += x[:, c]
+        s = given.to(acc.scores.dtype)
+        acc.m[at] = x.gather(1, arg[:, None]).squeeze(1)
+        deviation = total.to(torch.float64).sub_(1.0).abs_().masked_fill_(void, 0.0).amax()
+        torch.maximum(acc.deviation, deviation, out=acc.deviation)
+    s.masked_fill_(s == 0.0, 0.0)  # -0.0 becomes +0.0: the ordering key stays monotone
+    acc.scores[at] = s.masked_fill_(void, float("nan"))
+    acc.disagree[at] = (arg != y) & ~void
+    acc.arg[at] = arg.masked_fill_(void, -1)
+    _bin(acc, at, y, void)
+
+
+def _bin(acc: _DeviceSummary, at: tuple[slice, slice], y: torch.Tensor, void: torch.Tensor
+         ) -> None:  # fmt: skip
+    """Slot of each pixel: its (tile, class), as the kernel's per-tile sums; count them."""
+    import torch
+
+    images, pixels = at
+    tiles = _tiles_per_image(acc.scores.shape[1])
+    device = y.device
+    image = torch.arange(images.start, images.stop, device=device)[:, None] * tiles
+    tile = torch.arange(pixels.start, pixels.stop, device=device)[None, :] // TILE
+    slot = ((image + tile) * acc.num_classes + y).masked_fill_(void, acc.counts.shape[0] - 1)
+    acc.bins[at] = slot
+    acc.counts.index_add_(0, slot.reshape(-1), torch.ones_like(slot.reshape(-1)))
+
+
+def _as_probs(probs: Any) -> torch.Tensor:
+    """Detach; non-float input becomes float32, as in the numpy path."""
+    import torch
+
+    x = probs.detach()
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    return x
+
+
+def _labels_on(labels: Any, device: torch.device) -> torch.Tensor:
+    """Labels as a tensor on `device`, in their own dtype (bool becomes uint8)."""
+    import torch
+
+    if is_tensor(labels):
+        t = labels.detach()
+    else:
+        arr = np.asarray(labels)
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if not arr.flags.writeable:
+            arr = arr.copy()  # torch.from_numpy warns on read-only memory
+        t = torch.from_numpy(arr)
+    if t.dtype == torch.bool:
+        t = t.to(torch.uint8)
+    return t.to(device)
+
+
+def _class_index(
+    y_raw: torch.Tensor, num_classes: int, ignore_index: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return the class of each pixel (0 where void or bad), the void mask and bad labels.
+
+    As the compiled kernel: y = int64(label); a pixel is void when y equals
+    `ignore_index` and the label is integral; any other label must be an
+    integer in ``0..K-1``.
+    """
+    import torch
+
+    if y_raw.is_floating_point():
+        yf = y_raw.to(torch.float64)
+        safe = torch.nan_to_num(yf, nan=0.0).clamp(-_INT_SAFE, _INT_SAFE)
+        yi = safe.to(torch.int64)
+        integral = yi.to(torch.float64) == yf
+    else:
+        yi = y_raw.to(torch.int64)
+        integral = torch.ones_like(yi, dtype=torch.bool)
+    if ignore_index is None:
+        void = torch.zeros_like(yi, dtype=torch.bool)
+    else:
+        void = integral & (yi == ignore_index)
+    bad = ~void & (~integral | (yi < 0) | (yi >= num_classes))
+    y = torch.where(void | bad, 0, yi)
+    return y, void, bad
+
+
+def _raise_first_error(
+    x: torch.Tensor,
+    y_raw: torch.Tensor,
+    bad_images: list[int],
+    *,
+    num_classes: int,
+    ignore_index: int | None,
+    from_logits: bool,
+    image_offset: int,
+    shape_hw: tuple[int, int],
+    where: str,
+) -> None:
+    """Re-run the first bad image on the host, so that the message is the numpy path's."""
+    kernels = get_kernels()
+    for img in bad_images:
+        pb, lb = as_batch(to_numpy(x[img : img + 1]), to_numpy(y_raw[img : img + 1]))
+        summarise_batch(
+            pb, lb, kernels=kernels, num_classes=num_classes, ignore_index=ignore_index,
+            from_logits=from_logits, image_offset=image_offset + img, shape_hw=shape_hw,
+            where=where,
+        )  # fmt: skip
+
+
+def _to_host(t: torch.Tensor, out: np.ndarray | None) -> np.ndarray:
+    """Copy a result to the host, into `out` when given."""
+    host = np.asarray(t.cpu().numpy())
+    if out is None:
+        return host
+    out[...] = host
+    return out
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    """Return the torch twin of a numpy dtype."""
+    import torch
+
+    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
