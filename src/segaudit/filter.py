@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from segaudit.backends._dask_graph import is_dask_array
 from segaudit.engine._arrays import check_inputs, find_issues
 from segaudit.io._outputs import mask_output
 
@@ -68,7 +69,8 @@ def find_label_issues(
     Returns
     -------
     ndarray of bool, shape (N, H, W)
-        True where the given label is likely wrong.
+        True where the given label is likely wrong. With dask inputs, a lazy
+        dask array (the summaries stay on the cluster; see the README).
 
     Raises
     ------
@@ -105,6 +107,11 @@ def find_label_issues(
         from_logits=from_logits,
         ignore_index=ignore_index,
     )
+    if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
+        from segaudit.backends._dask import find_label_issues_dask
+
+        return find_label_issues_dask(c.labels, c.pred_probs, c.options(), verbose=c.verbose,
+                                      n_jobs=c.n_jobs, out=out, stacklevel=2)  # fmt: skip
     if out is None:
         return find_issues(c, stacklevel=2)[0]
     with mask_output(out, (c.n, c.h, c.w)) as target:

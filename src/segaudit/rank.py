@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from segaudit._validation import check_choice, param_error
+from segaudit.backends._dask_graph import is_dask_array
 from segaudit.engine._arrays import check_inputs, find_issues, softmin_scores
 
 __all__ = ["get_label_quality_scores", "issues_from_scores"]
@@ -103,6 +104,12 @@ def get_label_quality_scores(
         from_logits=from_logits,
         ignore_index=ignore_index,
     )
+    if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
+        from segaudit.backends._dask import quality_scores_dask
+
+        return quality_scores_dask(c.labels, c.pred_probs, c.options(), method=method,
+                                   temperature=float(temperature), verbose=c.verbose,
+                                   n_jobs=c.n_jobs, stacklevel=2)  # fmt: skip
     if method == "softmin":
         return softmin_scores(c, float(temperature), stacklevel=2)
     pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)

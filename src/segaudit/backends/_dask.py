@@ -1,0 +1,226 @@
+"""The dask backend: Confident Learning over dask arrays, as a dask graph.
+
+`pred_probs` is read once: one summary task per block of whole images, whose
+results stay on the cluster (``dask.persist``, on the active
+``dask.distributed`` client if there is one). The confident thresholds and
+the issue count are tree reductions over those summaries; the exact
+selection is a tree-reduced histogram per radix level plus a gather of the
+boundary bucket only. The issue mask and the pixel scores come back as lazy
+dask arrays built from the kept summaries, so computing them never reads
+`pred_probs` again. Results are identical to the in-memory API for any
+chunking and any scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from segaudit._validation import param_error
+from segaudit.backends._dask_blocks import (
+    Stats,
+    count_part,
+    image_scores_part,
+    issue_scores_part,
+    mask_part,
+    merge_stats,
+    pixel_scores_part,
+    stats_of,
+    sum_all,
+    summarise_part,
+)
+from segaudit.backends._dask_graph import (
+    DaskKeys,
+    import_dask,
+    is_dask_array,
+    persist,
+    tree_reduce,
+    whole_image_blocks,
+)
+from segaudit.backends._dask_output import check_output, write_mask
+from segaudit.engine._accumulate import warn_row_sums
+from segaudit.engine._finder import Options, Selection
+from segaudit.engine._select import find_cutoff
+
+__all__ = ["find_label_issues_dask", "is_dask_array", "quality_scores_dask", "uses_dask"]
+
+METHODS = ("softmin", "num_pixel_issues")
+
+
+def uses_dask(labels: Any, pred_probs: Any) -> bool:
+    """Return True if either input is a dask array: the entry points then use this backend."""
+    return is_dask_array(labels) or is_dask_array(pred_probs)
+
+
+def _threads(n_jobs: int | None) -> int:
+    """Kernel threads per task: dask already runs one task per core, so None means 1."""
+    return 1 if n_jobs is None else n_jobs
+
+
+@dataclass
+class _Summaries:
+    """The persisted parts (one per block) and what the client knows of the layout."""
+
+    parts: list[Any]
+    sizes: tuple[int, ...]
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+
+
+def _summarise(
+    labels: Any,
+    pred_probs: Any,
+    opts: Options,
+    *,
+    verbose: bool,
+    n_jobs: int | None,
+    keep_pixel_scores: bool = False,
+    temperature: float | None = None,
+) -> _Summaries:
+    """Read `pred_probs` once, block by block, and keep the summaries on the cluster."""
+    dask, da = import_dask()
+    threads = _threads(n_jobs)
+    labels, probs = whole_image_blocks(labels, pred_probs, da)
+    _, _, h, w = probs.shape
+    sizes = tuple(int(c) for c in probs.chunks[0])
+    per_image = (h // opts.downsample) * (w // opts.downsample)
+    task = dask.delayed(summarise_part, pure=True)
+    keep = {"keep_pixel_scores": keep_pixel_scores, "temperature": temperature}
+    leaves: list[Any] = []
+    start = 0
+    blocks = zip(probs.to_delayed().reshape(-1), labels.to_delayed().reshape(-1), sizes,
+                 strict=True)  # fmt: skip
+    for pb, lb, size in blocks:
+        leaves.append(task(pb, lb, opts, start, start * per_image, n_jobs=threads, **keep))
+        start += size
+    parts = persist(dask, leaves, sizes, verbose)
+    dtype = np.dtype(np.float64) if opts.from_logits else np.dtype(probs.dtype)
+    return _Summaries(parts, sizes, (start, h, w), dtype)
+
+
+def _check(s: _Summaries, dask: ModuleType, num_classes: int, stacklevel: int) -> Stats:
+    """Reduce the small facts; raise the dataset's first input error; warn on row sums."""
+    leaves = [dask.delayed(stats_of, pure=True)(p) for p in s.parts]
+    (stats,) = dask.compute(tree_reduce(leaves, merge_stats, dask.delayed))
+    if stats.error is not None:
+        raise ValueError(*stats.error[1].args)
+    warn_row_sums(stats.max_row_deviation, s.dtype, num_classes, stacklevel + 1)
+    return stats
+
+
+def _select(
+    s: _Summaries, opts: Options, dask: ModuleType, n_jobs: int | None, stacklevel: int
+) -> Selection:
+    """Thresholds, issue count T and exact cutoff, all as reductions over the parts."""
+    stats = _check(s, dask, opts.num_classes, stacklevel + 1)
+    thresholds = stats.sums.thresholds()
+    leaves = [dask.delayed(count_part, pure=True)(p, thresholds) for p in s.parts]
+    keys = DaskKeys(s.parts, dask, _threads(n_jobs))
+    top = (0, stats.key_bits)  # find_cutoff's first histogram: computed with T, in one trip
+    t, keys.known[top] = dask.compute(tree_reduce(leaves, sum_all, dask.delayed),
+                                      keys.histogram_task(*top))  # fmt: skip
+    if t == 0:
+        return Selection(thresholds, 0, None)
+    return Selection(thresholds, int(t), find_cutoff(int(t) - 1, stats.key_bits, keys))
+
+
+def _lazy(
+    s: _Summaries, func: Any, args: tuple[Any, ...], dtype: Any, da: ModuleType, dask: ModuleType
+) -> Any:
+    """Assemble ``func(part, *args)`` of every part into one lazy ``(N, H, W)`` array."""
+    _, h, w = s.shape
+    blocks = [
+        da.from_delayed(dask.delayed(func, pure=True)(p, *args), shape=(n, h, w), dtype=dtype)
+        for p, n in zip(s.parts, s.sizes, strict=True)
+    ]
+    return da.concatenate(blocks, axis=0)
+
+
+def find_label_issues_dask(
+    labels: Any,
+    pred_probs: Any,
+    opts: Options,
+    *,
+    verbose: bool = True,
+    n_jobs: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    stacklevel: int = 2,
+) -> Any:
+    """Find the label issues of dask (or dask-and-numpy) inputs.
+
+    Parameters
+    ----------
+    labels : dask or numpy array of int, shape (N, H, W)
+    pred_probs : dask or numpy array of float, shape (N, K, H, W)
+        Any chunking; blocks of whole images follow its chunks along N.
+    opts : Options
+        Classes, void label, logits, pooling.
+    verbose : bool, default=True
+        Progress bar while `pred_probs` is read.
+    n_jobs : int, optional
+        Threads of the compiled kernels inside each task; None means 1 (dask
+        already runs one task per core), -1 all cores. Never changes results.
+    out : str or PathLike, optional
+        Write the mask to this ``.npy`` file or ``.zarr`` folder instead and
+        return it opened read-only. Written atomically (a temporary name beside
+        it, renamed on success); a ``.zarr`` folder is written by the workers,
+        so it must be on a file system they share.
+    stacklevel : int, default=2
+        For the row-sum warning.
+
+    Returns
+    -------
+    dask.array.Array of bool, shape (N, H, W)
+        Lazy; computing it runs only the cheap final per-block tasks. With
+        `out`: the written ``np.memmap`` or ``zarr.Array``, read-only.
+    """
+    dask, da = import_dask()
+    if out is not None:
+        check_output(out)
+    s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs)
+    selection = _select(s, opts, dask, n_jobs, stacklevel + 1)
+    mask = _lazy(s, mask_part, (selection.cutoff, opts.downsample), np.bool_, da, dask)
+    return mask if out is None else write_mask(mask, out, dask)
+
+
+def quality_scores_dask(
+    labels: Any,
+    pred_probs: Any,
+    opts: Options,
+    *,
+    method: str = "softmin",
+    temperature: float = 0.1,
+    verbose: bool = True,
+    n_jobs: int | None = None,
+    stacklevel: int = 2,
+) -> tuple[np.ndarray, Any]:
+    """Image and pixel scores of dask inputs; see ``segaudit.get_label_quality_scores``.
+
+    Returns
+    -------
+    image_scores : ndarray of float64, shape (N,)
+        Computed (N numbers; computing them surfaces input errors and warnings).
+    pixel_scores : dask.array.Array of float64, shape (N, H, W)
+        Lazy, built from the kept summaries.
+    """
+    if method not in METHODS:
+        expected = f"one of {', '.join(map(repr, METHODS))}"
+        raise param_error("method", "get_label_quality_scores", expected, repr(method))
+    dask, da = import_dask()
+    if method == "softmin":
+        s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs,
+                       temperature=float(temperature))  # fmt: skip
+        _check(s, dask, opts.num_classes, stacklevel + 1)
+        tasks = [dask.delayed(image_scores_part, pure=True)(p) for p in s.parts]
+    else:
+        s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs,
+                       keep_pixel_scores=True)  # fmt: skip
+        cutoff = _select(s, opts, dask, n_jobs, stacklevel + 1).cutoff
+        task = dask.delayed(issue_scores_part, pure=True)
+        tasks = [task(p, cutoff, opts.downsample) for p in s.parts]
+    image_scores = np.concatenate(dask.compute(*tasks)).astype(np.float64, copy=False)
+    return image_scores, _lazy(s, pixel_scores_part, (), np.float64, da, dask)
