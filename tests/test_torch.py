@@ -181,16 +181,17 @@ def test_logits_may_be_negative_and_huge() -> None:
 
 
 @pytest.mark.parametrize(
-    "label_dtype", [np.uint8, np.int16, np.int32, np.int64, np.uint16, np.float32, np.float64]
+    "label_dtype",
+    [np.uint8, np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32, np.float32, np.float64],
 )
 @pytest.mark.parametrize("as_tensor", [True, False])
 def test_label_types(kernels: ModuleType, label_dtype: Any, as_tensor: bool) -> None:
     rng = np.random.default_rng(2)
     probs = make_probs(rng, 2, 4, 9, 11, np.float32)
-    labels = make_labels(rng, 2, 4, 9, 11, 200).astype(label_dtype)
-    ref, _ = numpy_path(probs, labels, kernels, ignore_index=200)
+    labels = make_labels(rng, 2, 4, 9, 11, 100).astype(label_dtype)
+    ref, _ = numpy_path(probs, labels, kernels, ignore_index=100)
     given = torch.from_numpy(labels) if as_tensor else labels
-    got, _ = torch_path(torch.from_numpy(probs), given, ignore_index=200)
+    got, _ = torch_path(torch.from_numpy(probs), given, ignore_index=100)
     assert_same(got, ref)
 
 

@@ -119,7 +119,8 @@ def summarise_block(
     }
     f = opts.downsample
     if is_tensor(probs) or is_tensor(labels):
-        if f == 1 and is_tensor(probs):  # summarised on the tensor's device
+        on_device = is_tensor(probs) and probs.device.type != "cpu"
+        if f == 1 and on_device:  # summarised on the accelerator; CPU tensors use numba
             full, _ = summarise_tensor(
                 probs, labels, num_classes=opts.num_classes, ignore_index=opts.ignore_index,
                 from_logits=opts.from_logits, image_offset=image_offset, shape_hw=(h, w),
@@ -127,7 +128,7 @@ def summarise_block(
                 argmax_out=argmax_out, keep_argmax=argmax_out is not None,
             )  # fmt: skip
             return BlockSummary(full, full)
-        probs, labels = to_numpy(probs), to_numpy(labels)  # pooling runs on the host
+        probs, labels = to_numpy(probs), to_numpy(labels)  # zero-copy for CPU tensors
     if f == 1:
         pb, lb = as_batch(probs, labels)
         full = summarise_batch(pb, lb, from_logits=opts.from_logits, **common)
