@@ -4,8 +4,8 @@ The cost of auditing inside an inference loop is the time ``update`` adds per
 batch, as a ratio of the time the loop already spends on the softmax of that
 batch (``torch.softmax(logits, dim=1)``, the cheapest thing every segmentation
 loop does with its output). Reproduce the figures (batches of
-8 x 19 x 512x1024 float32 logits, 318 MiB each, uint8 labels with a void
-border; about two minutes on 2 cores) with::
+8 x 19 x 512x1024 float32 logits, 304 MiB each, uint8 labels with a void
+border; 1-2 minutes on 2 cores) with::
 
     PYTHONPATH=src python benchmarks/bench_stream.py
 
@@ -19,9 +19,12 @@ the same batch, as torch tensors on ``--device``:
 
 * ``torch.softmax(logits, dim=1)``: the reference, 1x;
 * ``summarise_tensor`` on the logits: the torch backend alone (the per-pixel
-  summary computed on the device, then copied to the host);
+  summary computed with torch ops on the device, then copied to the host);
 * ``LabelAudit.update(labels, logits)`` with ``from_logits=True``: everything
-  the audit adds per batch (validation, the summary, storing it);
+  the audit adds per batch (validation, the summary, storing it). Tensors on
+  an accelerator go through ``summarise_tensor``; CPU tensors are viewed as
+  numpy arrays (no copy) and go through the compiled kernel, which is faster
+  there than many small torch ops;
 * ``LabelAudit.update(labels, probs)``: the same for a loop that already has
   probabilities;
 * on the CPU only, the compiled (numba) kernel on the same batch as numpy

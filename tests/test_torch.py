@@ -538,3 +538,29 @@ def test_find_label_issues_on_tensors(opts: dict[str, Any]) -> None:
     assert isinstance(got, np.ndarray)
     assert expected.any()
     np.testing.assert_array_equal(got, expected)
+
+
+def test_quality_scores_on_tensors() -> None:
+    rng = np.random.default_rng(13)
+    probs = make_probs(rng, 3, 4, 8, 12, np.float32)
+    labels = make_labels(rng, 3, 4, 8, 12, 255)
+    opts = {"ignore_index": 255, "verbose": False}
+    expected = segaudit.get_label_quality_scores(labels, probs, **opts)
+    got = segaudit.get_label_quality_scores(
+        torch.from_numpy(labels), torch.from_numpy(probs), **opts
+    )
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_bfloat16_tensors_through_the_api() -> None:
+    # bfloat16 rows sum to 1 only to bfloat16 precision: no row-sum warning for them
+    rng = np.random.default_rng(14)
+    probs = torch.from_numpy(make_probs(rng, 3, 19, 16, 24, np.float32)).to(torch.bfloat16)
+    labels = make_labels(rng, 3, 19, 16, 24, 255)
+    got = segaudit.find_label_issues(torch.from_numpy(labels), probs, ignore_index=255,
+                                     verbose=False)  # fmt: skip
+    with pytest.warns(UserWarning, match="do not sum to 1"):  # float32 holding bfloat16 values
+        expected = segaudit.find_label_issues(labels, probs.float().numpy(), ignore_index=255,
+                                              verbose=False)  # fmt: skip
+    np.testing.assert_array_equal(got, expected)

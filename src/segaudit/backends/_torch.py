@@ -42,7 +42,7 @@ __all__ = [
     "to_numpy",
 ]
 
-CPU_CHUNK_PIXELS = 1 << 16  # on the CPU: pieces whose temporaries stay in cache
+CPU_CHUNK_PIXELS = 1 << 18  # on the CPU: pieces whose temporaries stay in cache
 DEVICE_CHUNK_PIXELS = 1 << 22  # elsewhere: bounds the temporaries, few launches
 _INT_SAFE = float(2**62)  # float labels are clamped here before the int64 cast
 
@@ -259,17 +259,16 @@ class _DeviceSummary:
 
         slots = n * _tiles_per_image(p) * num_classes + 1
         bins = torch.int32 if slots < 2**31 else torch.int64
-        at = {"device": device}
         return cls(
             num_classes=num_classes,
-            scores=torch.empty((n, p), dtype=dtypes[0], **at),
-            disagree=torch.empty((n, p), dtype=torch.bool, **at),
-            m=torch.empty((n, p), dtype=dtypes[1], **at),
-            arg=torch.empty((n, p), dtype=_torch_dtype(argmax_dtype(num_classes)), **at),
+            scores=torch.empty((n, p), dtype=dtypes[0], device=device),
+            disagree=torch.empty((n, p), dtype=torch.bool, device=device),
+            m=torch.empty((n, p), dtype=dtypes[1], device=device),
+            arg=torch.empty((n, p), dtype=_torch_dtype(argmax_dtype(num_classes)), device=device),
             bad=bad_label.clone(),
-            bins=torch.empty((n, p), dtype=bins, **at),
-            counts=torch.zeros(slots, dtype=torch.int64, **at),
-            deviation=torch.zeros((), dtype=torch.float64, **at),
+            bins=torch.empty((n, p), dtype=bins, device=device),
+            counts=torch.zeros(slots, dtype=torch.int64, device=device),
+            deviation=torch.zeros((), dtype=torch.float64, device=device),
         )
 
     def summary(
@@ -379,10 +378,15 @@ def _bin(acc: _DeviceSummary, at: tuple[slice, slice], y: torch.Tensor, void: to
 
 
 def _as_probs(probs: Any) -> torch.Tensor:
-    """Detach; non-float input becomes float32, as in the numpy path."""
+    """Detach; non-float input becomes float32, as in the numpy path.
+
+    On a device without float64 (Apple's MPS) the batch is summarised on the CPU.
+    """
     import torch
 
-    x = probs.detach()
+    x: torch.Tensor = probs.detach()
+    if x.device.type == "mps":
+        x = x.cpu()
     if not x.is_floating_point():
         x = x.to(torch.float32)
     return x
@@ -393,12 +397,14 @@ def _labels_on(labels: Any, device: torch.device) -> torch.Tensor:
     import torch
 
     if is_tensor(labels):
-        t = labels.detach()
+        t: torch.Tensor = labels.detach()
     else:
         arr = np.asarray(labels)
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
-        if not arr.flags.writeable:
+        if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:
+            arr = arr.astype(np.int64)  # wide unsigned types have little support on devices
+        elif not arr.flags.writeable:
             arr = arr.copy()  # torch.from_numpy warns on read-only memory
         t = torch.from_numpy(arr)
     if t.dtype == torch.bool:
