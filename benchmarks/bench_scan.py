@@ -1,0 +1,296 @@
+"""Folder-scan benchmark: ``segaudit.cli.run_scan`` throughput and bounded memory.
+
+Reproduce the figures (N = 200 and 2N = 400 images of 512x512, K = 19, float16
+logits in ``.npz``: 4 GB of files, several minutes) with::
+
+    PYTHONPATH=src python benchmarks/bench_scan.py
+
+Smoke test (12 and 24 images of 256x256, under a minute)::
+
+    PYTHONPATH=src python benchmarks/bench_scan.py --quick
+
+The script writes 2N palette PNG masks (VOC-style, 255 = void border) and 2N
+``.npz`` files of float16 logits ``(K, H, W)`` into ``--dir`` (a new temporary
+folder by default, removed at the end unless ``--keep``); the N-image set is the
+first N files, hard-linked. Each set is scanned in its own fresh process:
+
+* a warm-up scan of 2 images (compiled kernels, pandas, Pillow and the report
+  code are loaded before the baseline),
+* a plain read of every file (``np.load`` of each ``.npz``, Pillow for each
+  mask), for comparison,
+* ``run_scan(masks, probs, out, from_logits=True, ignore_index=255,
+  memory_limit=..., top=..., verbose=False)``, median of ``--repeats``, while a thread
+  samples ``/proc/self/status`` every ~1 ms.
+
+Memory does not grow with N when the peak above the baseline stays the same at
+2N: the scan streams the files, keeps a ~13 bytes/pixel summary in RAM up to
+``memory_limit`` (256 MiB here, so that both sizes spill to disk; run_scan's own
+default is 1 GiB) and in a spill folder beyond it. The files are in the page
+cache (just written); the scan reads them with ``np.load``, into anonymous memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from _common import (
+    MALLOC_ENV,
+    PeakSampler,
+    child_env,
+    emit,
+    ensure_importable,
+    fmt_bytes,
+    fmt_ratio,
+    fmt_s,
+    print_machine,
+    print_section,
+    run_child,
+    show_progress,
+    synth_batch,
+    table,
+)
+
+ensure_importable()
+
+SUMMARY_BYTES_PER_PIXEL = 13
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=200, help="N; 2N is run too (default 200)")
+    parser.add_argument("--classes", type=int, default=19, help="K (default 19)")
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3, help="timed scans per size (median)")
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=256,
+        help="run_scan's memory_limit in MiB (default 256; run_scan's own default is 1024)",
+    )
+    parser.add_argument("--top", type=int, default=20, help="run_scan's top (report images)")
+    parser.add_argument("--dir", type=Path, default=None, help="where the files go")
+    parser.add_argument("--keep", action="store_true", help="keep the files at the end")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--quick", action="store_true", help="12 and 24 images of 256x256, one scan each, top=4"
+    )
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.height, args.width, args.repeats, args.top = 12, 256, 256, 1, 4
+    return args
+
+
+# ------------------------------------------------------------------------- data
+
+VOC_PALETTE = [
+    v
+    for i in range(256)
+    for v in (
+        sum(((i >> (3 * b)) & 1) << (7 - b) for b in range(3)),
+        sum(((i >> (3 * b + 1)) & 1) << (7 - b) for b in range(3)),
+        sum(((i >> (3 * b + 2)) & 1) << (7 - b) for b in range(3)),
+    )
+]
+
+
+def write_item(folder: Path, stem: str, labels: np.ndarray, logits: np.ndarray) -> None:
+    """One palette PNG mask and one ``.npz`` of float16 logits."""
+    from PIL import Image
+
+    img = Image.fromarray(labels)
+    img.putpalette(VOC_PALETTE)
+    img.save(folder / "masks" / f"{stem}.png")
+    np.savez(folder / "probs" / f"{stem}.npz", logits=logits.astype(np.float16))
+
+
+def generate(args: argparse.Namespace, root: Path) -> dict[int, Path]:
+    """Write 2N items into ``root/n<2N>``; hard-link the first N into ``root/n<N>``."""
+    n, k, h, w = args.images, args.classes, args.height, args.width
+    big, small = root / f"n{2 * n}", root / f"n{n}"
+    for folder in (big, small):
+        (folder / "masks").mkdir(parents=True, exist_ok=True)
+        (folder / "probs").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    for i in range(2 * n):
+        labels, logits = synth_batch(rng, 1, k, h, w, logits=True, void=True)
+        stem = f"img_{i:05d}"
+        write_item(big, stem, labels[0], logits[0])
+        if i < n:
+            for sub, suffix in (("masks", ".png"), ("probs", ".npz")):
+                src, dst = big / sub / f"{stem}{suffix}", small / sub / f"{stem}{suffix}"
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copyfile(src, dst)
+        show_progress(f"writing files: {i + 1}/{2 * n}", i + 1 == 2 * n)
+    return {n: small, 2 * n: big}
+
+
+@contextlib.contextmanager
+def workdir(args: argparse.Namespace) -> Iterator[Path]:
+    """A fresh folder for the data; removed at the end unless ``--keep``."""
+    parent = args.dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="segaudit-scan-", dir=parent))
+    try:
+        yield path
+    finally:
+        if args.keep:
+            print(f"\nFiles kept in {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Total size of the files under `folder`."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# ------------------------------------------------------------------------ child
+
+
+def read_all(folder: Path) -> None:
+    """Read every mask and probability file into memory, one at a time."""
+    from PIL import Image
+
+    for path in sorted((folder / "masks").iterdir()):
+        with Image.open(path) as img:
+            _ = np.asarray(img)
+    for path in sorted((folder / "probs").iterdir()):
+        with np.load(path) as npz:
+            _ = npz["logits"]
+
+
+def scan_child(args: argparse.Namespace) -> None:
+    """In a fresh process: warm up, read the files once, then the timed scans."""
+    from segaudit.cli import run_scan
+
+    folder: Path = args.child
+    stems = sorted(p.stem for p in (folder / "masks").iterdir())
+    warm = Path(tempfile.mkdtemp(prefix="warm-", dir=folder.parent))
+    limit = args.memory_limit_mb << 20
+    options = {"from_logits": True, "ignore_index": 255, "top": args.top, "verbose": False}
+    try:
+        for sub, suffix in (("masks", ".png"), ("probs", ".npz")):
+            (warm / sub).mkdir()
+            for stem in stems[:2]:
+                os.link(folder / sub / f"{stem}{suffix}", warm / sub / f"{stem}{suffix}")
+        run_scan(warm / "masks", warm / "probs", warm / "out", memory_limit=limit, **options)
+    finally:
+        shutil.rmtree(warm, ignore_errors=True)
+    gc.collect()
+    start = time.perf_counter()
+    read_all(folder)
+    t_read = time.perf_counter() - start
+    gc.collect()
+    times = []
+    out = folder.parent / f"out-{folder.name}"
+    with PeakSampler() as sampler:
+        for _ in range(max(args.repeats, 1)):
+            start = time.perf_counter()
+            result = run_scan(
+                folder / "masks", folder / "probs", out, memory_limit=limit, **options
+            )
+            times.append(time.perf_counter() - start)
+            del result
+            gc.collect()
+    shutil.rmtree(out, ignore_errors=True)
+    emit({"read": t_read, "times": times, **sampler.result.as_dict()})
+
+
+# ------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child is not None:
+        scan_child(args)
+        return
+    n, k, h, w = args.images, args.classes, args.height, args.width
+    print(f"## bench_scan: {n} and {2 * n} images of {h}x{w}, K={k}, float16 logits (.npz)")
+    print(f"\nCommand: `{' '.join([Path(sys.executable).name, *sys.argv])}`")
+    script = Path(__file__).resolve()
+    with workdir(args) as root:
+        print_machine([("data folder", str(root))])
+        start = time.perf_counter()
+        sets = generate(args, root)
+        print(f"\nFiles written in {fmt_s(time.perf_counter() - start)}.")
+        rows, peaks = [], {}
+        for size, folder in sets.items():
+            res = run_child(
+                script,
+                [
+                    f"--child={folder}",
+                    f"--repeats={args.repeats}",
+                    f"--memory-limit-mb={args.memory_limit_mb}",
+                    f"--top={args.top}",
+                ],
+                env=child_env(**MALLOC_ENV),
+            )
+            probs_bytes = folder_bytes(folder / "probs")
+            pixels = size * h * w
+            t = float(np.median(res["times"]))
+            hwm = res["hwm"] if res["hwm"] is not None else res["rss"]
+            peaks[size] = res["anon"]
+            rows.append(
+                [
+                    str(size),
+                    fmt_bytes(probs_bytes),
+                    fmt_s(res["read"]),
+                    f"{probs_bytes / 1e6 / res['read']:.0f}",
+                    fmt_s(t),
+                    f"{size / t:.1f}",
+                    f"{probs_bytes / 1e6 / t:.0f}",
+                    fmt_ratio(t / res["read"]),
+                    fmt_bytes(res["anon"]),
+                    fmt_bytes(hwm),
+                    fmt_bytes(SUMMARY_BYTES_PER_PIXEL * pixels),
+                ]
+            )
+        headers = [
+            "images",
+            "probability files",
+            "plain read",
+            "read MB/s",
+            f"scan (median of {args.repeats})",
+            "images/s",
+            "MB/s",
+            "scan / read",
+            "peak RssAnon above baseline",
+            "peak RSS above baseline (VmHWM)",
+            "summary at ~13 B/px",
+        ]
+        print_section(
+            f"run_scan throughput and memory (memory_limit={args.memory_limit_mb} MiB, "
+            f"top={args.top})",
+            table(headers, rows),
+        )
+        print(
+            "\nMB/s = bytes of the .npz probability files / time. `plain read`: np.load "
+            "of every .npz and Pillow of every mask, in the same process, before the scans. "
+            "Peaks are over all the timed scans of a size; each size runs in a fresh "
+            "process (glibc mmap/trim thresholds at 128 KiB so freed memory leaves RSS)."
+        )
+        small, big = peaks[n], peaks[2 * n]
+        growth = fmt_ratio(big / small) if small > 0 else "-"
+        print(
+            f"\nPeak RssAnon above baseline: {fmt_bytes(small)} at N={n}, {fmt_bytes(big)} "
+            f"at 2N={2 * n} ({growth} for 2x the data)."
+        )
+
+
+if __name__ == "__main__":
+    main()
