@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
 
+from segaudit._validation import float_dtype
 from segaudit.backends._dask_graph import is_dask_array
 from segaudit.engine._arrays import check_inputs, find_issues
+from segaudit.engine._batch import score_dtype
 from segaudit.io._outputs import mask_output
 
 __all__ = ["find_label_issues"]
@@ -114,6 +118,14 @@ def find_label_issues(
                                       n_jobs=c.n_jobs, out=out, stacklevel=2)  # fmt: skip
     if out is None:
         return find_issues(c, stacklevel=2)[0]
-    with mask_output(out, (c.n, c.h, c.w)) as target:
-        find_issues(c, mask=target.array, stacklevel=2)
+    with mask_output(out, (c.n, c.h, c.w)) as target, TemporaryDirectory(
+        dir=Path(out).parent, prefix=".segaudit-"
+    ) as tmp:
+        # the score summary goes to disk too, so memory does not grow with N
+        dtype = score_dtype(float_dtype(c.pred_probs.dtype), c.from_logits)
+        scores = np.lib.format.open_memmap(
+            Path(tmp) / "scores.npy", mode="w+", dtype=dtype, shape=(c.n, c.h * c.w)
+        )
+        find_issues(c, mask=target.array, scores=scores, stacklevel=2)
+        del scores
     return target.result

@@ -88,6 +88,7 @@ def find_issues(
     *,
     pixel_scores: np.ndarray | None = None,
     mask: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
     stacklevel: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the engine over validated arrays.
@@ -100,6 +101,10 @@ def find_issues(
         Also fill in the full-resolution self-confidence here.
     mask : ndarray of bool, optional, shape (N, H, W)
         Where to write the mask (e.g. a memmap); allocated when None.
+    scores : ndarray of float, optional, shape (N, H*W)
+        Where to keep the self-confidence summary when ``downsample == 1`` (e.g.
+        a temporary memmap, so memory does not grow with N); allocated per
+        batch when None.
     stacklevel : int, default=2
         For the row-sum warning.
 
@@ -117,12 +122,15 @@ def find_issues(
     with use_threads(c.n_jobs) as threads:
         finder = IssueFinder(c.options(), kernels=kernels, nchunks=threads)
         for start, stop, probs, labels in iter_batches(c, "reading pred_probs"):
-            scores = None if pixel_scores is None else pixel_scores[start:stop].reshape(-1, p)
+            if pixel_scores is not None:
+                keep = pixel_scores[start:stop].reshape(-1, p)
+            else:
+                keep = None if scores is None or c.downsample != 1 else scores[start:stop]
             summary = finder.add(
                 probs,
                 labels,
                 image_offset=start,
-                scores_out=scores,
+                scores_out=keep,
                 disagree_out=mask[start:stop].reshape(-1, p),
             )
             valid[start:stop] = valid_per_image(summary, stop - start)
