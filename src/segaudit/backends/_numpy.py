@@ -1,8 +1,13 @@
 """Pure-numpy twins of the compiled kernels in :mod:`segaudit.backends._numba`.
 
-Same arguments, same outputs, bit for bit (with ``from_logits`` the exponential
-may differ in the last bit between numpy and LLVM). Used when numba is switched
-off (``SEGAUDIT_KERNEL=numpy``) and to test the compiled kernels.
+Same arguments and the same outputs, bit for bit, for everything that decides a
+result: self-confidence, argmax, disagreement, per-tile class sums (added in
+pixel order, as the kernel does), counts and the selection. Two numbers agree
+only to rounding: the largest row-sum deviation (the kernel adds float32 rows
+in float32; it only feeds a warning) and softmin image scores (numpy sums
+pairwise). With ``from_logits`` the exponential may differ in the last bit
+between numpy and LLVM. Used when numba is switched off
+(``SEGAUDIT_KERNEL=numpy``) and to test the compiled kernels.
 """
 
 from __future__ import annotations
