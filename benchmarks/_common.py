@@ -436,13 +436,14 @@ def synth_batch(
     *,
     logits: bool = False,
     void: bool = False,
+    pixel_noise: float = PIXEL_NOISE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A few synthetic images: labels ``(n, H, W)`` uint8, probabilities ``(n, K, H, W)``.
 
     The true class map is a grid of random 32x32 cells; the "model" puts
     Dirichlet(1) noise on every class plus `BOOST` on the true one (argmax right
-    on ~90% of pixels); the given labels replace 3% of the cells and 2% of the
-    pixels with random classes. Probabilities are float32 and sum to 1 (to
+    on ~90% of pixels); the given labels replace 3% of the cells and
+    `pixel_noise` (2%) of the pixels with random classes. Probabilities are float32 and sum to 1 (to
     rounding); with `logits`, their logarithm before normalising is returned
     instead (float32). With `void`, a 4-pixel border is labelled 255.
 
@@ -464,7 +465,7 @@ def synth_batch(
     wrong = rng.random(coarse.shape) < REGION_NOISE
     given = np.where(wrong, rng.integers(0, k, coarse.shape, dtype=np.uint8), coarse)
     labels = given.repeat(CELL, 1).repeat(CELL, 2)[:, :h, :w]
-    flip = rng.random((n, h, w), dtype=np.float32) < PIXEL_NOISE
+    flip = rng.random((n, h, w), dtype=np.float32) < pixel_noise
     labels = np.where(flip, rng.integers(0, k, (n, h, w), dtype=np.uint8), labels)
     if void:
         labels[:, :4], labels[:, -4:], labels[:, :, :4], labels[:, :, -4:] = 255, 255, 255, 255

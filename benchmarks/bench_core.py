@@ -213,7 +213,7 @@ def speed_section(args: argparse.Namespace, labels: np.ndarray, probs: np.ndarra
             fmt_s(t.median),
             fmt_s(t.best),
             str(len(t.times)),
-            f"{gb / t.median:.2f}",
+            f"{gb / t.median:.3g}",
             fmt_ratio(t.median / t_sum),
             speedup,
         ]
@@ -263,6 +263,16 @@ def speed_section(args: argparse.Namespace, labels: np.ndarray, probs: np.ndarra
             _met(t1 / t_sum <= TARGET_VS_SUM),
         ],
     ]
+    t_default = timings["ref_issues_default"]
+    if t_default is not None:
+        checks.append(
+            [
+                "(for information) speed-up over the reference at its default n_jobs=None",
+                f"{fmt_ratio(t_default.median / tn)} (all cores), "
+                f"{fmt_ratio(t_default.median / t1)} (n_jobs=1)",
+                "",
+            ]
+        )
     print_section("Speed targets", table(["target", "measured", "met"], checks))
 
 
@@ -284,7 +294,8 @@ def compare_masks(sa: np.ndarray, ref: np.ndarray, labels: np.ndarray, probs: np
         if ties
         else "**not only ties at the cutoff**"
     )
-    return f"{count} pixels differ from the reference's mask ({why})"
+    noun = "1 pixel differs" if count == 1 else f"{count} pixels differ"
+    return f"{noun} from the reference's mask ({why})"
 
 
 def compare_scores(results: dict[str, Any]) -> str:
