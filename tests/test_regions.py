@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from segaudit._regions import _majority, find_issue_regions, image_regions
+from segaudit._regions import (
+    ISSUE_TYPES,
+    REGION_DTYPE,
+    _majority,
+    find_issue_regions,
+    image_regions,
+)
 
 COLUMNS = [
     "image",
@@ -293,15 +299,17 @@ def test_inputs_are_not_modified(dataset):
     find_issue_regions(issues, labels, predicted=predicted, pixel_scores=np.ones(labels.shape))
 
 
-def testimage_regions_returns_records_in_label_order():
+def test_image_regions_returns_records_in_label_order():
     labels = np.zeros((6, 6), int)
     predicted = labels.copy()
     predicted[4:6, 0:2] = 1
     predicted[0, 5] = 1
     out = image_regions(predicted != labels, labels, predicted, image=7)
-    assert [r["region"] for r in out] == [1, 2]
-    assert [r["area"] for r in out] == [1, 4]
-    assert {r["image"] for r in out} == {7}
+    assert out.dtype == REGION_DTYPE
+    assert out["region"].tolist() == [1, 2]
+    assert out["area"].tolist() == [1, 4]
+    assert set(out["image"].tolist()) == {7}
+    assert [ISSUE_TYPES[t] for t in out["issue_type"]] == ["missing_label"] * 2
 
 
 def test_regions_are_tight_and_sum_to_flagged_pixels(dataset):
@@ -438,18 +446,21 @@ def test_regions_match_a_flood_fill_oracle(issues, connectivity, seed):
         assert got == flood_fill_regions(issues[i], connectivity)
 
 
-def issue_types_oracle(issues, labels, predicted, width, connectivity, background):
+def issue_types_oracle(issues, labels, predicted, width, connectivity, background, void=None):
     """Plain-Python issue types per region id, straight from the documented rules."""
     from scipy import ndimage
 
     h, w = labels.shape
+    valid = labels != void
+    issues = issues & valid
     structure = ndimage.generate_binary_structure(2, connectivity)
     lab, n = ndimage.label(issues, structure=structure)
     border = np.zeros_like(issues)
     for r in range(h):
         for c in range(w):
             for q in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-                if 0 <= q[0] < h and 0 <= q[1] < w and labels[q] != labels[r, c]:
+                inside = 0 <= q[0] < h and 0 <= q[1] < w
+                if inside and valid[q] and valid[r, c] and labels[q] != labels[r, c]:
                     border[r, c] = True
     pts = np.argwhere(border)
     types = {}
@@ -464,7 +475,9 @@ def issue_types_oracle(issues, labels, predicted, width, connectivity, backgroun
             int(labels[r, c])
             for r in range(h)
             for c in range(w)
-            if lab[r, c] != k and np.abs(pixels - (r, c)).max(axis=1).min() <= width
+            if lab[r, c] != k
+            and valid[r, c]
+            and np.abs(pixels - (r, c)).max(axis=1).min() <= width
         }
         if p != g and np.mean(near) >= 0.8 and thin and {g, p} <= ring:
             types[k] = "boundary"
@@ -492,4 +505,24 @@ def test_issue_types_match_a_plain_python_oracle(shape, width, connectivity, see
     issues = predicted != labels
     df = regions(labels, predicted, boundary_width=width, connectivity=connectivity)
     expected = issue_types_oracle(issues, labels, predicted, width, connectivity, 0)
+    assert dict(zip(df["region"], df["issue_type"], strict=True)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    width=st.integers(1, 3),
+    connectivity=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**16),
+)
+def test_issue_types_with_void_match_the_oracle(shape, width, connectivity, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, (4, 4)).repeat(3, 0).repeat(3, 1)[: shape[0], : shape[1]]
+    labels = np.where(rng.random(shape) < 0.15, 255, labels)
+    predicted = np.where(rng.random(shape) < 0.5, np.roll(labels, 1, axis=0), labels)
+    predicted = np.where(predicted == 255, 1, predicted)
+    issues = predicted != labels
+    df = regions(labels, predicted, boundary_width=width, connectivity=connectivity,
+                 ignore_index=255)  # fmt: skip
+    expected = issue_types_oracle(issues, labels, predicted, width, connectivity, 0, void=255)
     assert dict(zip(df["region"], df["issue_type"], strict=True)) == expected

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from scipy.special import softmax
 
 import segaudit
 from segaudit._sample import make_sample_dataset
@@ -70,9 +71,21 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
             assert not png.exists()
     regions = read_csv(out / "regions.csv")
     assert sum(int(r["area"]) for r in regions) == int(expected.sum())
-    assert {r["issue_type"] for r in regions} <= {
-        "wrong_class", "missing_label", "spurious_label", "boundary"
-    }  # fmt: skip
+    severity = [float(r["severity"]) for r in regions]
+    assert severity == sorted(severity, reverse=True)
+    probs = softmax(logits.astype(np.float64), axis=1)
+    frame = segaudit.find_issue_regions(expected, data.labels, probs, ignore_index=VOID,
+                                        class_names=data.class_names)  # fmt: skip
+    assert len(frame) == len(regions) > 0
+    exact = ["region", "bbox_row0", "bbox_col0", "bbox_row1", "bbox_col1", "area",
+             "given_label", "predicted_label", "given_name", "predicted_name",
+             "issue_type"]  # fmt: skip
+    want = {(f"scene_{r['image']:03d}", r["region"]): r for r in frame.to_dict("records")}
+    for row in regions:
+        ref = want[row["stem"], int(row["region"])]
+        assert int(row["image"]) == ref["image"]
+        assert [str(ref[c]) for c in exact] == [row[c] for c in exact]
+        assert float(row["severity"]) == pytest.approx(ref["severity"], rel=1e-6, abs=1e-9)
     confusions = read_csv(out / "confusions.csv")
     table = segaudit.common_label_issues(
         expected, data.labels, logits, top=1000, verbose=False, class_names=data.class_names,

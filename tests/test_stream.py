@@ -110,6 +110,8 @@ def _assert_same_as_reference(audit, labels, probs, options) -> None:
     np.testing.assert_array_equal(pixel, soft_pixel)
     image, _ = audit.get_label_quality_scores(method="num_pixel_issues")
     np.testing.assert_array_equal(image, count_image)
+    np.testing.assert_array_equal(audit.image_scores(), soft_image)
+    np.testing.assert_array_equal(audit.image_scores(method="num_pixel_issues"), count_image)
 
 
 # ------------------------------------------------------------------ identical to the array API
@@ -477,7 +479,9 @@ def test_constructor_messages(kwargs: dict, message: str) -> None:
 
 def test_results_before_any_update_raise() -> None:
     audit = segaudit.LabelAudit(3)
-    for call in (audit.find_label_issues, audit.get_label_quality_scores, audit.confusions):
+    calls = (audit.find_label_issues, audit.get_label_quality_scores, audit.image_scores,
+             audit.confusions)  # fmt: skip
+    for call in calls:
         with pytest.raises(ValueError, match=r"no batches yet; call update\(\) at least once"):
             call()
     with pytest.raises(ValueError, match="no batches yet"):
@@ -496,6 +500,8 @@ def test_score_options_are_checked() -> None:
         audit.get_label_quality_scores(method="mean")
     with pytest.raises(ValueError, match=r"'temperature' parameter .* Got 0 instead"):
         audit.get_label_quality_scores(temperature=0)
+    with pytest.raises(ValueError, match=r"'method' parameter of LabelAudit\.image_scores"):
+        audit.image_scores(method="mean")
     image, _ = audit.get_label_quality_scores(temperature=0.02)
     expected, _ = segaudit.get_label_quality_scores(labels, probs, temperature=0.02, verbose=False)
     np.testing.assert_array_equal(image, expected)

@@ -27,11 +27,24 @@ import pandas as pd
 
 from segaudit._validation import param_error
 
-__all__ = ["find_issue_regions", "image_regions", "regions_frame"]
+__all__ = [
+    "ISSUE_TYPES",
+    "REGION_DTYPE",
+    "find_issue_regions",
+    "image_regions",
+    "rank_regions",
+    "regions_frame",
+]
 
 _BOUNDARY_FRACTION = 0.8  # share of a region's pixels that must lie near a border
 _BBOX = ("bbox_row0", "bbox_col0", "bbox_row1", "bbox_col1")
 _INT_COLUMNS = ("image", "region", *_BBOX, "area", "given_label", "predicted_label")
+ISSUE_TYPES = ("boundary", "missing_label", "spurious_label", "wrong_class")
+REGION_DTYPE = np.dtype(
+    [(c, np.int64) for c in _INT_COLUMNS]
+    + [("mean_self_confidence", np.float64), ("severity", np.float64), ("issue_type", np.int8)]
+)
+"""One region as :func:`image_regions` returns it; ``issue_type`` indexes `ISSUE_TYPES`."""
 
 
 def _ndimage() -> ModuleType:
@@ -72,25 +85,44 @@ def _majority(region_ids: np.ndarray, values: np.ndarray, n_regions: int) -> np.
     return out
 
 
-def _between(
+def _ring_has(
     lab: np.ndarray,
-    region: int,
-    box: tuple[slice, slice],
+    mask: np.ndarray,
     labels_hw: np.ndarray,
     valid: np.ndarray,
-    classes: tuple[int, int],
+    wanted: tuple[np.ndarray, ...],
+    asked: np.ndarray,
     width: int,
-    ndi: ModuleType,
-) -> bool:
-    """Whether both `classes` occur among the non-void pixels within `width` of a region."""
-    grown = tuple(
-        slice(max(s.start - width, 0), min(s.stop + width, n))
-        for s, n in zip(box, lab.shape, strict=True)
-    )
-    here = lab[grown] == region
-    ring = ndi.binary_dilation(here, structure=np.ones((2 * width + 1,) * 2, bool))
-    neighbours = labels_hw[grown][ring & ~here & valid[grown]]
-    return all((neighbours == c).any() for c in classes)
+) -> np.ndarray:
+    """Whether every class in `wanted` occurs near each `asked` region; False elsewhere.
+
+    A class occurs near region ``R`` when some non-void pixel of that class, not in
+    ``R``, lies within chessboard distance `width` of a pixel of ``R``. Each pixel of
+    an asked region looks at its ``(2 width + 1)**2`` window, one offset at a time,
+    over padded flat copies of the maps (the padding is void).
+    """
+    h, w = lab.shape
+    stride = w + 2 * width
+    pad = ((width, width), (width, width))
+    lab_p = np.pad(lab, pad).ravel()
+    labels_p = np.pad(labels_hw, pad).ravel()
+    valid_p = np.pad(valid, pad).ravel()
+    rows, cols = np.nonzero(mask)
+    region = lab[rows, cols]
+    sel = asked[region - 1]
+    region = region[sel]
+    base = (rows[sel] + width) * stride + cols[sel] + width
+    classes = [c[region - 1] for c in wanted]
+    seen = [np.zeros(region.size, dtype=bool) for _ in wanted]
+    for dr in range(-width, width + 1):
+        for dc in range(-width, width + 1):
+            at = base + (dr * stride + dc)
+            other = valid_p[at] & (lab_p[at] != region)
+            label = labels_p[at]
+            for c, s in zip(classes, seen, strict=True):
+                s |= other & (label == c)
+    found = [np.bincount(region, weights=s, minlength=asked.size + 1)[1:] > 0 for s in seen]
+    return asked & np.logical_and.reduce(found)
 
 
 def image_regions(
@@ -105,8 +137,8 @@ def image_regions(
     connectivity: int = 2,
     min_area: int = 1,
     boundary_width: int = 2,
-) -> list[dict[str, Any]]:
-    """Regions of one image ``(H, W)``, one dict per region, in label order.
+) -> np.ndarray:
+    """Regions of one image ``(H, W)`` as a `REGION_DTYPE` record array, in label order.
 
     Options mean the same as in `find_issue_regions`; inputs are not validated here.
 
@@ -115,9 +147,9 @@ def image_regions(
     >>> import numpy as np
     >>> issues = np.zeros((4, 4), bool); issues[1:3, 1:3] = True
     >>> labels = np.ones((4, 4), int); predicted = np.where(issues, 3, 1)
-    >>> [(r["area"], r["predicted_label"], r["issue_type"])
-    ...  for r in image_regions(issues, labels, predicted)]
-    [(4, 3, 'wrong_class')]
+    >>> out = image_regions(issues, labels, predicted)
+    >>> out["area"], out["predicted_label"], [ISSUE_TYPES[t] for t in out["issue_type"]]
+    (array([4]), array([3]), ['wrong_class'])
     """
     ndi = _ndimage()
     labels_hw, predicted_hw = np.asarray(labels_hw), np.asarray(predicted_hw)
@@ -126,7 +158,7 @@ def image_regions(
     structure = ndi.generate_binary_structure(2, connectivity)
     lab, n = ndi.label(mask, structure=structure)
     if n == 0:
-        return []
+        return np.empty(0, dtype=REGION_DTYPE)
     ids = lab[mask]
     area = np.bincount(ids, minlength=n + 1)[1:]
     given = _majority(ids, labels_hw[mask], n)
@@ -149,37 +181,35 @@ def image_regions(
     lo = ndi.minimum_filter(lab, size=size, mode="constant")
     thick = mask & (lo == ndi.maximum_filter(lab, size=size, mode="constant"))
     thin = np.bincount(ids, weights=thick[mask], minlength=n + 1)[1:] == 0
-    candidate = thin & (near_count >= _BOUNDARY_FRACTION * area) & (given != predicted)
-    records: list[dict[str, Any]] = []
-    for k, box in enumerate(ndi.find_objects(lab)):
-        if area[k] < min_area:
-            continue
-        g, p = int(given[k]), int(predicted[k])
-        if candidate[k] and _between(
-            lab, k + 1, box, labels_hw, valid, (g, p), boundary_width, ndi
-        ):
-            kind = "boundary"
-        elif background is not None and g == background and p != background:
-            kind = "missing_label"
-        elif background is not None and g != background and p == background:
-            kind = "spurious_label"
-        else:
-            kind = "wrong_class"
-        bbox = (box[0].start, box[1].start, box[0].stop, box[1].stop)
-        records.append(
-            {
-                "image": image,
-                "region": k + 1,
-                **dict(zip(_BBOX, bbox, strict=True)),
-                "area": int(area[k]),
-                "given_label": g,
-                "predicted_label": p,
-                "mean_self_confidence": float(mean_conf[k]),
-                "severity": float(severity[k]),
-                "issue_type": kind,
-            }
-        )
-    return records
+    keep = area >= min_area
+    candidate = keep & thin & (near_count >= _BOUNDARY_FRACTION * area) & (given != predicted)
+    kind = np.full(n, ISSUE_TYPES.index("wrong_class"), dtype=np.int8)
+    if background is not None:
+        kind[(given == background) & (predicted != background)] = 1
+        kind[(given != background) & (predicted == background)] = 2
+    if candidate.any():
+        both = (given, predicted)
+        kind[_ring_has(lab, mask, labels_hw, valid, both, candidate, boundary_width)] = 0
+    boxes = np.array(
+        [(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in ndi.find_objects(lab)],
+        dtype=np.int64,
+    ).reshape(n, 4)
+    out = np.empty(int(keep.sum()), dtype=REGION_DTYPE)
+    out["image"] = image
+    out["region"] = np.flatnonzero(keep) + 1
+    for j, name in enumerate(_BBOX):
+        out[name] = boxes[keep, j]
+    fields = {
+        "area": area,
+        "given_label": given,
+        "predicted_label": predicted,
+        "mean_self_confidence": mean_conf,
+        "severity": severity,
+        "issue_type": kind,
+    }
+    for name, values in fields.items():
+        out[name] = values[keep]
+    return out
 
 
 def _shape(a: Any) -> tuple[int, ...]:
@@ -255,29 +285,30 @@ def _check_ids(
         raise _error(param, expected, got)
 
 
-def regions_frame(records: list[dict[str, Any]], class_names: Sequence[str] | None) -> pd.DataFrame:
-    """Assemble the typed, ranked DataFrame from per-region records."""
-    data: dict[str, Any] = {
-        c: np.array([r[c] for r in records], dtype=np.int64) for c in _INT_COLUMNS
-    }
+def rank_regions(table: np.ndarray) -> np.ndarray:
+    """Order that ranks `table` most severe first, ties by (image, region).
+
+    `table` must be in (image, region) order, as :func:`image_regions` tables
+    concatenated image by image are; the stable sort then breaks ties that way.
+    """
+    return np.argsort(-table["severity"], kind="stable")
+
+
+def regions_frame(table: np.ndarray, class_names: Sequence[str] | None) -> pd.DataFrame:
+    """Build the DataFrame of a `REGION_DTYPE` table, rows in the table's order."""
+    data: dict[str, Any] = {c: np.asarray(table[c], dtype=np.int64) for c in _INT_COLUMNS}
     if class_names is not None:
         ids = np.r_[data["given_label"], data["predicted_label"]]
         if ids.size and ids.max() >= len(class_names):
             got = f"{len(class_names)} names and class id {ids.max()}"
             raise _error("class_names", "a name for every class id in the regions", got)
+        names = np.array(list(class_names), dtype=object)
         for col in ("given", "predicted"):
-            names = [class_names[i] for i in data[f"{col}_label"]]
-            data[f"{col}_name"] = pd.Series(names, dtype=object)
+            data[f"{col}_name"] = names[data[f"{col}_label"]]
     for col in ("mean_self_confidence", "severity"):
-        data[col] = np.array([r[col] for r in records], dtype=np.float64)
-    data["issue_type"] = pd.Series([r["issue_type"] for r in records], dtype=object)
-    frame = pd.DataFrame(data)
-    return frame.sort_values(
-        ["severity", "image", "region"],
-        ascending=[False, True, True],
-        kind="mergesort",
-        ignore_index=True,
-    )
+        data[col] = np.asarray(table[col], dtype=np.float64)
+    data["issue_type"] = np.array(ISSUE_TYPES, dtype=object)[table["issue_type"]]
+    return pd.DataFrame(data)
 
 
 def find_issue_regions(
@@ -368,7 +399,7 @@ def find_issue_regions(
     for name, value in (("background", background), ("ignore_index", ignore_index)):
         ok = value is None or isinstance(value, (int, np.integer))
         _check_option(name, value, "an integer or None", ok)
-    records: list[dict[str, Any]] = []
+    tables = [np.empty(0, dtype=REGION_DTYPE)]
     for i in range(_shape(issues)[0]):
         issues_hw = _read(issues, i).astype(bool, copy=False)
         if not issues_hw.any():
@@ -380,7 +411,7 @@ def find_issue_regions(
             _check_ids("predicted", predicted_hw, i, None, None)
         else:
             predicted_hw, scores_hw = _argmax_and_self_confidence(_read(pred_probs, i), labels_hw)
-        records += image_regions(
+        tables.append(image_regions(
             issues_hw,
             labels_hw,
             predicted_hw,
@@ -391,5 +422,6 @@ def find_issue_regions(
             connectivity=connectivity,
             min_area=min_area,
             boundary_width=boundary_width,
-        )
-    return regions_frame(records, class_names)
+        ))  # fmt: skip
+    table = np.concatenate(tables)
+    return regions_frame(table[rank_regions(table)], class_names)

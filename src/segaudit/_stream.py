@@ -266,10 +266,8 @@ class LabelAudit:
                 target.array[part.start : part.start + part.shape[0]] = mask
         return target.result
 
-    def get_label_quality_scores(
-        self, *, method: str = "softmin", temperature: float = 0.1
-    ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
-        """Return image scores ``(N,)`` and pixel scores ``(N, H, W)`` (a list if sizes differ).
+    def image_scores(self, *, method: str = "softmin", temperature: float = 0.1) -> np.ndarray:
+        """Return the image scores ``(N,)`` alone, without gathering pixel scores.
 
         Parameters
         ----------
@@ -278,9 +276,11 @@ class LabelAudit:
         temperature : float, default=0.1
             Softmin temperature, > 0.
         """
+        return self._image_scores(method, temperature, "LabelAudit.image_scores")
+
+    def _image_scores(self, method: str, temperature: float, func: str) -> np.ndarray:
         from segaudit.rank import METHODS, check_temperature
 
-        func = "LabelAudit.get_label_quality_scores"
         check_choice(method, "method", METHODS, func)
         check_temperature(temperature, func)
         if not self._parts:
@@ -295,6 +295,24 @@ class LabelAudit:
                 flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
                 out = np.where(part.valid > 0, 1.0 - flagged / np.maximum(part.valid, 1), 1.0)
                 image[part.start : part.start + part.shape[0]] = out
+        return image
+
+    def get_label_quality_scores(
+        self, *, method: str = "softmin", temperature: float = 0.1
+    ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
+        """Return image scores ``(N,)`` and pixel scores ``(N, H, W)`` (a list if sizes differ).
+
+        The pixel scores are gathered into one new array (8 bytes per pixel); use
+        :meth:`image_scores` and :meth:`iter_images` to stay within bounded memory.
+
+        Parameters
+        ----------
+        method : {"softmin", "num_pixel_issues"}, default="softmin"
+            As in :func:`~segaudit.get_label_quality_scores`.
+        temperature : float, default=0.1
+            Softmin temperature, > 0.
+        """
+        image = self._image_scores(method, temperature, "LabelAudit.get_label_quality_scores")
         pixels = [part.scores.reshape(part.shape) for part in self._parts]
         if self._same_shape():
             return image, np.concatenate(pixels)

@@ -135,9 +135,9 @@ def _print_summary(result: Any) -> None:
         for row in result.confusions.head(5).itertuples(index=False):
             click.echo(f"  {row.given_label} -> {row.predicted_label}: "
                        f"{row.num_pixel_issues} pixels")  # fmt: skip
-    if len(result.regions):
-        counts = result.regions["issue_type"].value_counts()
-        click.echo("\nRegions by type: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if result.region_types:
+        counts = sorted(result.region_types.items(), key=lambda kv: (-kv[1], kv[0]))
+        click.echo("\nRegions by type: " + ", ".join(f"{k} {v}" for k, v in counts))
     click.echo(f"\nReport: {result.out_dir / 'report.html'}")
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from segaudit._progress import progress
-from segaudit._regions import image_regions, regions_frame
+from segaudit._region_spool import RegionSpool
+from segaudit._regions import image_regions
 from segaudit._stream import LabelAudit
 from segaudit.io import ClassInfo, DatasetError, FolderDataset, InputProblem, scan_folder
 from segaudit.io._atomic import atomic_write
@@ -39,6 +40,8 @@ class ScanResult:
     out_dir: Path
     images: pd.DataFrame
     regions: pd.DataFrame
+    """The most severe regions, as shown in the report (``regions.csv`` has all)."""
+    region_types: dict[str, int]
     confusions: pd.DataFrame
     per_class: pd.DataFrame
     summary: dict[str, Any]
@@ -81,6 +84,18 @@ def _publish(stage: Path, out_dir: Path) -> list[Path]:
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_write(path) as fh:
         frame.to_csv(fh, index=False)
+
+
+def _with_stems(regions: pd.DataFrame, stems: list[str]) -> pd.DataFrame:
+    regions.insert(0, "stem", [stems[i] for i in regions["image"]])
+    return regions
+
+
+def _write_regions(spool: RegionSpool, names: list[str], stems: list[str], path: Path) -> None:
+    """Write every region to `path`, most severe first, one chunk at a time."""
+    with atomic_write(path) as fh:
+        for i, chunk in enumerate(spool.ranked(names)):
+            _with_stems(chunk, stems).to_csv(fh, index=False, header=i == 0)
 
 
 def _write_mask_png(mask: np.ndarray, path: Path) -> None:
@@ -193,33 +208,33 @@ def run_scan(
         memory_limit=memory_limit, spill_dir=spill,
     ) as audit:  # fmt: skip
         _audit(dataset, audit, verbose)
-        scores, _ = audit.get_label_quality_scores()
+        scores = audit.image_scores()
         worst = set(np.argsort(scores, kind="stable")[:top].tolist())
         (stage / "masks").mkdir()
-        rows, region_rows, shown = [], [], []
-        for img in audit.iter_images():
-            stem = dataset.stems[img.index]
-            void = img.predicted < 0
-            valid = img.labels.size - int(np.count_nonzero(void))
-            flagged = int(img.issues.sum())
-            rows.append((stem, scores[img.index], flagged, flagged / valid if valid else 0.0))
-            if flagged:
-                _write_mask_png(img.issues, stage / "masks" / f"{stem}.png")
-                for r in image_regions(img.issues, img.labels, img.predicted, img.scores,
-                                       image=img.index, background=background,
-                                       ignore_index=ignore_index):  # fmt: skip
-                    region_rows.append(r)
-            if img.index in worst:
-                photo = dataset.load(img.index).image if images_dir is not None else None
-                predicted = np.where(void, img.labels, img.predicted)
-                score = float(scores[img.index])
-                shown.append(ReportImage(stem, score, flagged, img.labels.copy(), predicted,
-                                         img.issues.copy(), photo))  # fmt: skip
+        spool = RegionSpool(spill / "regions.bin")
+        rows, shown = [], []
+        with progress(len(dataset), "finding regions", verbose) as bar:
+            for img in audit.iter_images():
+                stem = dataset.stems[img.index]
+                void = img.predicted < 0
+                valid = img.labels.size - int(np.count_nonzero(void))
+                flagged = int(img.issues.sum())
+                rows.append((stem, scores[img.index], flagged, flagged / valid if valid else 0.0))
+                if flagged:
+                    _write_mask_png(img.issues, stage / "masks" / f"{stem}.png")
+                    spool.append(image_regions(img.issues, img.labels, img.predicted, img.scores,
+                                               image=img.index, background=background,
+                                               ignore_index=ignore_index))  # fmt: skip
+                if img.index in worst:
+                    photo = dataset.load(img.index).image if images_dir is not None else None
+                    predicted = np.where(void, img.labels, img.predicted)
+                    score = float(scores[img.index])
+                    shown.append(ReportImage(stem, score, flagged, img.labels.copy(), predicted,
+                                             img.issues.copy(), photo))  # fmt: skip
+                bar.update(1)
         images = pd.DataFrame(rows, columns=IMAGE_COLUMNS).sort_values(
             ["score", "image"], kind="stable"
         )
-        regions = regions_frame(region_rows, names)
-        regions.insert(0, "stem", [dataset.stems[i] for i in regions["image"]])
         confusions = confusion_frame(audit.confusions(), names, top=None)
         per_class = _per_class(audit, names)
         summary = {
@@ -229,18 +244,20 @@ def run_scan(
             "labelled pixels": int(per_class["pixels"].sum()),
             "flagged pixels": int(per_class["flagged"].sum()),
             "images with issues": int((images["num_pixel_issues"] > 0).sum()),
-            "regions": len(regions),
+            "regions": spool.count,
             "estimated issues (T)": audit.num_issues,
         }
         _write_csv(images, stage / "images.csv")
-        _write_csv(regions, stage / "regions.csv")
+        _write_regions(spool, names, dataset.stems, stage / "regions.csv")
         _write_csv(confusions, stage / "confusions.csv")
         _write_csv(per_class, stage / "per_class.csv")
+        regions = _with_stems(spool.head(5 * top, names), dataset.stems)
+        spool.close()
         shown.sort(key=lambda r: (r.score, r.stem))
-        write_report(stage / "report.html", images=shown, regions=regions.head(5 * top),
+        write_report(stage / "report.html", images=shown, regions=regions,
                      confusions=confusions, per_class=per_class, summary=summary,
                      class_names=names, class_colors=colors,
                      ignore_index=ignore_index)  # fmt: skip
         files = _publish(stage, out)
-    return ScanResult(out, images.reset_index(drop=True), regions, confusions, per_class,
-                      summary, skipped, files)  # fmt: skip
+    return ScanResult(out, images.reset_index(drop=True), regions, spool.type_counts(),
+                      confusions, per_class, summary, skipped, files)  # fmt: skip
