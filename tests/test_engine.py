@@ -20,7 +20,7 @@ import segaudit
 from conftest import make_dataset
 from segaudit.backends import _numba, _numpy
 from segaudit.engine import _select
-from segaudit.engine._batch import as_batch, summarise_batch
+from segaudit.engine._batch import as_batch, score_batch, score_dtype, summarise_batch
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 
@@ -473,6 +473,17 @@ def run_summary(name, probs, labels, **options):
     )
 
 
+def run_scores(name, probs, labels, ignore_index=None):
+    """The scores-only pass: (scores, max row deviation)."""
+    pb, lb = as_batch(probs, labels)
+    n, h, w = labels.shape
+    out = np.empty((n, h * w), dtype=score_dtype(pb.dtype, False))
+    dev = score_batch(pb, lb, kernels=KERNELS[name], num_classes=probs.shape[1],
+                      ignore_index=ignore_index, image_offset=0, shape_hw=(h, w),
+                      scores_out=out)  # fmt: skip
+    return out, dev
+
+
 def bits(a):
     a = np.asarray(a)
     return a.view(np.uint64 if a.dtype == np.float64 else np.uint32) if a.dtype.kind == "f" else a
@@ -504,6 +515,30 @@ def test_kernels_are_bit_identical(seed, shape, dtype, label_dtype, void):
     # add in the input's precision, so allow that rounding
     eps = float(np.finfo(np.float32 if dtype == np.float16 else dtype).eps)
     assert a.max_row_deviation == pytest.approx(b.max_row_deviation, abs=2 * k * eps)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 3), st.integers(2, 11), st.integers(1, 5), st.integers(1, 70)),
+    dtype=st.sampled_from([np.float64, np.float32, np.float16]),
+    label_dtype=st.sampled_from([np.int64, np.uint8, np.float64]),
+    void=st.booleans(),
+)
+def test_scores_only_pass_equals_the_full_summary(seed, shape, dtype, label_dtype, void):
+    """Same scores, bit for bit, and the same row-sum deviation as the fused pass."""
+    n, k, h, w = shape
+    labels, probs = make_dataset(seed, n, k, h, w, quantise=None if seed % 3 else 3)
+    probs = probs.astype(dtype)
+    if void:
+        labels[np.random.default_rng(seed).random(labels.shape) < 0.3] = VOID
+    labels = labels.astype(label_dtype)
+    ignore = VOID if void else None
+    for name in KERNELS:
+        full = run_summary(name, probs, labels, ignore_index=ignore, from_logits=False)
+        scores, dev = run_scores(name, probs, labels, ignore_index=ignore)
+        np.testing.assert_array_equal(bits(scores), bits(full.scores), err_msg=name)
+        assert dev == full.max_row_deviation, name
 
 
 @settings(deadline=None, max_examples=40)
@@ -551,6 +586,22 @@ def test_kernels_report_the_first_bad_pixel_alike(where, value, message):
     for name in KERNELS:
         with pytest.raises(ValueError, match=message):
             run_summary(name, probs, labels, ignore_index=VOID, from_logits=False)
+        with pytest.raises(ValueError, match=message):
+            run_scores(name, probs, labels, ignore_index=VOID)
+
+
+@pytest.mark.parametrize("cls", [1, 3, 4, 5, 6])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -0.25])
+def test_bad_value_in_any_plane_is_found(cls, value):
+    """K = 7 sweeps planes 1-4 together and 5-6 one by one: every plane is checked."""
+    labels, probs = make_dataset(1, n=1, k=7, h=3, w=5)
+    probs[0, cls, 2, 3] = value
+    where = f"at class {cls} of image 0, row 2, column 3"
+    for name in KERNELS:
+        with pytest.raises(ValueError, match=where):
+            run_summary(name, probs, labels, ignore_index=None, from_logits=False)
+        with pytest.raises(ValueError, match=where):
+            run_scores(name, probs, labels)
 
 
 @settings(deadline=None, max_examples=40)

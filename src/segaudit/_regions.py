@@ -101,8 +101,7 @@ def _ring_has(
     an asked region looks at its ``(2 width + 1)**2`` window, one offset at a time,
     over padded flat copies of the maps (the padding is void).
     """
-    h, w = lab.shape
-    stride = w + 2 * width
+    stride = lab.shape[1] + 2 * width
     pad = ((width, width), (width, width))
     lab_p = np.pad(lab, pad).ravel()
     labels_p = np.pad(labels_hw, pad).ravel()

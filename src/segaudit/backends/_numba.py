@@ -18,6 +18,7 @@ __all__ = [
     "gather_bucket",
     "key_histogram",
     "nth_match",
+    "self_confidence",
     "softmin",
     "summarise",
 ]
@@ -28,6 +29,20 @@ ERR_NONE = 0
 ERR_LABEL = 1
 ERR_NONFINITE = 2
 ERR_NEGATIVE = 3
+
+
+_OK, _VOID, _BAD_LABEL = 0, 1, 2
+
+
+@numba.njit(nogil=True, cache=True)
+def _label_state(yf, num_classes, ignore_index, use_ignore):
+    """Class index of one label (0 unless usable) and whether it is usable, void or bad."""
+    yi = np.int64(yf)
+    if use_ignore and yi == ignore_index and yi == yf:
+        return 0, _VOID
+    if yi != yf or yi < 0 or yi >= num_classes:
+        return 0, _BAD_LABEL
+    return yi, _OK
 
 
 @numba.njit(nogil=True, cache=True)
@@ -143,20 +158,17 @@ def summarise(
         acc = np.zeros(num_classes, dtype=np.float64)
         cnt = np.zeros(num_classes, dtype=np.int64)
         for jj in range(size):
-            yf = lab[jj]
-            yi = np.int64(yf)
-            if use_ignore and yi == ignore_index and yi == yf:
+            yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
+            if state == _VOID:
                 s_row[jj] = np.nan
                 d_row[jj] = False
                 if keep_argmax:
                     a_out[img, j0 + jj] = -1
                 continue
-            if yi != yf or yi < 0 or yi >= num_classes:
-                if errors[t, 0] == ERR_NONE:
-                    errors[t, 0] = ERR_LABEL
-                    errors[t, 1] = j0 + jj
-                    errors[t, 2] = -1
-                yi = 0
+            if state == _BAD_LABEL and errors[t, 0] == ERR_NONE:
+                errors[t, 0] = ERR_LABEL
+                errors[t, 1] = j0 + jj
+                errors[t, 2] = -1
             tot = np.float64(total[jj])
             if maybe_negative or not math.isfinite(tot):
                 cls, code = _first_bad_class(probs, img, j0 + jj, k_total, from_logits)
@@ -191,12 +203,83 @@ def summarise(
         maxdev[t] = dev
 
 
+@numba.njit(parallel=True, nogil=True, cache=True)
+def self_confidence(
+    probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
+):  # fmt: skip
+    """Scores-only pass over probabilities (not logits): s, row-sum deviation, errors.
+
+    What :func:`summarise` gives for these outputs, bit for bit, without the
+    argmax, the disagreement and the class sums: the sweep over the class planes
+    only adds them up (four planes per pass) and checks their sign bits.
+    """
+    n, k_total, p_total = probs.shape
+    tiles_per_image = (p_total + TILE - 1) // TILE
+    for t in numba.prange(n * tiles_per_image):
+        img = t // tiles_per_image
+        j0 = (t % tiles_per_image) * TILE
+        size = min(j0 + TILE, p_total) - j0
+        lab = labels[img, j0 : j0 + size]
+        s_row = s_out[img, j0 : j0 + size]
+        total = np.empty(size, dtype=probs.dtype)
+        plane = probs[img, 0, j0 : j0 + size]
+        signs = bits[img, 0, j0 : j0 + size]
+        seen = signs[0] & 0
+        for jj in range(size):
+            total[jj] = plane[jj]
+            seen |= signs[jj]
+        k = 1
+        while k + 4 <= k_total:
+            p1 = probs[img, k, j0 : j0 + size]
+            p2 = probs[img, k + 1, j0 : j0 + size]
+            p3 = probs[img, k + 2, j0 : j0 + size]
+            p4 = probs[img, k + 3, j0 : j0 + size]
+            s1 = bits[img, k, j0 : j0 + size]
+            s2 = bits[img, k + 1, j0 : j0 + size]
+            s3 = bits[img, k + 2, j0 : j0 + size]
+            s4 = bits[img, k + 3, j0 : j0 + size]
+            for jj in range(size):
+                total[jj] = (((total[jj] + p1[jj]) + p2[jj]) + p3[jj]) + p4[jj]
+                seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
+            k += 4
+        while k < k_total:
+            plane = probs[img, k, j0 : j0 + size]
+            signs = bits[img, k, j0 : j0 + size]
+            for jj in range(size):
+                total[jj] += plane[jj]
+                seen |= signs[jj]
+            k += 1
+        maybe_negative = (np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)) != 0
+        errors[t, 0] = ERR_NONE
+        dev = 0.0
+        for jj in range(size):
+            yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
+            if state == _VOID:
+                s_row[jj] = np.nan
+                continue
+            if state == _BAD_LABEL and errors[t, 0] == ERR_NONE:
+                errors[t, 0] = ERR_LABEL
+                errors[t, 1] = j0 + jj
+                errors[t, 2] = -1
+            tot = np.float64(total[jj])
+            if maybe_negative or not math.isfinite(tot):
+                cls, code = _first_bad_class(probs, img, j0 + jj, k_total, False)
+                if code != ERR_NONE and errors[t, 0] == ERR_NONE:
+                    errors[t, 0] = code
+                    errors[t, 1] = j0 + jj
+                    errors[t, 2] = cls
+            s_row[jj] = np.float64(probs[img, yi, j0 + jj]) + 0.0
+            d = abs(tot - 1.0)
+            dev = d if d > dev else dev
+        maxdev[t] = dev
+
+
 CHUNK = 1 << 18  # keys per parallel chunk of the selection helpers
 
 
 @numba.njit(nogil=True, cache=True)
 def _chunks(size):
-    """Number of CHUNK-sized pieces covering `size` items."""
+    """Count the CHUNK-sized pieces that cover `size` items."""
     return (size + CHUNK - 1) // CHUNK
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "gather_bucket",
     "key_histogram",
     "nth_match",
+    "self_confidence",
     "softmin",
     "summarise",
 ]
@@ -91,6 +92,20 @@ def summarise(
     dev = np.where(keep, dev, 0.0)
     maxdev[:] = 0.0
     np.maximum.at(maxdev, tile_of.ravel(), dev.ravel())
+
+
+def self_confidence(
+    probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
+):  # fmt: skip
+    """Numpy twin of :func:`segaudit.backends._numba.self_confidence` (via `summarise`)."""
+    n, _, p = probs.shape
+    tiles = errors.shape[0]
+    summarise(
+        probs, bits, labels, num_classes, ignore_index, use_ignore, False, False, s_out,
+        np.empty((n, p), np.bool_), np.empty((1, 1), np.int32), np.empty(tiles * TILE, s_out.dtype),
+        np.empty(tiles * TILE, np.int32), np.zeros(tiles, np.int64), np.zeros((tiles, num_classes)),
+        np.zeros((tiles, num_classes), np.int64), maxdev, errors,
+    )  # fmt: skip
 
 
 def _first_pixel_error(

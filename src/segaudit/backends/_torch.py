@@ -38,6 +38,7 @@ __all__ = [
     "DEVICE_CHUNK_PIXELS",
     "argmax_dtype",
     "is_tensor",
+    "on_device",
     "summarise_tensor",
     "to_numpy",
 ]
@@ -67,6 +68,11 @@ def is_tensor(x: Any) -> bool:
     """
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
+
+
+def on_device(x: Any) -> bool:
+    """Tell whether `x` is a torch tensor on an accelerator (not the CPU)."""
+    return is_tensor(x) and x.device.type != "cpu"
 
 
 def to_numpy(x: Any) -> np.ndarray:

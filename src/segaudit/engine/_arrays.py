@@ -18,7 +18,9 @@ from segaudit._validation import (
     check_shapes,
     float_dtype,
 )
+from segaudit.backends._torch import on_device, to_numpy
 from segaudit.engine._accumulate import warn_row_sums
+from segaudit.engine._batch import as_batch, score_batch
 from segaudit.engine._finder import IssueFinder, Options, summarise_block, valid_per_image
 from segaudit.engine._kernels import get_kernels, use_threads
 
@@ -142,20 +144,30 @@ def find_issues(
 def softmin_scores(
     c: Checked, temperature: float, *, stacklevel: int = 2
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Softmin image scores and pixel scores in one read of `pred_probs`."""
+    """Softmin image scores and pixel scores in one read of `pred_probs`.
+
+    Probabilities on the CPU go through the scores-only kernel; logits and
+    tensors on an accelerator through the full summary.
+    """
     kernels = get_kernels()
     p = c.h * c.w
     pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
     image_scores = np.empty(c.n, dtype=np.float64)
+    opts = Options(c.k, c.ignore_index, c.from_logits)
     deviation = 0.0
     with use_threads(c.n_jobs):
         for start, stop, probs, labels in iter_batches(c, "scoring images"):
             scores = pixel_scores[start:stop].reshape(-1, p)
-            opts = Options(c.k, c.ignore_index, c.from_logits)
-            block = summarise_block(probs, labels, opts, kernels, image_offset=start,
-                                    scores_out=scores)  # fmt: skip
-            summary = block.full
-            deviation = max(deviation, summary.max_row_deviation)
+            if c.from_logits or on_device(probs):
+                block = summarise_block(probs, labels, opts, kernels, image_offset=start,
+                                        scores_out=scores)  # fmt: skip
+                dev = block.full.max_row_deviation
+            else:
+                pb, lb = as_batch(to_numpy(probs), to_numpy(labels))
+                dev = score_batch(pb, lb, kernels=kernels, num_classes=c.k,
+                                  ignore_index=c.ignore_index, image_offset=start,
+                                  shape_hw=(c.h, c.w), scores_out=scores)  # fmt: skip
+            deviation = max(deviation, dev)
             kernels.softmin(scores, float(temperature), image_scores[start:stop])
     warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)
     return image_scores, pixel_scores

@@ -10,7 +10,15 @@ import numpy as np
 
 from segaudit.backends._numba import ERR_LABEL, ERR_NEGATIVE, ERR_NONFINITE, TILE
 
-__all__ = ["BatchSummary", "Scratch", "as_batch", "index_dtype", "score_dtype", "summarise_batch"]
+__all__ = [
+    "BatchSummary",
+    "Scratch",
+    "as_batch",
+    "index_dtype",
+    "score_batch",
+    "score_dtype",
+    "summarise_batch",
+]
 
 
 class Scratch:
@@ -178,6 +186,40 @@ def summarise_batch(
         counts=counts,
         max_row_deviation=float(maxdev.max(initial=0.0)),
     )
+
+
+def score_batch(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    kernels: ModuleType,
+    num_classes: int,
+    ignore_index: int | None,
+    image_offset: int,
+    shape_hw: tuple[int, int],
+    scores_out: np.ndarray,
+    where: str = "",
+) -> float:
+    """Write the self-confidence of probabilities (not logits) into `scores_out`.
+
+    The scores-only twin of :func:`summarise_batch`: the same scores, checks and
+    errors, without argmax, disagreement or class sums. Returns the largest
+    ``|sum_k p_k(x) - 1|``.
+    """
+    tiles = probs.shape[0] * ((probs.shape[2] + TILE - 1) // TILE)
+    maxdev = np.zeros(tiles, dtype=np.float64)
+    errors = np.zeros((tiles, 3), dtype=np.int64)
+    use_ignore = ignore_index is not None
+    bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
+    kernels.self_confidence(
+        probs, bits, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore,
+        scores_out, maxdev, errors,
+    )  # fmt: skip
+    bad = np.flatnonzero(errors[:, 0])
+    if bad.size:
+        _raise_input_error(errors, bad, probs, labels, image_offset, shape_hw, where, num_classes,
+                           ignore_index)  # fmt: skip
+    return float(maxdev.max(initial=0.0))
 
 
 def _raise_input_error(

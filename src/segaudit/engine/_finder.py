@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from segaudit.backends._torch import is_tensor, summarise_tensor, to_numpy
+from segaudit.backends._torch import is_tensor, on_device, summarise_tensor, to_numpy
 from segaudit.engine._accumulate import Accumulator
 from segaudit.engine._batch import BatchSummary, Scratch, as_batch, summarise_batch
 from segaudit.engine._downsample import pool_labels, pool_probs, softmax
@@ -119,8 +119,7 @@ def summarise_block(
     }
     f = opts.downsample
     if is_tensor(probs) or is_tensor(labels):
-        on_device = is_tensor(probs) and probs.device.type != "cpu"
-        if f == 1 and on_device:  # summarised on the accelerator; CPU tensors use numba
+        if f == 1 and on_device(probs):  # summarised on the accelerator; CPU tensors use numba
             full, _ = summarise_tensor(
                 probs, labels, num_classes=opts.num_classes, ignore_index=opts.ignore_index,
                 from_logits=opts.from_logits, image_offset=image_offset, shape_hw=(h, w),
