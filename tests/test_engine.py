@@ -484,6 +484,15 @@ def run_scores(name, probs, labels, ignore_index=None):
     return out, dev
 
 
+def random_batch(seed, shape, dtype, label_dtype, void):
+    """Labels, probabilities and the void label (or None) of one random batch."""
+    n, k, h, w = shape
+    labels, probs = make_dataset(seed, n, k, h, w, quantise=None if seed % 3 else 3)
+    if void:
+        labels[np.random.default_rng(seed).random(labels.shape) < 0.3] = VOID
+    return labels.astype(label_dtype), probs.astype(dtype), VOID if void else None
+
+
 def bits(a):
     a = np.asarray(a)
     return a.view(np.uint64 if a.dtype == np.float64 else np.uint32) if a.dtype.kind == "f" else a
@@ -498,13 +507,9 @@ def bits(a):
     void=st.booleans(),
 )
 def test_kernels_are_bit_identical(seed, shape, dtype, label_dtype, void):
-    n, k, h, w = shape
-    labels, probs = make_dataset(seed, n, k, h, w, quantise=None if seed % 3 else 3)
-    probs = probs.astype(dtype)
-    if void:
-        labels[np.random.default_rng(seed).random(labels.shape) < 0.3] = VOID
-    labels = labels.astype(label_dtype)
-    options = {"ignore_index": VOID if void else None, "from_logits": False}
+    labels, probs, ignore = random_batch(seed, shape, dtype, label_dtype, void)
+    k = shape[1]
+    options = {"ignore_index": ignore, "from_logits": False}
     a = run_summary("numba", probs, labels, **options)
     b = run_summary("numpy", probs, labels, **options)
     for field in ("scores", "disagree", "max_prob", "argmax", "sums", "counts"):
@@ -527,13 +532,7 @@ def test_kernels_are_bit_identical(seed, shape, dtype, label_dtype, void):
 )
 def test_scores_only_pass_equals_the_full_summary(seed, shape, dtype, label_dtype, void):
     """Same scores, bit for bit, and the same row-sum deviation as the fused pass."""
-    n, k, h, w = shape
-    labels, probs = make_dataset(seed, n, k, h, w, quantise=None if seed % 3 else 3)
-    probs = probs.astype(dtype)
-    if void:
-        labels[np.random.default_rng(seed).random(labels.shape) < 0.3] = VOID
-    labels = labels.astype(label_dtype)
-    ignore = VOID if void else None
+    labels, probs, ignore = random_batch(seed, shape, dtype, label_dtype, void)
     for name in KERNELS:
         full = run_summary(name, probs, labels, ignore_index=ignore, from_logits=False)
         scores, dev = run_scores(name, probs, labels, ignore_index=ignore)

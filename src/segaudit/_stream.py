@@ -302,15 +302,9 @@ class LabelAudit:
     ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
         """Return image scores ``(N,)`` and pixel scores ``(N, H, W)`` (a list if sizes differ).
 
-        The pixel scores are gathered into one new array (8 bytes per pixel); use
-        :meth:`image_scores` and :meth:`iter_images` to stay within bounded memory.
-
-        Parameters
-        ----------
-        method : {"softmin", "num_pixel_issues"}, default="softmin"
-            As in :func:`~segaudit.get_label_quality_scores`.
-        temperature : float, default=0.1
-            Softmin temperature, > 0.
+        Options as in :meth:`image_scores`. The pixel scores are gathered into one
+        new array (8 bytes per pixel); use :meth:`image_scores` and
+        :meth:`iter_images` to stay within bounded memory.
         """
         image = self._image_scores(method, temperature, "LabelAudit.get_label_quality_scores")
         pixels = [part.scores.reshape(part.shape) for part in self._parts]

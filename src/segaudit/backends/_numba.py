@@ -46,6 +46,31 @@ def _label_state(yf, num_classes, ignore_index, use_ignore):
 
 
 @numba.njit(nogil=True, cache=True)
+def _note_problem(err, state, probs, img, j, total, maybe_negative, from_logits):
+    """Keep the tile's first problem in `err` as (code, pixel, class); labels go first."""
+    if err[0] != ERR_NONE:
+        return
+    if state == _BAD_LABEL:
+        err[0], err[1], err[2] = ERR_LABEL, j, -1
+    elif maybe_negative or not math.isfinite(total):
+        cls, code = _first_bad_class(probs, img, j, probs.shape[1], from_logits)
+        if code != ERR_NONE:
+            err[0], err[1], err[2] = code, j, cls
+
+
+@numba.njit(nogil=True, cache=True)
+def _four_planes(probs, bits, img, k, j0, size):
+    """Return views of class planes k..k+3 of one tile, as values and as bits."""
+    stop = j0 + size
+    return (
+        probs[img, k, j0:stop], probs[img, k + 1, j0:stop],
+        probs[img, k + 2, j0:stop], probs[img, k + 3, j0:stop],
+        bits[img, k, j0:stop], bits[img, k + 1, j0:stop],
+        bits[img, k + 2, j0:stop], bits[img, k + 3, j0:stop],
+    )  # fmt: skip
+
+
+@numba.njit(nogil=True, cache=True)
 def _first_bad_class(probs, img, j, k_total, from_logits):
     """Class index and error code of the first bad probability of one pixel."""
     for k in range(k_total):
@@ -105,14 +130,7 @@ def summarise(
         # comparisons and additions in class order, so the same results.
         k = 1
         while k + 4 <= k_total:
-            p1 = probs[img, k, j0 : j0 + size]
-            p2 = probs[img, k + 1, j0 : j0 + size]
-            p3 = probs[img, k + 2, j0 : j0 + size]
-            p4 = probs[img, k + 3, j0 : j0 + size]
-            s1 = bits[img, k, j0 : j0 + size]
-            s2 = bits[img, k + 1, j0 : j0 + size]
-            s3 = bits[img, k + 2, j0 : j0 + size]
-            s4 = bits[img, k + 3, j0 : j0 + size]
+            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, bits, img, k, j0, size)
             k1, k2, k3, k4 = np.int32(k), np.int32(k + 1), np.int32(k + 2), np.int32(k + 3)
             for jj in range(size):
                 b, a, tt = best[jj], arg[jj], total[jj]
@@ -152,7 +170,8 @@ def summarise(
                 plane = probs[img, k, j0 : j0 + size]
                 for jj in range(size):
                     denom[jj] += math.exp(np.float64(plane[jj]) - best[jj])
-        errors[t, 0] = ERR_NONE
+        err = errors[t]
+        err[0] = ERR_NONE
         dev = 0.0
         nd = 0
         acc = np.zeros(num_classes, dtype=np.float64)
@@ -165,17 +184,8 @@ def summarise(
                 if keep_argmax:
                     a_out[img, j0 + jj] = -1
                 continue
-            if state == _BAD_LABEL and errors[t, 0] == ERR_NONE:
-                errors[t, 0] = ERR_LABEL
-                errors[t, 1] = j0 + jj
-                errors[t, 2] = -1
             tot = np.float64(total[jj])
-            if maybe_negative or not math.isfinite(tot):
-                cls, code = _first_bad_class(probs, img, j0 + jj, k_total, from_logits)
-                if code != ERR_NONE and errors[t, 0] == ERR_NONE:
-                    errors[t, 0] = code
-                    errors[t, 1] = j0 + jj
-                    errors[t, 2] = cls
+            _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, from_logits)
             if from_logits:
                 s = math.exp(np.float64(probs[img, yi, j0 + jj]) - best[jj]) / denom[jj]
                 m = 1.0 / denom[jj]
@@ -230,14 +240,7 @@ def self_confidence(
             seen |= signs[jj]
         k = 1
         while k + 4 <= k_total:
-            p1 = probs[img, k, j0 : j0 + size]
-            p2 = probs[img, k + 1, j0 : j0 + size]
-            p3 = probs[img, k + 2, j0 : j0 + size]
-            p4 = probs[img, k + 3, j0 : j0 + size]
-            s1 = bits[img, k, j0 : j0 + size]
-            s2 = bits[img, k + 1, j0 : j0 + size]
-            s3 = bits[img, k + 2, j0 : j0 + size]
-            s4 = bits[img, k + 3, j0 : j0 + size]
+            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, bits, img, k, j0, size)
             for jj in range(size):
                 total[jj] = (((total[jj] + p1[jj]) + p2[jj]) + p3[jj]) + p4[jj]
                 seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
@@ -250,24 +253,16 @@ def self_confidence(
                 seen |= signs[jj]
             k += 1
         maybe_negative = (np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)) != 0
-        errors[t, 0] = ERR_NONE
+        err = errors[t]
+        err[0] = ERR_NONE
         dev = 0.0
         for jj in range(size):
             yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
             if state == _VOID:
                 s_row[jj] = np.nan
                 continue
-            if state == _BAD_LABEL and errors[t, 0] == ERR_NONE:
-                errors[t, 0] = ERR_LABEL
-                errors[t, 1] = j0 + jj
-                errors[t, 2] = -1
             tot = np.float64(total[jj])
-            if maybe_negative or not math.isfinite(tot):
-                cls, code = _first_bad_class(probs, img, j0 + jj, k_total, False)
-                if code != ERR_NONE and errors[t, 0] == ERR_NONE:
-                    errors[t, 0] = code
-                    errors[t, 1] = j0 + jj
-                    errors[t, 2] = cls
+            _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, False)
             s_row[jj] = np.float64(probs[img, yi, j0 + jj]) + 0.0
             d = abs(tot - 1.0)
             dev = d if d > dev else dev

@@ -166,17 +166,12 @@ def summarise_batch(
     counts = np.zeros((tiles, num_classes), dtype=np.int64)
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
-    use_ignore = ignore_index is not None
-    bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
     kernels.summarise(
-        probs, bits, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore,
-        from_logits, keep_argmax, scores_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums,
-        counts, maxdev, errors,
+        probs, *_common_args(probs, labels, num_classes, ignore_index), from_logits, keep_argmax,
+        scores_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
     )  # fmt: skip
-    bad = np.flatnonzero(errors[:, 0])
-    if bad.size:
-        _raise_input_error(errors, bad, probs, labels, image_offset, shape_hw, where, num_classes,
-                           ignore_index)  # fmt: skip
+    _raise_first_error(errors, probs, labels, image_offset, shape_hw, where, num_classes,
+                       ignore_index)  # fmt: skip
     return BatchSummary(
         scores=scores_out,
         disagree=disagree_out,
@@ -209,22 +204,25 @@ def score_batch(
     tiles = probs.shape[0] * ((probs.shape[2] + TILE - 1) // TILE)
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
-    use_ignore = ignore_index is not None
-    bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
     kernels.self_confidence(
-        probs, bits, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore,
-        scores_out, maxdev, errors,
+        probs, *_common_args(probs, labels, num_classes, ignore_index), scores_out, maxdev, errors
     )  # fmt: skip
-    bad = np.flatnonzero(errors[:, 0])
-    if bad.size:
-        _raise_input_error(errors, bad, probs, labels, image_offset, shape_hw, where, num_classes,
-                           ignore_index)  # fmt: skip
+    _raise_first_error(errors, probs, labels, image_offset, shape_hw, where, num_classes,
+                       ignore_index)  # fmt: skip
     return float(maxdev.max(initial=0.0))
 
 
-def _raise_input_error(
+def _common_args(
+    probs: np.ndarray, labels: np.ndarray, num_classes: int, ignore_index: int | None
+) -> tuple[Any, ...]:
+    """Return the kernels' arguments after `probs`: sign bits, labels, K, void label."""
+    use_ignore = ignore_index is not None
+    bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
+    return bits, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore
+
+
+def _raise_first_error(
     errors: np.ndarray,
-    bad: np.ndarray,
     probs: np.ndarray,
     labels: np.ndarray,
     image_offset: int,
@@ -233,7 +231,10 @@ def _raise_input_error(
     num_classes: int,
     ignore_index: int | None,
 ) -> None:
-    """Raise for the first bad pixel (lowest image, then pixel) of the batch."""
+    """Raise for the first bad pixel (lowest image, then pixel) of the batch, if any."""
+    bad = np.flatnonzero(errors[:, 0])
+    if not bad.size:
+        return
     p = probs.shape[2]
     tiles_per_image = (p + TILE - 1) // TILE
     first = min(bad, key=lambda t: (t // tiles_per_image, errors[t, 1]))
