@@ -230,6 +230,10 @@ def test_spill_gives_identical_results_and_close_removes_files(tmp_path) -> None
     _feed(audit, labels, probs, [1, 2, 3])
     files = [p for p in spill.rglob("*") if p.is_file()]
     assert files, "a 1000-byte memory limit must spill the summary to spill_dir"
+    # the (max prob, argmax) records of disagreeing pixels spill too, not only the scores
+    records = audit._finder.acc.max_prob + audit._finder.acc.argmax
+    assert any(isinstance(r, np.memmap) for r in records)
+    assert sum(r.nbytes for r in records if not isinstance(r, np.memmap)) <= 1000
     _assert_same_as_reference(audit, labels, probs, options)
     in_memory = segaudit.LabelAudit(K, memory_limit=None, **options)
     _feed(in_memory, labels, probs, [1, 2, 3])

@@ -49,6 +49,12 @@ class SummaryStore:
         path = self._dir / f"part{self._count:07d}.npy"
         return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
+    def keep(self, array: np.ndarray) -> np.ndarray:
+        """Return a copy of `array` placed like :meth:`empty` places new arrays."""
+        out = self.empty(array.shape, array.dtype)
+        out[...] = array
+        return out
+
     @property
     def spill_path(self) -> Path | None:
         """The temporary folder holding spilled arrays, if any."""

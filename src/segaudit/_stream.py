@@ -56,8 +56,9 @@ class LabelAudit:
     """Find label issues while a model runs: feed batches, then ask once.
 
     Only a compact summary of each batch is kept (about 13 bytes per pixel:
-    self-confidence, argmax, given label, disagreement), in memory up to
-    `memory_limit` bytes and in temporary files beyond. Results are identical
+    self-confidence, argmax, given label, disagreement; plus max prob and argmax
+    of each disagreeing pixel), in memory up to `memory_limit` bytes and in
+    temporary files beyond. Results are identical
     to :func:`~segaudit.find_label_issues` and
     :func:`~segaudit.get_label_quality_scores` on the same data.
 
@@ -123,7 +124,7 @@ class LabelAudit:
         )
         self.n_jobs = n_jobs
         self._store = SummaryStore(memory_limit, spill_dir)
-        self._finder = IssueFinder(self.options, kernels=get_kernels())
+        self._finder = IssueFinder(self.options, kernels=get_kernels(), keep=self._store.keep)
         self._parts: list[_Part] = []
         self._selection: Selection | None = None
         self._num_images = 0

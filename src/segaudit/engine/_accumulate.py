@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -31,10 +32,16 @@ class Accumulator:
     ----------
     num_classes : int
         K.
+    keep : callable, optional
+        Where the per-batch records of disagreeing pixels are kept: called with
+        each array, returns the array to hold (e.g. a copy on disk); default: as is.
     """
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(
+        self, num_classes: int, keep: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> None:
         self.num_classes = num_classes
+        self._keep = keep if keep is not None else (lambda a: a)
         self.sums = ClassSums(num_classes)
         self.max_prob: list[np.ndarray] = []
         self.argmax: list[np.ndarray] = []
@@ -44,8 +51,8 @@ class Accumulator:
         """Fold one batch in."""
         self.sums.add(batch.sums, batch.counts)
         if batch.max_prob.size:
-            self.max_prob.append(batch.max_prob)
-            self.argmax.append(batch.argmax)
+            self.max_prob.append(self._keep(batch.max_prob))
+            self.argmax.append(self._keep(batch.argmax))
         self.max_row_deviation = max(self.max_row_deviation, batch.max_row_deviation)
 
     def thresholds(self) -> np.ndarray:

@@ -10,6 +10,7 @@ dask) uses these same pieces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
@@ -224,13 +225,22 @@ class IssueFinder:
         Compiled kernels or their numpy twins.
     nchunks : int, default=1
         Parallel chunks for the selection histograms.
+    keep : callable, optional
+        Where the records of disagreeing pixels are kept (see `Accumulator`).
     """
 
-    def __init__(self, opts: Options, *, kernels: ModuleType, nchunks: int = 1) -> None:
+    def __init__(
+        self,
+        opts: Options,
+        *,
+        kernels: ModuleType,
+        nchunks: int = 1,
+        keep: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.opts = opts
         self.kernels = kernels
         self.nchunks = nchunks
-        self.acc = Accumulator(opts.num_classes)
+        self.acc = Accumulator(opts.num_classes, keep)
         self.entries: list[Entry] = []
         self.pixels = 0
         self.scratch = Scratch()
