@@ -1,7 +1,7 @@
 """Folder-scan benchmark: ``segaudit.cli.run_scan`` throughput and bounded memory.
 
 Reproduce the figures (N = 200 and 2N = 400 images of 512x512, K = 19, float16
-logits in ``.npz``: 4 GB of files; about 20 minutes on 2 busy cores) with::
+logits in ``.npz``: 4 GB of files; about 5 minutes on 2 cores) with::
 
     PYTHONPATH=src python benchmarks/bench_scan.py
 

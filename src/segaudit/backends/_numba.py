@@ -185,7 +185,8 @@ def summarise(
                     a_out[img, j0 + jj] = -1
                 continue
             tot = np.float64(total[jj])
-            _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, from_logits)
+            if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
+                _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, from_logits)
             if from_logits:
                 s = math.exp(np.float64(probs[img, yi, j0 + jj]) - best[jj]) / denom[jj]
                 m = 1.0 / denom[jj]
@@ -262,7 +263,8 @@ def self_confidence(
                 s_row[jj] = np.nan
                 continue
             tot = np.float64(total[jj])
-            _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, False)
+            if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
+                _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, False)
             s_row[jj] = np.float64(probs[img, yi, j0 + jj]) + 0.0
             d = abs(tot - 1.0)
             dev = d if d > dev else dev
