@@ -38,8 +38,7 @@ class SummaryStore:
         """Return a new uninitialised array, in memory or spilled to disk."""
         dtype = np.dtype(dtype)
         size = int(np.prod(shape)) * dtype.itemsize
-        if self.memory_limit is None or self.in_memory + size <= self.memory_limit:
-            self.in_memory += size
+        if self._take(size):
             return np.empty(shape, dtype=dtype)
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="segaudit-", dir=self.spill_parent))
@@ -50,10 +49,19 @@ class SummaryStore:
         return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
     def keep(self, array: np.ndarray) -> np.ndarray:
-        """Return a copy of `array` placed like :meth:`empty` places new arrays."""
+        """Keep `array`: as it is while it fits in the budget, else as a copy on disk."""
+        if self._take(array.nbytes):
+            return array
         out = self.empty(array.shape, array.dtype)
         out[...] = array
         return out
+
+    def _take(self, size: int) -> bool:
+        """Count `size` bytes against the memory budget if they fit; say whether they did."""
+        if self.memory_limit is None or self.in_memory + size <= self.memory_limit:
+            self.in_memory += size
+            return True
+        return False
 
     @property
     def spill_path(self) -> Path | None:
