@@ -31,7 +31,7 @@ class RegionSpool:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed in _finish
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by reading or close()
         self.count = 0
         self._types = np.zeros(len(ISSUE_TYPES), dtype=np.int64)
         self._order: np.ndarray | None = None
@@ -75,3 +75,9 @@ class RegionSpool:
     def close(self) -> None:
         """Close the file (the caller removes its folder)."""
         self._file.close()
+
+    def __enter__(self) -> RegionSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

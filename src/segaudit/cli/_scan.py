@@ -203,15 +203,18 @@ def run_scan(
     info = dataset.classes
     names = list(info.names) if info is not None else [str(i) for i in range(k)]
     colors = list(info.colors) if info is not None and info.colors is not None else None
-    with _staging(out) as stage, _staging(out) as spill, LabelAudit(
-        k, ignore_index=ignore_index, from_logits=from_logits, downsample=downsample,
-        memory_limit=memory_limit, spill_dir=spill,
-    ) as audit:  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        stage = stack.enter_context(_staging(out))
+        spill = stack.enter_context(_staging(out))
+        audit = stack.enter_context(LabelAudit(
+            k, ignore_index=ignore_index, from_logits=from_logits, downsample=downsample,
+            memory_limit=memory_limit, spill_dir=spill,
+        ))  # fmt: skip
         _audit(dataset, audit, verbose)
         scores = audit.image_scores()
         worst = set(np.argsort(scores, kind="stable")[:top].tolist())
         (stage / "masks").mkdir()
-        spool = RegionSpool(spill / "regions.bin")
+        spool = stack.enter_context(RegionSpool(spill / "regions.bin"))
         rows, shown = [], []
         with progress(len(dataset), "finding regions", verbose) as bar:
             for img in audit.iter_images():
@@ -252,7 +255,6 @@ def run_scan(
         _write_csv(confusions, stage / "confusions.csv")
         _write_csv(per_class, stage / "per_class.csv")
         regions = _with_stems(spool.head(5 * top, names), dataset.stems)
-        spool.close()
         shown.sort(key=lambda r: (r.score, r.stem))
         write_report(stage / "report.html", images=shown, regions=regions,
                      confusions=confusions, per_class=per_class, summary=summary,
