@@ -15,6 +15,7 @@ import segaudit
 PUBLIC_API = {
     "AuditImage": None,
     "LabelAudit": None,
+    "SetupWarning": None,
     "find_issue_regions": None,
     "common_label_issues": "summary",
     "display_issues": "summary",

@@ -197,10 +197,31 @@ def _check_outputs(out: Path, stems, labels, pred, *, ignore_index, from_logits,
     report = out / "report.html"
     assert report.stat().st_size > 0
     assert report.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
-    others = [p for p in out.rglob("*") if p.is_file() and p != report]
+    others = [p for p in _visible(out) if p != report]
     assert all(p.stat().st_mtime_ns <= report.stat().st_mtime_ns for p in others)
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
+    _assert_one_clean_run(out)  # no staging or spill left
     return mask
+
+
+PUBLISHED = ("images.csv", "regions.csv", "confusions.csv", "per_class.csv", "masks", "report.html")
+
+
+def _visible(out: Path) -> list[Path]:
+    """The published files as a user sees them: OUT/<name> and OUT/masks/<stem>.png."""
+    found = [out / n for n in PUBLISHED if n != "masks" and (out / n).is_file()]
+    return sorted(found + sorted((out / "masks").glob("*.png")))
+
+
+def _assert_one_clean_run(out: Path) -> None:
+    """OUT holds the visible links and `.segaudit` with one run, its lock and `current` only."""
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".segaudit"]
+    for name in PUBLISHED:
+        assert (out / name).is_symlink()
+        assert os.readlink(out / name) == f".segaudit/current/{name}"
+    tool = out / ".segaudit"
+    assert sorted(p.name for p in tool.iterdir()) == ["current", "lock", "runs"]
+    runs = [p.name for p in (tool / "runs").iterdir()]
+    assert runs == [os.path.basename(os.readlink(tool / "current"))]
 
 
 # ------------------------------------------------------------------ end to end
@@ -332,7 +353,8 @@ def test_run_scan_publishes_report_last(tmp_path) -> None:
     out = tmp_path / "out"
     result = run_scan(masks, probs, out, ignore_index=VOID, from_logits=True, verbose=False)
     assert result.files[-1] == out / "report.html"
-    assert sorted(result.files) == sorted(p for p in out.rglob("*") if p.is_file())
+    assert sorted(result.files) == _visible(out)
+    assert result.run_dir == (out / ".segaudit" / "current").resolve()
     names = {p.name for p in result.files}
     assert {"images.csv", "regions.csv", "confusions.csv", "per_class.csv"} <= names
     mask = segaudit.find_label_issues(
@@ -360,7 +382,12 @@ def test_run_scan_spilling_writes_only_results(tmp_path) -> None:
     ram = {p.relative_to(tmp_path / "ram") for p in reference.files}
     disk = {p.relative_to(tmp_path / "disk") for p in spilled.files}
     assert disk == ram
-    assert set(_files(tmp_path / "disk")) == set(_files(tmp_path / "ram"))
+
+    def layout(folder: Path) -> set[str]:  # every file, hidden ones too; run ids aside
+        return {re.sub(r"^\.segaudit/runs/[^/]+/", "RUN/", k) for k in _files(folder)}
+
+    assert layout(tmp_path / "disk") == layout(tmp_path / "ram")
+    assert "RUN/manifest.json" in layout(tmp_path / "disk")
 
 
 def test_rescan_into_the_same_folder_leaves_no_stale_masks(tmp_path) -> None:
@@ -419,7 +446,7 @@ def test_failed_rescan_keeps_the_previous_results(tmp_path, monkeypatch) -> None
     monkeypatch.setattr(segaudit.report, "write_report", broken)
     assert _invoke(*args).exit_code == 1
     assert _files(out) == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    _assert_one_clean_run(out)
 
 
 @pytest.mark.parametrize(
@@ -530,12 +557,12 @@ def test_bad_values_found_while_reading_exit_2_and_name_the_file(tmp_path) -> No
     result = _invoke(*_scan_args(masks, probs, out, "--ignore-index", "255", "--from-logits"))
     assert result.exit_code == 2, result.output
     assert "input problems, nothing was written" in result.output
-    assert f"{probs / 'img_02.npz'}: " in result.output
-    assert "must be finite" in result.output
+    assert f"{probs / 'img_02.npz'}: expected finite logits; got nan" in result.output
     assert "row 4, column 5" in result.output
-    assert "(mask img_02.png)" in result.output
+    for engine_words in ("batch", "LabelAudit", "image 2", "Traceback"):
+        assert engine_words not in result.output  # the file names the item
     assert _files(out) == {}
-    assert not out.exists() or list(out.iterdir()) == []
+    assert not out.exists()
 
 
 def test_dataset_error_from_run_scan_lists_problems(tmp_path) -> None:
@@ -585,7 +612,8 @@ def test_demo(tmp_path) -> None:
     assert 0.3 < recall <= 1.0
     assert _summary(result.output)["images"] == "6"
     assert len(list((out / "sample" / "masks").glob("*.png"))) == 6
-    assert (out / "report.html").exists()
+    assert (out / "scan" / "report.html").exists()  # the scan's own folder, apart from its inputs
+    assert not (out / "report.html").exists()
     assert result.exit_code == 0, result.output
     assert (out / "top_issues.png").exists()
 

@@ -24,6 +24,10 @@ from segaudit.engine._batch import as_batch, score_batch, score_dtype, summarise
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 
+# Exact results on random (often noisy) data: the set-up check's warning is
+# beside the point here (it is tested in test_sanity.py).
+pytestmark = pytest.mark.filterwarnings("ignore::segaudit.SetupWarning")
+
 KERNELS = {"numba": _numba, "numpy": _numpy}
 FLOOR, TOLERANCE = 2e-6, 1e-6
 VOID = 255

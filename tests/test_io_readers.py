@@ -14,16 +14,17 @@ import pytest
 Image = pytest.importorskip("PIL.Image", reason="the io readers need Pillow")
 tifffile = pytest.importorskip("tifffile", reason="the TIFF tests need tifffile")
 
-from segaudit.io._classes import ClassInfo, read_class_names  # noqa: E402
-from segaudit.io._readers import (  # noqa: E402
+from segaudit.io import (  # noqa: E402
     DatasetError,
     FolderDataset,
     InputProblem,
+    ItemError,
     read_image,
     read_label_mask,
     read_probs,
     scan_folder,
 )
+from segaudit.io._classes import ClassInfo, read_class_names  # noqa: E402
 
 K = 21
 
@@ -480,8 +481,9 @@ def test_iteration_is_lazy(tmp_path):
     items = iter(ds)
     assert next(items).stem == "a"
     (probs / "b.npy").unlink()  # a later item is read only when it is reached
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ItemError, match=r"b\.npy: the file does not exist") as caught:
         next(items)
+    assert caught.value.problem == InputProblem(probs / "b.npy", caught.value.problem.message, "b")
 
 
 def test_scan_reads_only_the_headers_of_probability_files(tmp_path, monkeypatch):

@@ -49,3 +49,49 @@ def test_append_after_reading_is_refused(tmp_path):
     list(spool.ranked(None))
     with pytest.raises(RuntimeError, match="after reading"):
         spool.append(np.empty(0, dtype=REGION_DTYPE))
+
+
+class _FullAfterHalf:
+    """The spool's file, on a disk that fills up half-way through the next write."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.armed = True
+
+    def write(self, data):
+        if not self.armed:
+            return self.raw.write(data)
+        if len(data) > 1:
+            return self.raw.write(data[: len(data) // 2])
+        self.armed = False
+        raise OSError(28, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def test_a_full_disk_mid_append_leaves_the_spool_whole(tmp_path):
+    from segaudit.io._space import DiskFullError
+
+    issues, labels, predicted, scores = _images(1)
+    tables = [image_regions(issues[i], labels[i], predicted[i], scores[i], image=i)
+              for i in range(len(labels))]  # fmt: skip
+    assert all(t.size > 1 for t in tables)
+    spool = RegionSpool(tmp_path / "r.bin")
+    spool.append(tables[0])
+    counts = spool.type_counts()
+    spool._file = _FullAfterHalf(spool._file)
+    with pytest.raises(DiskFullError, match=f"not enough free space in {tmp_path} for the region"):
+        spool.append(tables[1])
+    assert spool.count == tables[0].size
+    assert spool.type_counts() == counts
+    assert (tmp_path / "r.bin").stat().st_size == tables[0].nbytes  # the half table is gone
+    for table in tables[2:]:  # the scan may skip that image and go on
+        spool.append(table)
+    kept = [0, *range(2, len(labels))]
+    got = pd.concat(list(spool.ranked(NAMES)), ignore_index=True)
+    want = find_issue_regions(issues[kept], labels[kept], predicted=predicted[kept],
+                              pixel_scores=scores[kept], class_names=NAMES)  # fmt: skip
+    want["image"] = np.asarray(kept)[want["image"]]
+    pd.testing.assert_frame_equal(got, want)
+    spool.close()

@@ -247,6 +247,70 @@ def test_mask_colours_and_void(tmp_path, inputs):
     assert len(swatches) == len(COLORS) + 2  # + void + flagged
 
 
+def test_ignore_index_may_be_a_class_id(tmp_path, inputs):
+    # void is 0, as with "--ignore-index 0": a given 0 is void, a predicted 0 is class 0
+    labels = np.array([[0, 0, 1, 1], [2, 2, 3, 3], [0, 1, 2, 3]], dtype=np.int64)
+    predicted = np.array([[0, 2, 1, 0], [2, 2, 3, 0], [0, 0, 2, 3]], dtype=np.int64)
+    issues = (predicted != labels) & (labels != 0)
+    item = ReportImage("zero", 0.5, int(issues.sum()), labels, predicted, issues)
+    regions = region_rows([("zero", 0, 3, 2, 4, 2, 1, 0, 0.1, 2.0, "wrong_class")])
+    confusions = pd.DataFrame(
+        {"given_label": [1, 3], "predicted_label": [0, 0], "num_pixel_issues": [5, 4]}
+    )
+    inputs.update(images=[item], regions=regions, confusions=confusions,
+                  class_colors=COLORS, ignore_index=0)  # fmt: skip
+    parsed = parse(write_report(tmp_path / "r.html", **inputs))
+    lut = np.array([*COLORS, VOID_COLOR], dtype=np.uint8)
+    given = decode_png(images_of(parsed, "given")[0]["src"])
+    np.testing.assert_array_equal(given, lut[np.where(labels == 0, 4, labels)])
+    shown = decode_png(images_of(parsed, "predicted")[0]["src"])
+    np.testing.assert_array_equal(shown, lut[np.where(labels == 0, 4, predicted)])
+    assert (shown[0, 3] == COLORS[0]).all()  # predicted class 0 where the label is 3
+    text = "".join(parse(tmp_path / "r.html").text)
+    assert "void (ignore_index=0)" in text and "0: background" in text
+    region = [a for t, a in parsed.tags if t == "tr" and a.get("class") == "region"]
+    assert len(region) == 1
+    page = (tmp_path / "r.html").read_text()
+    row = page.split('data-region="1">')[1].split("</tr>")[0]
+    assert "<td>&lt;b&gt;car&lt;/b&gt;</td><td>background</td>" in row  # not "void"
+    table = page.split('id="confusions"')[1].split("</table>")[0]
+    assert "void" not in table and table.count("<td>background</td>") == 2
+
+
+def test_given_void_is_named_in_regions_when_a_class_id(tmp_path, inputs):
+    inputs.update(images=[], regions=_region(stem="x", given_label=0, predicted_label=0),
+                  ignore_index=0)  # fmt: skip
+    page = write_report(tmp_path / "r.html", **inputs).read_text()
+    row = page.split('data-region="1">')[1].split("</tr>")[0]
+    assert "<td>void</td><td>background</td>" in row
+
+
+def test_warnings_are_shown_first_and_escaped(tmp_path, inputs):
+    warnings = [
+        "The model agrees with the labels on 12% of pixels: <shifted> class ids?",
+        'Line one\nline "two" & more',
+    ]
+    path = write_report(tmp_path / "r.html", **inputs, warnings=warnings)
+    page = path.read_text(encoding="utf-8")
+    parsed = parse(path)
+    sections = [a["id"] for t, a in parsed.tags if t == "section"]
+    assert sections[0] == "warnings" and sections[1] == "summary"
+    box = page.split('<section id="warnings"')[1].split("</section>")[0]
+    assert 'class="warnings" role="alert"' in box and "2 warnings" in box
+    assert (
+        "<li>The model agrees with the labels on 12% of pixels: &lt;shifted&gt; class ids?</li>"
+        in box
+    )
+    assert "<li>Line one\nline &quot;two&quot; &amp; more</li>" in box
+    assert "<shifted>" not in page
+    assert '<a href="#warnings">Warnings</a>' in page
+    assert "section.warnings" in page  # styled to stand out
+    plain = write_report(tmp_path / "plain.html", **inputs).read_text(encoding="utf-8")
+    assert 'id="warnings"' not in plain and "#warnings" not in plain
+    one = write_report(tmp_path / "one.html", **inputs, warnings=("only one",)).read_text()
+    assert "<h2>Warning: check the inputs" in one
+
+
 def test_flagged_pixels_survive_downscaling(tmp_path, inputs):
     labels = np.zeros((1000, 1000), dtype=np.int64)
     issues = np.zeros((1000, 1000), dtype=bool)
@@ -392,7 +456,11 @@ def _region(**changes):
         ({"class_names": ["a", 3, "b", "c"]}, r"Got the non-str item 3 instead"),
         ({"class_colors": COLORS[:2]}, r"'class_colors' .* 4 \(r, g, b\) .* Got 2 colours"),
         ({"class_colors": [*COLORS[:3], (0, 0, 256)]}, r"Got \(0, 0, 256\) for class 3"),
-        ({"ignore_index": 2}, r"'ignore_index' .* outside the class ids 0\.\.3\. Got 2"),
+        ({"ignore_index": 2.5}, r"'ignore_index' .* must be None or an int\. Got 2\.5 instead"),
+        ({"ignore_index": True}, r"'ignore_index' .* must be None or an int\. Got True instead"),
+        ({"warnings": "check"}, r"'warnings' .* a sequence of str\. Got 'check' instead"),
+        ({"warnings": ["ok", 3]}, r"'warnings' .* non-empty str\. Got 3 at position 1 instead"),
+        ({"warnings": [" "]}, r"'warnings' .* non-empty str\. Got ' ' at position 0 instead"),
         ({"max_regions": -1}, r"'max_regions' .* an int >= 0\. Got -1"),
         ({"max_confusions": 2.5}, r"'max_confusions' .* Got 2\.5"),
         ({"max_side": 0}, r"'max_side' .* an int >= 1\. Got 0"),

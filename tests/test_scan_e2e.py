@@ -96,7 +96,8 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
     html = (out / "report.html").read_text()
     assert "scene_" in html and "data:image/png;base64," in html
     assert "Images with the lowest label quality" in result.output
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".segaudit"]
+    assert sorted(p.name for p in (out / ".segaudit").iterdir()) == ["current", "lock", "runs"]
 
 
 def test_hwk_layout_and_float32_npy(tmp_path):
@@ -195,7 +196,7 @@ def test_failure_leaves_no_partial_report(dataset, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         run_scan(paths["masks"], paths["probs"], out, ignore_index=VOID, from_logits=True,
                  verbose=False)  # fmt: skip
-    assert list(out.iterdir()) == []  # no CSVs, no masks, no staging folder
+    assert not out.exists()  # created by the run, removed again: no CSVs, masks or staging
 
 
 def test_unexpected_failure_exits_1(dataset, tmp_path, monkeypatch):
@@ -218,5 +219,5 @@ def test_console_module_runs_demo(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "precision" in proc.stdout and "recall" in proc.stdout
-    assert (tmp_path / "d" / "report.html").exists()
+    assert (tmp_path / "d" / "scan" / "report.html").exists()
     assert (tmp_path / "d" / "top_issues.png").exists()

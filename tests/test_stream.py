@@ -14,6 +14,10 @@ from conftest import make_dataset
 VOID = 255
 K = 4
 
+# random data: the model disagrees with the labels too often for the set-up check
+# (tests/test_sanity.py covers that warning)
+pytestmark = pytest.mark.filterwarnings("ignore::segaudit.SetupWarning")
+
 
 # ------------------------------------------------------------------ data and oracles
 
@@ -351,7 +355,7 @@ def test_different_sizes_refuse_out(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-# ------------------------------------------------------------------ errors name the batch
+# ------------------------------------------------------------------ errors name the image
 
 
 def _small(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -370,37 +374,41 @@ def _bad_batches():
     return {
         "label out of range": (
             (bad_label, probs),
-            r"labels must be integers in 0\.\.2; got 7 at image 37, row 2, column 1 in batch 37\.",
+            r"labels must be integers in 0\.\.2; got 7 at image 37, row 2, column 1\.$",
         ),
         "wrong K": (
             (labels, probs[:2]),
-            r"LabelAudit\.update \(batch 37\): expected pred_probs with K=3 classes on axis 1 "
+            r"LabelAudit\.update \(the batch starting at image 37\): expected pred_probs with "
+            r"K=3 classes on axis 1 "
             r"\(num_classes\); got shape \(1, 2, 4, 4\)\.",
         ),
         "NaN": (
             (labels, nan),
-            r"pred_probs must be finite; got nan at class 1 of image 37, row 3, column 0 in "
-            r"batch 37\.",
+            r"pred_probs must be finite; got nan at class 1 of image 37, row 3, column 0\.$",
         ),
-        "negative": ((labels, negative), r"image 37, row 0, column 2 in batch 37\."),
+        "negative": ((labels, negative), r"image 37, row 0, column 2\. If these are raw"),
         "3-D pred_probs": (
             (labels[None], probs),
-            r"LabelAudit\.update \(batch 37\): 'pred_probs' must have shape \(N, K, H, W\); "
+            r"LabelAudit\.update \(the batch starting at image 37\): 'pred_probs' must have "
+            r"shape \(N, K, H, W\); "
             r"got 3 dimensions",
         ),
         "H and W disagree": (
             (labels[None, :, :3], probs[None]),
-            r"LabelAudit\.update \(batch 37\): 'labels' and 'pred_probs' must agree on N, H "
+            r"LabelAudit\.update \(the batch starting at image 37\): 'labels' and 'pred_probs' "
+            r"must agree on N, H "
             r"and W",
         ),
     }
 
 
 def _audit_37_then(bad_labels, bad_probs, message):
-    """Feed 37 valid one-image batches, then a bad one that must fail naming batch 37."""
+    """Feed 37 valid one-image batches, then a bad one that must fail naming image 37."""
     good = [_small(i) for i in range(38)]
     audit = segaudit.LabelAudit(3)
-    for lab, p in good[:37]:
+    # ten images in the first batch: the bad one is batch 28 but image 37
+    audit.update(np.stack([lab for lab, _ in good[:10]]), np.stack([p for _, p in good[:10]]))
+    for lab, p in good[10:37]:
         audit.update(lab, p)
     with pytest.raises(ValueError, match=message):
         audit.update(bad_labels, bad_probs)
@@ -440,12 +448,14 @@ def test_after_a_bad_batch_every_result_matches_a_clean_audit() -> None:
     np.testing.assert_array_equal(np.stack([img.labels for img in images]), labels)
 
 
-def test_downsample_that_does_not_divide_names_the_batch() -> None:
+def test_downsample_that_does_not_divide_names_the_image() -> None:
     labels, probs = make_dataset(0, n=2, k=3, h=4, w=4)
     audit = segaudit.LabelAudit(3, downsample=2)
     audit.update(labels, probs)
     odd_labels, odd_probs = make_dataset(1, n=1, k=3, h=4, w=5)
-    with pytest.raises(ValueError, match=r"\(batch 1\): 'downsample' must divide .*W=5"):
+    with pytest.raises(
+        ValueError, match=r"\(the batch starting at image 2\): 'downsample' must divide .*W=5"
+    ):
         audit.update(odd_labels, odd_probs)
     assert audit.num_images == 2
     np.testing.assert_array_equal(
@@ -583,3 +593,239 @@ def test_class_counts() -> None:
     np.testing.assert_array_equal(flagged, np.bincount(labels[mask], minlength=K))
     assert pixels.dtype == flagged.dtype == np.int64
     assert flagged.sum() == mask.sum() > 0
+
+
+# ------------------------------------------------------------------ update is all or nothing
+
+
+def _same_results(audit: segaudit.LabelAudit, fresh: segaudit.LabelAudit) -> None:
+    assert audit.num_images == fresh.num_images
+    np.testing.assert_array_equal(audit.thresholds, fresh.thresholds)
+    assert audit.num_issues == fresh.num_issues
+    np.testing.assert_array_equal(audit.find_label_issues(), fresh.find_label_issues())
+    for a, b in zip(
+        audit.get_label_quality_scores(), fresh.get_label_quality_scores(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(audit.image_scores(), fresh.image_scores())
+    np.testing.assert_array_equal(
+        audit.image_scores(method="num_pixel_issues"),
+        fresh.image_scores(method="num_pixel_issues"),
+    )
+    np.testing.assert_array_equal(audit.confusions(), fresh.confusions())
+    assert [i.index for i in audit.iter_images()] == list(range(fresh.num_images))
+
+
+def _fail_on_call(target: Callable, fail_at: int, error: BaseException) -> Callable:
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == fail_at:
+            raise error
+        return target(*args, **kwargs)
+
+    wrapper.calls = calls  # type: ignore[attr-defined]
+    return wrapper
+
+
+# a spilled batch allocates, in order: scores, disagreement, argmax (before the kernel),
+# max prob and argmax records of disagreeing pixels (after it), the given labels
+SPILL_STEPS = {
+    1: "scores",
+    2: "disagreement",
+    3: "argmax",
+    4: "max prob records",
+    5: "argmax records",
+    6: "given labels",
+}
+
+
+@pytest.mark.parametrize("fail_at", list(SPILL_STEPS), ids=list(SPILL_STEPS.values()))
+def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at: int) -> None:
+    import segaudit._store
+
+    labels, probs = _void(31)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    audit = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=0, spill_dir=spill)
+    audit.update(labels[:2], probs[:2])
+    files_before = sorted(p.name for p in spill.rglob("*"))
+    spilled_before = audit._store.spilled
+    failing = _fail_on_call(
+        segaudit._store.reserved_memmap, fail_at, OSError(28, "No space left on device")
+    )
+    monkeypatch.setattr(segaudit._store, "reserved_memmap", failing)
+    with pytest.raises(OSError, match="No space left on device"):
+        audit.update(labels[2:4], probs[2:4])
+    assert len(failing.calls) == fail_at
+    monkeypatch.undo()
+    # nothing of the failed batch is counted, kept or left on disk
+    assert audit.num_images == 2
+    assert audit._store.spilled == spilled_before
+    assert sorted(p.name for p in spill.rglob("*")) == files_before
+    audit.update(labels[4:], probs[4:])  # the loop goes on with the next batch
+    fresh = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=0, spill_dir=tmp_path)
+    fresh.update(labels[:2], probs[:2])
+    fresh.update(labels[4:], probs[4:])
+    _same_results(audit, fresh)
+    assert audit._store.spilled == fresh._store.spilled
+    good = np.r_[0:2, 4:6]
+    expected = segaudit.find_label_issues(
+        labels[good], probs[good], ignore_index=VOID, verbose=False
+    )
+    assert expected.any()
+    np.testing.assert_array_equal(audit.find_label_issues(), expected)
+    audit.close()
+    fresh.close()
+    assert list(spill.iterdir()) == []
+
+
+def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> None:
+    import segaudit._store
+
+    labels, probs = _plain(32)
+    audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
+    failing = _fail_on_call(segaudit._store.reserved_memmap, 2, OSError(28, "disk full"))
+    monkeypatch.setattr(segaudit._store, "reserved_memmap", failing)
+    with pytest.raises(OSError, match="disk full"):
+        audit.update(labels[:3], probs[:3])
+    assert list(tmp_path.iterdir()) == []
+    assert audit._store.spill_path is None
+    monkeypatch.undo()
+    audit.update(labels[3:], probs[3:])
+    fresh = segaudit.LabelAudit(K)
+    fresh.update(labels[3:], probs[3:])
+    _same_results(audit, fresh)
+    audit.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["records", "labels copy", "kernel"])
+def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -> None:
+    """The same without spilling: a failure after the kernel ran adds nothing."""
+    import segaudit._stream
+    import segaudit.engine._finder
+
+    labels, probs = _void(33)
+    audit = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=None)
+    audit.update(labels[:3], probs[:3])
+    memory_before = audit._store.in_memory
+    audit.find_label_issues()  # a cached selection must not survive either
+    error = OSError(5, "Input/output error")
+    if where == "records":
+        monkeypatch.setattr(audit._finder.acc, "_keep", _fail_on_call(lambda a: a, 2, error))
+    elif where == "labels copy":
+        monkeypatch.setattr(segaudit._stream, "_host", _fail_on_call(np.asarray, 1, error))
+    else:
+        real = segaudit.engine._finder.summarise_block
+        monkeypatch.setattr(segaudit.engine._finder, "summarise_block",
+                            _fail_on_call(real, 1, error))  # fmt: skip
+    with pytest.raises(OSError, match="Input/output error"):
+        audit.update(labels[3:5], probs[3:5])
+    monkeypatch.undo()
+    assert audit._store.in_memory == memory_before
+    assert len(audit._finder.entries) == len(audit._parts) == 1
+    audit.update(labels[5:], probs[5:])
+    fresh = segaudit.LabelAudit(K, ignore_index=VOID)
+    fresh.update(labels[:3], probs[:3])
+    fresh.update(labels[5:], probs[5:])
+    _same_results(audit, fresh)
+    assert audit._store.in_memory == fresh._store.in_memory
+
+
+def test_keyboard_interrupt_during_update_is_rolled_back(tmp_path, monkeypatch) -> None:
+    import segaudit._store
+
+    labels, probs = _plain(34)
+    audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
+    audit.update(labels[:2], probs[:2])
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    failing = _fail_on_call(segaudit._store.reserved_memmap, 5, KeyboardInterrupt())
+    monkeypatch.setattr(segaudit._store, "reserved_memmap", failing)
+    with pytest.raises(KeyboardInterrupt):
+        audit.update(labels[2:], probs[2:])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert audit.num_images == 2
+    monkeypatch.undo()
+    fresh = segaudit.LabelAudit(K)
+    fresh.update(labels[:2], probs[:2])
+    _same_results(audit, fresh)
+    audit.close()
+
+
+# ------------------------------------------------------------------ option checks
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"memory_limit": -1}, r"The 'memory_limit' parameter of LabelAudit must be a number "
+                               r"of bytes >= 0 \(an integer\) or None\. Got -1 instead\."),
+        ({"memory_limit": "1GB"}, r"'memory_limit' parameter of LabelAudit .* Got '1GB' instead"),
+        ({"memory_limit": 1.5e9}, r"'memory_limit' parameter .* Got 1500000000\.0 instead"),
+        ({"memory_limit": True}, r"'memory_limit' parameter .* Got True instead"),
+        ({"n_jobs": 0}, r"The 'n_jobs' parameter of LabelAudit must be a positive integer, -1 "
+                        r"or None\. Got 0 instead\."),
+        ({"n_jobs": -2}, r"'n_jobs' parameter of LabelAudit .* Got -2 instead"),
+        ({"n_jobs": 2.0}, r"'n_jobs' parameter of LabelAudit .* Got 2\.0 instead"),
+        ({"n_jobs": True}, r"'n_jobs' parameter of LabelAudit .* Got True instead"),
+        ({"from_logits": "no"}, r"The 'from_logits' parameter of LabelAudit must be True or "
+                                r"False\. Got 'no' instead\."),
+        ({"from_logits": 1}, r"'from_logits' parameter of LabelAudit .* Got 1 instead"),
+        ({"from_logits": None}, r"'from_logits' parameter of LabelAudit .* Got None instead"),
+    ],
+)  # fmt: skip
+def test_bad_options_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        segaudit.LabelAudit(K, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"memory_limit": 0},
+        {"memory_limit": np.int64(10**6)},
+        {"memory_limit": None},
+        {"n_jobs": -1},
+        {"n_jobs": 1},
+        {"n_jobs": None},
+        {"from_logits": np.bool_(True)},
+    ],
+    ids=str,
+)
+def test_good_options_are_accepted(kwargs: dict) -> None:
+    labels, logits = _void_logits(35)
+    options = {"ignore_index": VOID, "from_logits": True}
+    audit = segaudit.LabelAudit(K, **{**options, **kwargs})
+    _feed(audit, labels, logits, [3, 3], from_logits=True)
+    _assert_same_as_reference(audit, labels, logits, options)
+    audit.close()
+
+
+def test_update_from_logits_must_be_a_bool() -> None:
+    labels, probs = _plain(36)
+    audit = segaudit.LabelAudit(K)
+    audit.update(labels[:2], probs[:2])
+    with pytest.raises(
+        ValueError,
+        match=r"The 'from_logits' parameter of LabelAudit\.update \(the batch starting at "
+        r"image 2\) must be True or False\. Got 'no' instead\.",
+    ):
+        audit.update(labels[2:], probs[2:], from_logits="no")
+    assert audit.num_images == 2
+    audit.update(labels[2:], probs[2:], from_logits=np.bool_(False))
+    _assert_same_as_reference(audit, labels, probs, {})
+
+
+def test_error_in_a_later_image_of_a_batch_names_its_index_in_the_audit() -> None:
+    """Batch 2 holds images 5..8; a bad label in its third image is image 7."""
+    labels, probs = make_dataset(37, n=9, k=3, h=4, w=4)
+    audit = segaudit.LabelAudit(3)
+    audit.update(labels[:4], probs[:4])
+    audit.update(labels[4], probs[4])
+    bad = labels[5:].copy()
+    bad[2, 3, 1] = 9
+    with pytest.raises(ValueError, match=r"got 9 at image 7, row 3, column 1\.$"):
+        audit.update(bad, probs[5:])
+    assert audit.num_images == 5

@@ -25,7 +25,12 @@ from segaudit.backends._torch import (  # noqa: E402
 from segaudit.engine._batch import BatchSummary, as_batch, summarise_batch  # noqa: E402
 from segaudit.engine._kernels import KERNEL_ENV, get_kernels  # noqa: E402
 
-pytestmark = pytest.mark.requires_torch
+# Exact results on random (often noisy) data: the set-up check's warning is
+# beside the point here (it is tested in test_sanity.py).
+pytestmark = [
+    pytest.mark.requires_torch,
+    pytest.mark.filterwarnings("ignore::segaudit.SetupWarning"),
+]
 
 DEVICES = [
     "cpu",

@@ -7,6 +7,7 @@ that switching is a one-line import change.
 
 from segaudit._regions import find_issue_regions
 from segaudit._stream import AuditImage, LabelAudit
+from segaudit.engine._finder import SetupWarning
 from segaudit.filter import find_label_issues
 from segaudit.rank import get_label_quality_scores, issues_from_scores
 from segaudit.summary import common_label_issues, display_issues, filter_by_class
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AuditImage",
     "LabelAudit",
+    "SetupWarning",
     "common_label_issues",
     "display_issues",
     "filter_by_class",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from segaudit._colors import class_palette, colorize
 
-__all__ = ["plot_issues"]
+__all__ = ["plot_issues", "show_figures"]
 
 
 def _pyplot() -> Any:
@@ -59,12 +60,13 @@ def plot_issues(
     panels = 1 + (labels is not None) + (pred_probs is not None)
     for i in order:
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 5), squeeze=False)
-        ax = list(axes[0])
+        ax = [axes[0, j] for j in range(panels)]  # by index: also works on a mocked figure
         shown = issues[i]
         if labels is not None:
             given = np.asarray(labels[i])
-            ax.pop(0).imshow(colorize(given, palette, ignore_index=ignore_index))
-            fig.axes[0].set_title("Given labels")
+            a = ax.pop(0)
+            a.imshow(colorize(given, palette, ignore_index=ignore_index))
+            a.set_title("Given labels")
             if exclude:
                 shown = shown & ~np.isin(given, list(exclude))
         if pred_probs is not None:
@@ -80,3 +82,19 @@ def plot_issues(
             a.set_axis_off()
         figures.append(fig)
     return figures
+
+
+def show_figures(block: bool | None) -> None:
+    """Call ``matplotlib.pyplot.show()``, as the reference does after drawing.
+
+    With a non-interactive backend (Agg) matplotlib may warn that nothing can be
+    shown; the figures are returned to the caller anyway, so that warning is
+    dropped.
+    """
+    plt = _pyplot()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-interactive.*", category=UserWarning)
+        if block is None:
+            plt.show()
+        else:
+            plt.show(block=block)

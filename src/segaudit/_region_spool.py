@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from segaudit._regions import ISSUE_TYPES, REGION_DTYPE, rank_regions, regions_frame
+from segaudit.io._space import as_disk_full
 
 __all__ = ["RegionSpool"]
 
@@ -31,17 +32,30 @@ class RegionSpool:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by reading or close()
+        # unbuffered: a write error (a full disk) surfaces in append(), which undoes it
+        self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed by reading or close()
         self.count = 0
         self._types = np.zeros(len(ISSUE_TYPES), dtype=np.int64)
         self._order: np.ndarray | None = None
 
     def append(self, table: np.ndarray) -> None:
-        """Add one image's regions; images must come in increasing order."""
+        """Add one image's regions; images must come in increasing order.
+
+        All or nothing: on a write error (e.g.
+        :class:`~segaudit.io._space.DiskFullError`) the spool is as it was.
+        """
         if self._file.closed:
             raise RuntimeError("RegionSpool: append() after reading.")
         table = np.asarray(table, dtype=REGION_DTYPE)
-        table.tofile(self._file)
+        end = self._file.tell()
+        data = memoryview(table.tobytes())
+        try:
+            while data:
+                data = data[self._file.write(data) :]
+        except OSError as err:  # e.g. a full disk: drop the partial write, keep the spool whole
+            self._file.truncate(end)
+            self._file.seek(end)
+            raise as_disk_full(err, self.path, "the region spool", end + table.nbytes) from err
         self.count += table.size
         self._types += np.bincount(table["issue_type"], minlength=len(ISSUE_TYPES))
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from segaudit._validation import param_error
+from segaudit._validation import check_ignore_index, param_error
 
 __all__ = [
     "ISSUE_TYPES",
@@ -267,21 +267,44 @@ def _check_option(name: str, value: Any, allowed: str, ok: bool) -> None:
 
 
 def _check_ids(
-    param: str, values: np.ndarray, image: int, k: int | None, ignore_index: Any
+    param: str,
+    values: np.ndarray,
+    image: int,
+    k: int | None,
+    ignore_index: Any,
+    void: np.ndarray | None = None,
 ) -> None:
-    """Class ids must be integers in ``0..K-1`` (``>= 0`` without K), void aside."""
+    """Class ids must be integers in ``0..K-1`` (``>= 0`` without K), void aside.
+
+    Values equal to `ignore_index`, and any value where `void` is True, are allowed.
+    """
     if not np.issubdtype(values.dtype, np.integer):
         raise _error(param, "an integer array", f"dtype {values.dtype}")
     bad = (values < 0) if k is None else (values < 0) | (values >= k)
     if ignore_index is not None:
         bad &= values != ignore_index
+    if void is not None:
+        bad &= ~void
     if bad.any():
         row, col = np.argwhere(bad)[0]
         expected = "class ids >= 0" if k is None else f"class ids in 0..{k - 1}"
         if ignore_index is not None:
             expected += f" or ignore_index={ignore_index!r}"
+        if void is not None:
+            expected += " (any value on void pixels)"
         got = f"{values[row, col]} at image {image}, row {row}, column {col}"
         raise _error(param, expected, got)
+
+
+def _check_background(background: Any, k: int | None) -> None:
+    """``background`` is None or a class id: in ``0..K-1`` when K is known, else ``>= 0``."""
+    if background is None:
+        return
+    if not isinstance(background, (int, np.integer)) or isinstance(background, bool):
+        raise _error("background", "an integer or None", repr(background))
+    if background < 0 or background >= (2**63 if k is None else k):
+        expected = "None or a class id " + ("(>= 0)" if k is None else f"in 0..{k - 1}")
+        raise _error("background", expected, repr(background))
 
 
 def rank_regions(table: np.ndarray) -> np.ndarray:
@@ -337,11 +360,15 @@ def find_issue_regions(
         class is the argmax (lowest id on ties) and the pixel score the self-confidence
         ``p_label``. Give either this or `predicted`, not both.
     predicted : array-like of int, shape (N, H, W), optional
-        Predicted class per pixel, instead of `pred_probs`.
+        Predicted class per pixel, instead of `pred_probs`; e.g. the
+        ``predicted`` of :meth:`LabelAudit.iter_images`. Values on void pixels
+        (``labels == ignore_index``) are never read, so the ``-1`` that
+        ``iter_images`` gives there is fine.
     pixel_scores : array-like of float, shape (N, H, W), optional
         Self-confidence per pixel, only together with `predicted`.
     background : int or None, default=0
-        Background class id; None means no class is background.
+        Background class id, in ``0..K-1`` (K from `pred_probs`; ``>= 0`` with
+        `predicted`); None means no class is background.
     ignore_index : int or None, default=None
         Void label. Void pixels never join a region, and a void/class edge is not a border.
     connectivity : {1, 2}, default=2
@@ -395,9 +422,10 @@ def find_issue_regions(
     for name, value in (("min_area", min_area), ("boundary_width", boundary_width)):
         ok = isinstance(value, (int, np.integer)) and value >= 1
         _check_option(name, value, "an integer >= 1", ok)
-    for name, value in (("background", background), ("ignore_index", ignore_index)):
-        ok = value is None or isinstance(value, (int, np.integer))
-        _check_option(name, value, "an integer or None", ok)
+    ignore_index = check_ignore_index(ignore_index, "find_issue_regions")
+    _check_background(background, k)
+    # a wider strip than the image changes nothing (every distance is smaller)
+    boundary_width = min(int(boundary_width), max(_shape(issues)[1:]))
     tables = [np.empty(0, dtype=REGION_DTYPE)]
     for i in range(_shape(issues)[0]):
         issues_hw = _read(issues, i).astype(bool, copy=False)
@@ -407,7 +435,8 @@ def find_issue_regions(
         _check_ids("labels", labels_hw, i, k, ignore_index)
         if pred_probs is None:
             predicted_hw, scores_hw = _read(predicted, i), _read(pixel_scores, i)
-            _check_ids("predicted", predicted_hw, i, None, None)
+            void = None if ignore_index is None else labels_hw == ignore_index
+            _check_ids("predicted", predicted_hw, i, None, None, void)
         else:
             predicted_hw, scores_hw = _argmax_and_self_confidence(_read(pred_probs, i), labels_hw)
         tables.append(image_regions(

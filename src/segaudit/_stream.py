@@ -13,14 +13,24 @@ import numpy as np
 from segaudit._store import SummaryStore
 from segaudit._validation import (
     as_array_like,
+    check_bool,
     check_choice,
     check_ignore_index,
+    check_n_jobs,
     check_shapes,
     float_dtype,
     param_error,
 )
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._finder import IssueFinder, Options, Selection, block_mask, valid_per_image
+from segaudit.engine._finder import (
+    IssueFinder,
+    Options,
+    Selection,
+    Staged,
+    block_mask,
+    valid_per_image,
+    warn_setup,
+)
 from segaudit.engine._kernels import get_kernels, use_threads
 from segaudit.io._outputs import mask_output
 
@@ -31,7 +41,21 @@ DEFAULT_MEMORY_LIMIT = 4 << 30
 
 @dataclass(frozen=True)
 class AuditImage:
-    """One image's results, as :meth:`LabelAudit.iter_images` yields them."""
+    """One image's results, as :meth:`LabelAudit.iter_images` yields them.
+
+    Attributes
+    ----------
+    index : int
+        Position of the image among all images given to the audit.
+    labels : ndarray of int, shape (H, W)
+        The given labels (void pixels keep `ignore_index`).
+    predicted : ndarray of int, shape (H, W)
+        The model's argmax; ``-1`` on void (`ignore_index`) pixels.
+    scores : ndarray of float, shape (H, W)
+        Self-confidence of the given label; NaN on void pixels.
+    issues : ndarray of bool, shape (H, W)
+        The issue mask (never set on void pixels).
+    """
 
     index: int
     labels: np.ndarray
@@ -75,11 +99,28 @@ class LabelAudit:
     label_pooling : {"mode", "mean"}, default="mode"
         As in :func:`~segaudit.find_label_issues`.
     memory_limit : int, optional, default=4 GiB
-        Bytes of summary kept in RAM before spilling to files; None never spills.
+        Bytes (>= 0) of summary kept in RAM before spilling to files; None never
+        spills.
     spill_dir : path, optional
-        Where the temporary spill folder goes (default: the system's).
+        Where the temporary spill folder goes (default: the system's). The
+        space of each spilled array is reserved before it is written: a full
+        disk raises :class:`~segaudit.io._space.DiskFullError` from
+        :meth:`update`, which then adds nothing.
     n_jobs : int, optional
         Threads for the compiled kernel; None or -1 uses all cores.
+
+    Raises
+    ------
+    ValueError
+        On a bad option, e.g. a negative `memory_limit` or a `from_logits`
+        that is not a bool.
+
+    Warns
+    -----
+    SetupWarning
+        From :meth:`find_label_issues` and :meth:`iter_images` when the labels
+        and the model disagree so much that the set-up is probably wrong (see
+        :meth:`setup_warnings`).
 
     Examples
     --------
@@ -115,6 +156,14 @@ class LabelAudit:
             raise param_error("downsample", func, "a positive integer", repr(downsample))
         if downsample < 1:
             raise param_error("downsample", func, "a positive integer", downsample)
+        check_bool(from_logits, "from_logits", func)
+        check_n_jobs(n_jobs, func)
+        if memory_limit is not None:
+            ok = isinstance(memory_limit, numbers.Integral) and not isinstance(memory_limit, bool)
+            if not ok or memory_limit < 0:
+                expected = "a number of bytes >= 0 (an integer) or None"
+                raise param_error("memory_limit", func, expected, repr(memory_limit))
+            memory_limit = int(memory_limit)
         self.options = Options(
             int(num_classes),
             check_ignore_index(ignore_index, func),
@@ -149,11 +198,21 @@ class LabelAudit:
         Raises
         ------
         ValueError
-            On a bad shape, K, label or probability; the message names the batch
-            and the image.
+            On a bad shape, K, label, probability or option; the message names
+            the image by its index among all images given to the audit.
+        OSError
+            If the summary cannot be spilled to disk (e.g.
+            :class:`~segaudit.io._space.DiskFullError`).
+
+        Notes
+        -----
+        All or nothing: after an error the audit is exactly as it was before
+        the call, so the loop may skip the batch and go on.
         """
-        batch = len(self._parts)
-        func = f"LabelAudit.update (batch {batch})"
+        start = self._num_images
+        func = f"LabelAudit.update (the batch starting at image {start})"
+        if from_logits is not None:
+            check_bool(from_logits, "from_logits", func)
         labels = as_array_like(labels, "labels", func)
         pred_probs = as_array_like(pred_probs, "pred_probs", func)
         if len(labels.shape) == 2 and len(pred_probs.shape) == 3:
@@ -170,33 +229,54 @@ class LabelAudit:
                 f"{func}: 'downsample' must divide both the height and the width of the "
                 f"images; got H={h}, W={w} and downsample={f}."
             )
+        mark = self._store.mark()
+        try:
+            part, staged = self._summarise(labels, pred_probs, from_logits, start, (n, h, w))
+        except BaseException:
+            self._store.rollback(mark)  # the batch's arrays, in memory or on disk
+            raise
+        # commit: nothing below can fail half-way
+        logits = self.options.from_logits if from_logits is None else bool(from_logits)
+        loosest = self._loosest
+        if not logits:
+            dtype = float_dtype(pred_probs.dtype)
+            if np.finfo(dtype).eps > np.finfo(loosest).eps:
+                loosest = dtype
+        self._finder.commit(staged)
+        self._parts.append(part)
+        self._num_images += n
+        self._selection = None
+        self._loosest = loosest
+
+    def _summarise(
+        self,
+        labels: Any,
+        pred_probs: Any,
+        from_logits: bool | None,
+        start: int,
+        shape: tuple[int, int, int],
+    ) -> tuple[_Part, Staged]:
+        """Summarise one checked batch into new arrays; the audit itself is not changed."""
+        n, h, w = shape
         p = h * w
+        k = self.options.num_classes
         scores = self._store.empty((n, p), np.float64)
         disagree = self._store.empty((n, p), np.bool_)
         argmax = self._store.empty((n, p), np.int32 if k > 32767 else np.int16)
-        start = self._num_images
         with use_threads(self.n_jobs):
-            summary = self._finder.add(
+            staged = self._finder.stage(
                 pred_probs,
                 labels,
-                from_logits=from_logits,
+                from_logits=None if from_logits is None else bool(from_logits),
                 image_offset=start,
-                where=f" in batch {batch}",
                 scores_out=scores,
                 disagree_out=disagree,
                 argmax_out=argmax,
             )
         given = self._store.empty((n, p), _label_dtype(self.options))
         given[...] = _host(labels).reshape(n, p)
-        valid = valid_per_image(summary, n)
-        self._parts.append(_Part(start, (n, h, w), given, argmax, scores, valid))
-        self._num_images += n
-        self._selection = None
-        logits = self.options.from_logits if from_logits is None else from_logits
-        if not logits:
-            dtype = float_dtype(pred_probs.dtype)
-            if np.finfo(dtype).eps > np.finfo(self._loosest).eps:
-                self._loosest = dtype
+        valid = valid_per_image(staged.block.full, n)
+        return _Part(start, shape, given, argmax, scores, valid), staged
 
     # -- results ---------------------------------------------------------------
     @property
@@ -211,8 +291,25 @@ class LabelAudit:
             warn_row_sums(
                 self._finder.acc.max_row_deviation, self._loosest, self.options.num_classes, 4
             )
-            self._selection = self._finder.finish()
+            self._selection = self._finder.finish(warn=False)
         return self._selection
+
+    def setup_warnings(self) -> list[str]:
+        """Return the signs of a probably wrong set-up; an empty list if it looks sound.
+
+        The model's argmax agreeing with the labels on under 50% of the labelled
+        pixels, or over 30% of them estimated to be label issues, usually means
+        shifted class ids (e.g. ADE20K's 0 = 'other'), a wrong label map, logits
+        passed as probabilities or a model not trained on these classes. The
+        same messages are issued as :class:`~segaudit.SetupWarning` by
+        :meth:`find_label_issues` and :meth:`iter_images`.
+
+        Returns
+        -------
+        list of str
+            One message per failed check, stating the figure and the likely causes.
+        """
+        return list(self._select().setup)
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -251,7 +348,13 @@ class LabelAudit:
         -------
         ndarray of bool, shape (N, H, W)
             Or a list of ``(H, W)`` masks when image sizes differ.
+
+        Warns
+        -----
+        SetupWarning
+            When the set-up looks wrong (see :meth:`setup_warnings`).
         """
+        warn_setup(self.setup_warnings())
         if not self._same_shape():
             if out is not None:
                 raise ValueError("LabelAudit.find_label_issues: 'out' needs images of one size.")
@@ -314,7 +417,14 @@ class LabelAudit:
         return image, [p for batch in pixels for p in batch]
 
     def iter_images(self) -> Iterator[AuditImage]:
-        """Yield every image's labels, prediction, scores and issues, one at a time."""
+        """Yield every image's labels, prediction, scores and issues, one at a time.
+
+        Warns
+        -----
+        SetupWarning
+            When the set-up looks wrong (see :meth:`setup_warnings`).
+        """
+        warn_setup(self.setup_warnings())
         for part, mask in self._masks():
             n, h, w = part.shape
             for i in range(n):
@@ -344,6 +454,8 @@ class LabelAudit:
         for part, mask in self._masks():
             lab = part.labels.reshape(-1).astype(np.int64)
             keep = (lab >= 0) & (lab < k)
+            if self.options.ignore_index is not None:
+                keep &= lab != self.options.ignore_index
             full += np.bincount(lab[keep], minlength=k)
             flagged += np.bincount(lab[mask.reshape(-1)], minlength=k)
         return full, flagged

@@ -10,11 +10,13 @@ import numpy as np
 __all__ = [
     "as_array_like",
     "check_batch_size",
+    "check_bool",
     "check_choice",
     "check_downsample",
     "check_ignore_index",
     "check_issues_mask",
     "check_n_jobs",
+    "check_no_nan",
     "check_shapes",
     "describe_pixel",
     "dtype_kind",
@@ -149,13 +151,33 @@ def check_choice(value: Any, param: str, choices: tuple[str, ...], func: str) ->
     return str(value)
 
 
+_INT64_RANGE = "-2**63..2**63-1"
+
+
 def check_ignore_index(ignore_index: Any, func: str) -> int | None:
-    """``ignore_index`` is None or an integer."""
+    """``ignore_index`` is None or an integer that fits in int64 (the kernels' label type)."""
     if ignore_index is None:
         return None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
         raise param_error("ignore_index", func, "an integer or None", repr(ignore_index))
+    if not -(2**63) <= int(ignore_index) < 2**63:
+        expected = f"an integer in {_INT64_RANGE} (the range of int64 labels) or None"
+        raise param_error("ignore_index", func, expected, repr(ignore_index))
     return int(ignore_index)
+
+
+def check_bool(value: Any, param: str, func: str) -> bool:
+    """`value` is a bool (Python's or numpy's), not merely truthy: ``"no"`` is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise param_error(param, func, "True or False", repr(value))
+    return bool(value)
+
+
+def check_no_nan(values: np.ndarray, param: str, func: str) -> None:
+    """Raise for the first NaN of the 1-D `values`, naming its index."""
+    nan = np.flatnonzero(np.isnan(values))
+    if nan.size:
+        raise param_error(param, func, "numbers, not NaN", f"NaN at index {nan[0]}")
 
 
 def check_issues_mask(issues: Any, shape: tuple[int, ...], func: str) -> np.ndarray:

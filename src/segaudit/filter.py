@@ -14,6 +14,7 @@ from segaudit.backends._dask_graph import is_dask_array
 from segaudit.engine._arrays import check_inputs, find_issues
 from segaudit.engine._batch import score_dtype
 from segaudit.io._outputs import mask_output
+from segaudit.io._space import reserved_memmap
 
 __all__ = ["find_label_issues"]
 
@@ -42,9 +43,11 @@ def find_label_issues(
     Parameters
     ----------
     labels : array_like of int, shape (N, H, W)
-        Given class of each pixel, in ``0..K-1`` (or `ignore_index`).
+        Given class of each pixel, in ``0..K-1`` (or `ignore_index`). Any integer
+        type (or floats holding integers), in either byte order.
     pred_probs : array_like of float, shape (N, K, H, W)
-        Per-pixel class probabilities (float16/32/64), or logits with
+        Per-pixel class probabilities (float16/32/64, in either byte order;
+        longdouble is rounded to float64 one batch at a time), or logits with
         ``from_logits=True``. numpy, memmap, zarr or any array sliceable along N.
     batch_size : int, optional
         Probability values per batch (images per batch = ``batch_size // (K*H*W)``,
@@ -53,7 +56,7 @@ def find_label_issues(
         Threads for the compiled kernel; None or -1 uses all cores. Never
         changes the result.
     verbose : bool, default=True
-        Show a progress bar.
+        Show a progress bar. Must be a bool (``"no"`` is an error, not True).
     downsample : int, default=1
         Rank on a grid pooled over ``f x f`` blocks (f must divide H and W); each
         flagged block flags its pixels that disagree with the model at full
@@ -64,7 +67,7 @@ def find_label_issues(
     from_logits : bool, default=False
         `pred_probs` holds raw scores; a stable softmax is applied batch by batch.
     ignore_index : int, optional
-        Label of void pixels: never flagged, never counted.
+        Label of void pixels: never flagged, never counted. Must fit in int64.
     out : path, optional
         Write the mask to this ``.npy`` file or ``.zarr`` folder instead of
         memory (for masks larger than RAM) and return it opened read-only.
@@ -80,7 +83,8 @@ def find_label_issues(
     ------
     ValueError
         On mismatched shapes, K < 2, labels outside ``0..K-1``, NaN, infinite or
-        negative probabilities, or bad options; the message names the offender.
+        negative probabilities, or bad options (e.g. ``from_logits="no"``); the
+        message names the offender, and the image, row and column of a bad value.
 
     Warns
     -----
@@ -123,8 +127,8 @@ def find_label_issues(
     ) as tmp:
         # the score summary goes to disk too, so memory does not grow with N
         dtype = score_dtype(float_dtype(c.pred_probs.dtype), c.from_logits)
-        scores = np.lib.format.open_memmap(
-            Path(tmp) / "scores.npy", mode="w+", dtype=dtype, shape=(c.n, c.h * c.w)
+        scores = reserved_memmap(
+            Path(tmp) / "scores.npy", dtype=dtype, shape=(c.n, c.h * c.w), what="the score summary"
         )
         find_issues(c, mask=target.array, scores=scores, stacklevel=2)
         del scores

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from segaudit._validation import check_choice, param_error
+from segaudit._validation import check_choice, check_no_nan, param_error
 from segaudit.backends._dask_graph import is_dask_array
 from segaudit.engine._arrays import check_inputs, find_issues, softmin_scores
 
@@ -39,7 +39,9 @@ def get_label_quality_scores(
     labels : array_like of int, shape (N, H, W)
         Given class of each pixel, in ``0..K-1`` (or `ignore_index`).
     pred_probs : array_like of float, shape (N, K, H, W)
-        Per-pixel class probabilities, or logits with ``from_logits=True``.
+        Per-pixel class probabilities, or logits with ``from_logits=True``;
+        float16/32/64 in either byte order (longdouble is rounded to float64
+        one batch at a time).
     method : {"softmin", "num_pixel_issues"}, default="softmin"
         ``"softmin"``: ``sum_i s_i w_i`` with ``w = softmax((1 - s) / temperature)``
         over the image's pixels, which weighs the worst pixels most.
@@ -136,9 +138,12 @@ def issues_from_scores(
     Parameters
     ----------
     image_scores : array_like of float, shape (N,)
-        From :func:`get_label_quality_scores`.
+        From :func:`get_label_quality_scores`. NaN is an error (an image score
+        is never NaN; a NaN would silently drop its image).
     pixel_scores : array_like of float, shape (N, H, W), optional
-        If given, return the pixels whose score is below `threshold`.
+        If given, return the pixels whose score is below `threshold`. NaN marks
+        a void pixel (as :func:`get_label_quality_scores` returns them with
+        `ignore_index`): it is never an issue.
     threshold : float, default=0.1
         In ``[0, 1]``.
 
@@ -165,6 +170,7 @@ def issues_from_scores(
     scores = np.asarray(image_scores, dtype=np.float64)
     if scores.ndim != 1:
         raise param_error("image_scores", func, "an array of shape (N,)", f"shape {scores.shape}")
+    check_no_nan(scores, "image_scores", func)
     if pixel_scores is not None:
         pixels = np.asarray(pixel_scores)
         if pixels.ndim != 3 or pixels.shape[0] != scores.shape[0]:

@@ -1,4 +1,17 @@
-"""Dataset-level summaries of label issues (mirrors ``cleanlab.segmentation.summary``)."""
+"""Dataset-level summaries of label issues (mirrors ``cleanlab.segmentation.summary``).
+
+Deliberate differences from the reference:
+
+- :func:`filter_by_class` raises ``ValueError`` for a class index outside
+  ``0..K-1``, where the reference returns an all-False mask: no pixel can have
+  such a class, so asking for one is a mistake (e.g. a void label or an
+  off-by-one class id) that an empty answer would hide.
+- :func:`display_issues` returns the figures it draws (the reference returns
+  None); like the reference it then calls ``matplotlib.pyplot.show()``
+  (``show=False`` skips that).
+- Class names must match the classes: K names when K is known (from
+  `pred_probs`), else at least one per class id in `labels`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segaudit._validation import as_array_like, check_issues_mask, check_shapes, param_error
+from segaudit._validation import (
+    as_array_like,
+    check_bool,
+    check_ignore_index,
+    check_issues_mask,
+    check_shapes,
+    param_error,
+)
 
 __all__ = ["common_label_issues", "display_issues", "filter_by_class"]
 
@@ -89,6 +109,7 @@ def confusion_counts(
     func: str = "confusion_counts",
 ) -> np.ndarray:
     """Count flagged pixels per (given, predicted) class pair: a ``(K, K)`` int64 table."""
+    ignore_index = check_ignore_index(ignore_index, func)
     issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
     k = pred_probs.shape[1]
     table = np.zeros(k * k, dtype=np.int64)
@@ -163,6 +184,7 @@ def common_label_issues(
     0        tree             sky                 2
     """
     func = "common_label_issues"
+    verbose = check_bool(verbose, "verbose", func)
     table = confusion_counts(issues, labels, pred_probs, ignore_index=ignore_index, func=func)
     k = table.shape[0]
     names = _check_names(class_names, k, func)
@@ -192,7 +214,8 @@ def filter_by_class(
     Parameters
     ----------
     class_index : int
-        A class in ``0..K-1``.
+        A class in ``0..K-1``. Unlike the reference (which returns an all-False
+        mask), any other value is a ``ValueError``: no pixel can have it.
     issues : array_like of bool, shape (N, H, W)
     labels : array_like of int, shape (N, H, W)
     pred_probs : array_like of float, shape (N, K, H, W)
@@ -214,6 +237,7 @@ def filter_by_class(
     array([[[ True, False]]])
     """
     func = "filter_by_class"
+    ignore_index = check_ignore_index(ignore_index, func)
     issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
     c = _check_class_index(class_index, pred_probs.shape[1], "class_index", func)
     out = np.zeros(issues.shape, dtype=np.bool_)
@@ -233,11 +257,15 @@ def display_issues(
     exclude: Sequence[int] | None = None,
     top: int | None = 20,
     ignore_index: int | None = None,
+    show: bool = True,
+    block: bool | None = None,
 ) -> list[Any]:
     """Plot the images with the most flagged pixels (needs matplotlib).
 
     Each figure shows the given mask, the predicted mask and the flagged pixels
-    in red; with `class_names`, a first figure holds the class legend.
+    in red; with `class_names`, a first figure holds the class legend. As in
+    the reference, ``matplotlib.pyplot.show()`` is called once they are drawn,
+    so a script shows them; the figures are also returned.
 
     Parameters
     ----------
@@ -245,20 +273,37 @@ def display_issues(
     labels : array_like of int, shape (N, H, W), optional
     pred_probs : array_like of float, shape (N, K, H, W), optional
     class_names : sequence of str, optional
+        One name per class: K names with `pred_probs`, else at least one per
+        class id in `labels`.
     exclude : sequence of int, optional
         Hide flagged pixels whose given label is one of these (needs `labels`).
     top : int, default=20
         How many images.
     ignore_index : int, optional
         Label of void pixels (allowed in `labels`, drawn grey).
+    show : bool, default=True
+        Call ``matplotlib.pyplot.show()`` once the figures are drawn (with a
+        non-interactive backend such as Agg this shows nothing, silently).
+    block : bool, optional
+        Passed to ``matplotlib.pyplot.show(block=...)`` when given.
 
     Returns
     -------
     list of matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, labels that are not classes, non-finite
+        probabilities, too few or too many class names, or bad options.
     """
-    from segaudit._plot import plot_issues
+    from segaudit._plot import plot_issues, show_figures
 
     func = "display_issues"
+    show = check_bool(show, "show", func)
+    if block is not None:
+        block = check_bool(block, "block", func)
+    ignore_index = check_ignore_index(ignore_index, func)
     if exclude and labels is None:
         raise ValueError(f"{func}: 'exclude' needs 'labels' to know each pixel's given class.")
     mask = np.asarray(issues)
@@ -282,17 +327,42 @@ def display_issues(
     if 0 in mask.shape:
         raise ValueError(f"{func}: need at least one image with at least one pixel; got "
                          f"issues of shape {mask.shape}.")  # fmt: skip
+    highest = -1
     if labels is not None:
         k = pred_probs.shape[1] if pred_probs is not None else None
-        _check_plot_labels(labels, k, ignore_index, func)
+        highest = _check_plot_labels(labels, k, ignore_index, func)
     if pred_probs is not None:
         for _ in _predicted(pred_probs, np.arange(mask.shape[0]), func):
             pass
+    if class_names is not None:
+        if pred_probs is not None:
+            class_names = _check_names(class_names, pred_probs.shape[1], func)
+        else:
+            class_names = _check_enough_names(class_names, highest + 1, func)
     top = _check_top(top, func)
-    return plot_issues(mask, labels, pred_probs, class_names, exclude, top, ignore_index)
+    figures = plot_issues(mask, labels, pred_probs, class_names, exclude, top, ignore_index)
+    if show:
+        show_figures(block)
+    return figures
 
 
-def _check_plot_labels(labels: Any, k: int | None, ignore_index: int | None, func: str) -> None:
-    """Labels to draw are integers, in ``0..K-1`` when K is known (or void)."""
+def _check_plot_labels(labels: Any, k: int | None, ignore_index: int | None, func: str) -> int:
+    """Labels to draw are integers, in ``0..K-1`` when K is known (or void); return the largest."""
+    highest = -1
     for i in range(labels.shape[0]):
-        _image_labels(labels, i, k if k is not None else np.iinfo(np.int64).max, ignore_index, func)
+        given = _image_labels(labels, i, k if k is not None else np.iinfo(np.int64).max,
+                              ignore_index, func)  # fmt: skip
+        if ignore_index is not None:
+            given = given[given != ignore_index]
+        highest = max(highest, int(given.max(initial=-1)))
+    return highest
+
+
+def _check_enough_names(class_names: Sequence[str], needed: int, func: str) -> list[str]:
+    """Without K, `labels` tell how many names are needed: one per class id up to the largest."""
+    names = [str(x) for x in class_names]
+    if len(names) < needed:
+        raise param_error("class_names", func,
+                          f"at least {needed} names (one per class id 0..{needed - 1} in labels)",
+                          f"{len(names)}")  # fmt: skip
+    return names

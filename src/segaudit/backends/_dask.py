@@ -43,7 +43,7 @@ from segaudit.backends._dask_graph import (
 )
 from segaudit.backends._dask_output import check_output, write_mask
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._finder import Options, Selection
+from segaudit.engine._finder import Options, Selection, setup_problems, warn_setup
 from segaudit.engine._select import find_cutoff
 
 __all__ = ["find_label_issues_dask", "is_dask_array", "quality_scores_dask", "uses_dask"]
@@ -123,9 +123,12 @@ def _select(
     top = (0, stats.key_bits)  # find_cutoff's first histogram: computed with T, in one trip
     t, keys.known[top] = dask.compute(tree_reduce(leaves, sum_all, dask.delayed),
                                       keys.histogram_task(*top))  # fmt: skip
+    setup = tuple(setup_problems(int(stats.sums.counts.sum()), stats.disagreeing, int(t)))
+    warn_setup(setup)
     if t == 0:
-        return Selection(thresholds, 0, None)
-    return Selection(thresholds, int(t), find_cutoff(int(t) - 1, stats.key_bits, keys))
+        return Selection(thresholds, 0, None, setup)
+    cutoff = find_cutoff(int(t) - 1, stats.key_bits, keys)
+    return Selection(thresholds, int(t), cutoff, setup)
 
 
 def _lazy(

@@ -136,13 +136,16 @@ def summarise_part(
 class Stats:
     """The reduced small facts of all parts: class sums, row-sum deviation, first error.
 
-    `key_bits` is the width of the selection keys (0 for softmin parts).
+    `key_bits` is the width of the selection keys (0 for softmin parts);
+    `disagreeing` counts the labelled pixels of the ranking grid where the
+    model's argmax differs from the label (for the set-up check).
     """
 
     sums: ClassSums
     max_row_deviation: float
     error: tuple[int, ValueError] | None
     key_bits: int
+    disagreeing: int = 0
 
     def merge(self, other: Stats) -> Stats:
         """Combine two partial results; the error of the lowest image wins."""
@@ -150,14 +153,16 @@ class Stats:
         first = min(errors, key=lambda e: e[0]) if errors else None
         deviation = max(self.max_row_deviation, other.max_row_deviation)
         bits = max(self.key_bits, other.key_bits)
-        return Stats(self.sums.merge(other.sums), deviation, first, bits)
+        disagreeing = self.disagreeing + other.disagreeing
+        return Stats(self.sums.merge(other.sums), deviation, first, bits, disagreeing)
 
 
 def stats_of(part: Part) -> Stats:
     """Return the small facts of one part."""
     error = None if part.error is None else (part.start, part.error)
     bits = 0 if part.scores is None else part.scores.dtype.itemsize * 8
-    return Stats(part.sums, part.max_row_deviation, error, bits)
+    disagreeing = 0 if part.max_prob is None else int(part.max_prob.size)
+    return Stats(part.sums, part.max_row_deviation, error, bits, disagreeing)
 
 
 def merge_stats(items: list[Stats]) -> Stats:

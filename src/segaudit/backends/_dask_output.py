@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from segaudit.io._outputs import mask_output, output_kind
+from segaudit.io._space import as_disk_full
 
 __all__ = ["BLOCKS_AT_ONCE", "check_output", "write_mask"]
 
@@ -60,8 +61,10 @@ def _write_zarr(mask: Any, final: Path) -> Any:
     target = zarr.create_array(store=str(part), shape=mask.shape, chunks=(1, h, w), dtype=bool)
     try:
         mask.store(target, lock=False)  # one zarr chunk per image: blocks never share a chunk
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(part, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise as_disk_full(err, part, f"the issue mask {final.name}", mask.nbytes) from err
         raise
     if final.exists():
         os.replace(final, old)

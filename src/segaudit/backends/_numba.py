@@ -2,11 +2,27 @@
 
 Every function here has a twin in :mod:`segaudit.backends._numpy` that gives
 identical results; the engine picks one at call time.
+
+Compiled code is cached on disk where numba can (a ``__pycache__`` next to
+this file, ``NUMBA_CACHE_DIR`` or the user's cache folder). When none of them
+is writable (a read-only install with an unwritable home), numba would refuse
+to define the kernels at all; instead they are cached in a private folder of
+the temporary directory (``segaudit-numba-cache-<uid>``), or, failing that,
+compiled in every new process; a one-line ``logging`` warning of the
+``segaudit`` logger says which. The choice is made once, here, before any
+kernel is defined.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numba
 import numpy as np
@@ -33,8 +49,102 @@ ERR_NEGATIVE = 3
 
 _OK, _VOID, _BAD_LABEL = 0, 1, 2
 
+_log = logging.getLogger("segaudit")
+FALLBACK_CACHE_PREFIX = "segaudit-numba-cache-"
 
-@numba.njit(nogil=True, cache=True)
+
+def _probe() -> None:
+    """Do nothing: numba is asked whether it could cache this function of this file."""
+
+
+def _numba_can_cache() -> bool:
+    """Tell whether numba finds a writable cache location for this file's functions."""
+    try:
+        numba.njit(cache=True)(_probe)
+    except RuntimeError:  # "cannot cache function ...: no locator available for file ..."
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _cache_dir(folder: str | None) -> Iterator[None]:
+    """Point numba's cache folder at `folder` while kernels are defined (None: as is).
+
+    numba fixes a function's cache location when it is decorated, so the
+    setting is restored afterwards and other numba users are not affected.
+    """
+    if folder is None:
+        yield
+        return
+    before = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = folder
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = before
+
+
+def _private_temp_folder() -> str | None:
+    """Return ``<tempdir>/segaudit-numba-cache-<uid>`` if it is ours and writable, else None.
+
+    Compiled code is loaded from this folder, so one that another user could
+    have prepared (not owned by us, writable by others, or a symbolic link) is
+    never used.
+    """
+    owner = os.getuid() if hasattr(os, "getuid") else None
+    name = FALLBACK_CACHE_PREFIX + (str(owner) if owner is not None else "user")
+    try:
+        folder = os.path.join(tempfile.gettempdir(), name)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            return None
+        if owner is not None and (info.st_uid != owner or info.st_mode & 0o022):
+            return None
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return None
+    return folder
+
+
+def _cache_setting() -> tuple[bool, str | None]:
+    """Decide, once, whether the kernels are cached and in which folder (None: numba's)."""
+    if _numba_can_cache():
+        return True, None
+    folder = _private_temp_folder()
+    if folder is not None:
+        with _cache_dir(folder):
+            if _numba_can_cache():
+                _log.warning(
+                    "segaudit: numba cannot cache compiled kernels next to the package, in "
+                    "NUMBA_CACHE_DIR or in the user cache folder; caching them in %s instead "
+                    "(set NUMBA_CACHE_DIR to a writable folder to choose).",
+                    folder,
+                )
+                return True, folder
+    _log.warning(
+        "segaudit: no writable folder to cache compiled kernels in (package folder, "
+        "NUMBA_CACHE_DIR, user cache, temporary folder); they are compiled again in every "
+        "new process (set NUMBA_CACHE_DIR to a writable folder to avoid that)."
+    )
+    return False, None
+
+
+CACHE, CACHE_DIR = _cache_setting()
+"""Whether the kernels are cached on disk, and the fallback folder if numba's own failed."""
+
+
+def _njit(*, parallel: bool = False) -> Callable[[Any], Any]:
+    """``numba.njit`` (nogil) with the cache setting decided above."""
+
+    def wrap(func: Any) -> Any:
+        with _cache_dir(CACHE_DIR):
+            return numba.njit(parallel=parallel, nogil=True, cache=CACHE)(func)
+
+    return wrap
+
+
+@_njit()
 def _label_state(yf, num_classes, ignore_index, use_ignore):
     """Class index of one label (0 unless usable) and whether it is usable, void or bad."""
     yi = np.int64(yf)
@@ -45,7 +155,7 @@ def _label_state(yf, num_classes, ignore_index, use_ignore):
     return yi, _OK
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def _note_problem(err, state, probs, img, j, total, maybe_negative, from_logits):
     """Keep the tile's first problem in `err` as (code, pixel, class); labels go first."""
     if err[0] != ERR_NONE:
@@ -58,7 +168,7 @@ def _note_problem(err, state, probs, img, j, total, maybe_negative, from_logits)
             err[0], err[1], err[2] = code, j, cls
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def _four_planes(probs, bits, img, k, j0, size):
     """Return views of class planes k..k+3 of one tile, as values and as bits."""
     stop = j0 + size
@@ -70,7 +180,7 @@ def _four_planes(probs, bits, img, k, j0, size):
     )  # fmt: skip
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def _first_bad_class(probs, img, j, k_total, from_logits):
     """Class index and error code of the first bad probability of one pixel."""
     for k in range(k_total):
@@ -82,7 +192,7 @@ def _first_bad_class(probs, img, j, k_total, from_logits):
     return -1, ERR_NONE
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def summarise(
     probs, bits, labels, num_classes, ignore_index, use_ignore, from_logits, keep_argmax,
     s_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
@@ -214,7 +324,7 @@ def summarise(
         maxdev[t] = dev
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def self_confidence(
     probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
 ):  # fmt: skip
@@ -274,13 +384,13 @@ def self_confidence(
 CHUNK = 1 << 18  # keys per parallel chunk of the selection helpers
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def _chunks(size):
     """Count the CHUNK-sized pieces that cover `size` items."""
     return (size + CHUNK - 1) // CHUNK
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def key_histogram(keys, prefix, shift, nchunks):
     """Count the next 16-bit digit of the keys whose bits above `shift` equal `prefix`.
 
@@ -302,12 +412,12 @@ def key_histogram(keys, prefix, shift, nchunks):
     return rows.sum(axis=0)
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def _in_bucket(key, prefix, shift):
     return shift == 64 or (np.uint64(key) >> np.uint64(shift)) == prefix
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def gather_bucket(keys, prefix, shift, base, limit):
     """Gather the keys whose bits above `shift` equal `prefix`, with their indices.
 
@@ -339,7 +449,7 @@ def gather_bucket(keys, prefix, shift, base, limit):
     return out_k, out_i
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def nth_match(keys, key, nth):
     """Position of the `nth` (0-based) occurrence of `key`, or -1 with the count seen."""
     seen = 0
@@ -351,7 +461,7 @@ def nth_match(keys, key, nth):
     return -1, seen
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def compact(per_tile, used, tile):
     """Join the first ``used[t]`` entries of each tile's `tile`-long slot."""
     starts = np.zeros(used.shape[0] + 1, dtype=np.int64)
@@ -363,7 +473,7 @@ def compact(per_tile, used, tile):
     return out
 
 
-@numba.njit(nogil=True, cache=True)
+@_njit()
 def count_above(max_prob, argmax, adjusted):
     """Count ``max_prob[i] >= adjusted[argmax[i]]`` (compared in float64)."""
     total = 0
@@ -372,7 +482,7 @@ def count_above(max_prob, argmax, adjusted):
     return total
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
     """Set ``mask[i] = (use_mask ? mask[i] : True) and (key, base + i) <= cutoff``."""
     size = keys.shape[0]
@@ -386,7 +496,7 @@ def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
                 mask[i] = below
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@_njit(parallel=True)
 def softmin(scores, temperature, out):
     """Softmin image score per row of ``scores (n, P)``, skipping NaN (ignored) pixels.
 

@@ -9,11 +9,35 @@ import numpy as np
 
 from segaudit._colors import class_palette, colorize
 from segaudit._sample import SampleDataset, make_sample_dataset
+from segaudit._validation import param_error
 from segaudit.io._atomic import atomic_path, atomic_write
 
-__all__ = ["precision_recall", "read_flagged", "sample", "write_sample_folder"]
+__all__ = ["claim_demo_folder", "precision_recall", "read_flagged", "sample", "write_sample_folder"]
 
 VOID = 255
+MARKER = ".segaudit-demo"
+
+
+def claim_demo_folder(out_dir: Path) -> None:
+    """Create `out_dir` for the demo, or accept it if empty or an earlier demo's.
+
+    The demo writes ``sample/``, ``scan/`` and ``top_issues.png`` there; a marker
+    file records that the folder is the demo's, so user files are never overwritten.
+
+    Raises
+    ------
+    ValueError
+        If `out_dir` is a file, or a folder with other content and no marker.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise param_error("out", "segaudit demo", "a folder", f"the file '{out_dir}'")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+        raise param_error(
+            "out", "segaudit demo", "a new or empty folder, or one an earlier demo wrote",
+            f"'{out_dir}', which holds other files",
+        )  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("written by `segaudit demo`\n", encoding="utf-8")
 
 
 def write_sample_folder(root: Path, data: SampleDataset) -> dict[str, Path]:

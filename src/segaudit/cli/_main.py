@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,57 @@ import click
 
 from segaudit.io import DatasetError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "printable"]
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
 class InputError(click.ClickException):
     """Bad input data: exit code 2, like a usage error."""
 
     exit_code = 2
+
+
+def printable(value: object) -> str:
+    r"""Return ``str(value)`` with control characters (C0, DEL, C1) escaped as ``\x1b``.
+
+    Everything the command prints from data (stems, class names, paths, messages
+    that quote them) goes through here, so a file name cannot drive the terminal.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
+def _label_value(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Check that a class id fits the label dtypes (int64)."""
+    if value is not None and not _INT64[0] <= value <= _INT64[1]:
+        raise click.BadParameter(
+            f"must be an integer in the label dtype range {_INT64[0]}..{_INT64[1]}; got {value}."
+        )
+    return value
+
+
+def _problems_message(err: DatasetError) -> str:
+    count = len(err.problems)
+    head = err.header or (f"{count} input problems" if count > 1 else None)
+    lines = [printable(p) for p in err.problems]
+    if head is None:
+        return "\n".join(["input problems, nothing was written:", *lines])
+    return "\n  ".join([f"input problems, nothing was written:\n{printable(head)}:", *lines])
+
+
+def _os_message(err: OSError, out_dir: Path) -> str:
+    """One line for a failed read or write: the path and the reason."""
+    reason = err.strerror or str(err) or type(err).__name__
+    path = Path(err.filename) if err.filename else None
+    out = out_dir.absolute()
+    if path is None or path.absolute() == out or out in path.absolute().parents:
+        where = f" ({path})" if path is not None and path.absolute() != out else ""
+        return printable(
+            f"cannot write the results to {out_dir}{where}: {reason}; "
+            "nothing of this run was kept and earlier results are unchanged."
+        )
+    return printable(f"cannot read {path}: {reason}.")
 
 
 def _directory() -> click.Path:
@@ -32,72 +77,143 @@ def cli() -> None:
 @cli.command()
 @click.argument("masks_dir", type=_directory())
 @click.argument("probs_dir", type=_directory())
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Output folder (created if needed).")
-@click.option("--images", "images_dir", type=_directory(),
-              help="Original images (PNG/JPEG, same stems) for overlays.")
-@click.option("--classes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Class names (and colours): JSON or one name per line.")
-@click.option("--ignore-index", type=int, default=None, help="Void label, e.g. 255.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder, the scan's own (created if needed; not inside an input folder).",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=_directory(),
+    help="Original images (PNG/JPEG, same stems) for overlays.",
+)
+@click.option(
+    "--classes",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Class names (and colours): JSON or one name per line.",
+)
+@click.option(
+    "--ignore-index", type=int, default=None, callback=_label_value, help="Void label, e.g. 255."
+)
 @click.option("--from-logits", is_flag=True, help="Probability files hold logits.")
-@click.option("--downsample", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Rank on f x f blocks (f must divide H and W).")
-@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Images shown in the report.")
-@click.option("--layout", type=click.Choice(["KHW", "HWK"]), default="KHW", show_default=True,
-              help="Axis order of the probability arrays.")
-@click.option("--background", type=int, default=0, show_default=True,
-              help="Background class id, for region issue types.")
+@click.option(
+    "--downsample",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Rank on f x f blocks (f must divide H and W).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Images shown in the report.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["KHW", "HWK"]),
+    default="KHW",
+    show_default=True,
+    help="Axis order of the probability arrays.",
+)
+@click.option(
+    "--background",
+    type=int,
+    default=0,
+    show_default=True,
+    callback=_label_value,
+    help="Background class id, for region issue types.",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def scan(masks_dir: Path, probs_dir: Path, out_dir: Path, **options: Any) -> None:  # fmt: skip
     """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
 
-    Files are matched by stem. Writes images.csv, regions.csv, confusions.csv,
-    per_class.csv, masks/<stem>.png for images with issues, and report.html.
+    Files are matched by stem. Writes, in OUT: images.csv, regions.csv,
+    confusions.csv, per_class.csv, masks/<stem>.png for images with issues, and
+    report.html. Each is a link through OUT/.segaudit/current to the complete
+    run OUT/.segaudit/runs/<id>/ (with manifest.json), switched in one rename:
+    readers see the previous run or the new one, never a mix. OUT must not be,
+    contain or lie inside an input folder; files segaudit did not write are
+    never changed, and one scan at a time may write to OUT.
     """
     from segaudit.cli._scan import run_scan
+    from segaudit.io._publish import OutputBusyError
 
     quiet = options.pop("quiet")
     try:
         result = run_scan(masks_dir, probs_dir, out_dir, verbose=not quiet, **options)
     except DatasetError as err:
-        raise InputError(f"input problems, nothing was written:\n{err}") from err
-    except (ValueError, FileNotFoundError, NotADirectoryError) as err:
-        raise InputError(str(err)) from err
+        raise InputError(_problems_message(err)) from err
+    except (ValueError, OutputBusyError) as err:
+        raise InputError(printable(err)) from err
+    except OSError as err:
+        raise InputError(_os_message(err, out_dir)) from err
     _print_summary(result)
 
 
 @cli.command()
-@click.option("--out", "out_dir", default="segaudit-demo", show_default=True,
-              type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--images", "n_images", type=click.IntRange(min=1), default=24, show_default=True,
-              help="How many sample images.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="segaudit-demo",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Output folder: new, empty, or an earlier demo's.",
+)
+@click.option(
+    "--images",
+    "n_images",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="How many sample images.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Sample data seed.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
     """Scan the bundled synthetic dataset, whose injected errors are known.
 
-    Writes the sample files to OUT/sample, runs `segaudit scan` on them, then
-    reports the precision and recall of the flagged pixels and saves a figure.
+    Writes the sample files to OUT/sample, runs `segaudit scan` on them into
+    OUT/scan (report: OUT/scan/report.html), then reports the precision and
+    recall of the flagged pixels and saves a figure to OUT/top_issues.png.
     """
-    from segaudit.cli._demo import precision_recall, read_flagged, sample, write_sample_folder
+    from segaudit.cli._demo import (
+        claim_demo_folder,
+        precision_recall,
+        read_flagged,
+        sample,
+        write_sample_folder,
+    )
     from segaudit.cli._scan import run_scan
+    from segaudit.io._publish import OutputBusyError
 
-    data = sample(n_images, seed)
-    paths = write_sample_folder(out_dir / "sample", data)
-    click.echo(f"Sample dataset: {n_images} images in {out_dir / 'sample'}")
-    result = run_scan(paths["masks"], paths["probs"], out_dir, images_dir=paths["images"],
-                      classes=paths["classes"], ignore_index=255, from_logits=True,
-                      verbose=not quiet)  # fmt: skip
+    try:
+        claim_demo_folder(out_dir)
+        data = sample(n_images, seed)
+        paths = write_sample_folder(out_dir / "sample", data)
+        click.echo(f"Sample dataset: {n_images} images in {printable(out_dir / 'sample')}")
+        result = run_scan(paths["masks"], paths["probs"], out_dir / "scan",
+                          images_dir=paths["images"], classes=paths["classes"], ignore_index=255,
+                          from_logits=True, verbose=not quiet)  # fmt: skip
+    except DatasetError as err:
+        raise InputError(_problems_message(err)) from err
+    except (ValueError, OutputBusyError) as err:
+        raise InputError(printable(err)) from err
+    except OSError as err:
+        raise InputError(_os_message(err, out_dir)) from err
     _print_summary(result)
     stems = [f"scene_{i:03d}" for i in range(n_images)]
-    flagged = read_flagged(out_dir / "masks", stems, data.labels.shape[1:])
+    flagged = read_flagged(out_dir / "scan" / "masks", stems, data.labels.shape[1:])
     precision, recall = precision_recall(flagged, data.injected)
     click.echo(f"\nAgainst the {int(data.injected.sum())} injected label errors: "
                f"precision {precision:.3f}, recall {recall:.3f}")  # fmt: skip
     figure = _save_figure(flagged, data, out_dir / "top_issues.png")
-    click.echo(f"Figure of the worst image: {figure}")
+    click.echo(f"Figure of the worst image: {printable(figure)}")
 
 
 def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
@@ -119,26 +235,29 @@ def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
 
 
 def _print_summary(result: Any) -> None:
-    click.echo(f"\nsegaudit scan: {result.out_dir}")
+    safe = printable
+    click.echo(f"\nsegaudit scan: {safe(result.out_dir)}")
     for key, value in result.summary.items():
         click.echo(f"  {key:<22} {value}")
     for problem in result.skipped:
-        click.echo(f"  skipped: {problem}")
+        click.echo(f"  skipped: {safe(problem)}")
     worst = result.images[result.images["num_pixel_issues"] > 0].head(5)
     if len(worst):
         click.echo("\nImages with the lowest label quality:")
         for row in worst.itertuples(index=False):
-            click.echo(f"  {row.image:<24} score {row.score:.3f}  {row.num_pixel_issues:>7} "
+            click.echo(f"  {safe(row.image):<24} score {row.score:.3f}  {row.num_pixel_issues:>7} "
                        f"flagged pixels ({row.fraction_pixel_issues:.1%})")  # fmt: skip
     if len(result.confusions):
         click.echo("\nMost common confusions (given -> predicted):")
         for row in result.confusions.head(5).itertuples(index=False):
-            click.echo(f"  {row.given_label} -> {row.predicted_label}: "
+            click.echo(f"  {safe(row.given_label)} -> {safe(row.predicted_label)}: "
                        f"{row.num_pixel_issues} pixels")  # fmt: skip
     if result.region_types:
         counts = sorted(result.region_types.items(), key=lambda kv: (-kv[1], kv[0]))
         click.echo("\nRegions by type: " + ", ".join(f"{k} {v}" for k, v in counts))
-    click.echo(f"\nReport: {result.out_dir / 'report.html'}")
+    for message in result.warnings:
+        click.secho(f"\nWARNING: {safe(message)}", fg="red", bold=True, err=True)
+    click.echo(f"\nReport: {safe(result.out_dir / 'report.html')}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,19 +1,19 @@
 """``segaudit scan``: a folder of masks and probabilities in, CSVs, masks and a report out.
 
 Files are streamed through :class:`~segaudit.LabelAudit` (one read of each
-probability file, bounded memory); outputs are staged in a hidden folder and
-moved into place at the end, ``report.html`` last, so a failed run never leaves
-a complete-looking partial report.
+probability file, bounded memory); outputs are staged in the output folder's
+``.segaudit/stage-<id>`` and published as a whole by
+:class:`~segaudit.io._publish.OutputFolder`: a failed or killed run never
+changes what is visible, and never touches a file it did not write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import re
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,18 @@ from segaudit._progress import progress
 from segaudit._region_spool import RegionSpool
 from segaudit._regions import image_regions
 from segaudit._stream import LabelAudit
-from segaudit.io import ClassInfo, DatasetError, FolderDataset, InputProblem, scan_folder
+from segaudit.engine._finder import SetupWarning
+from segaudit.io import (
+    ClassInfo,
+    DatasetError,
+    FolderDataset,
+    InputProblem,
+    read_image,
+    scan_folder,
+)
 from segaudit.io._atomic import atomic_write
+from segaudit.io._csv import write_csv
+from segaudit.io._publish import OutputFolder, check_out_dir
 from segaudit.summary import confusion_frame
 
 __all__ = ["ScanResult", "run_scan"]
@@ -47,43 +57,16 @@ class ScanResult:
     summary: dict[str, Any]
     skipped: list[InputProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def _staging(out_dir: Path) -> Iterator[Path]:
-    """Make a hidden folder inside `out_dir`, removed whatever happens."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".segaudit-", dir=out_dir))
-    try:
-        yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _publish(stage: Path, out_dir: Path) -> list[Path]:
-    """Move staged files into `out_dir`, ``report.html`` last; return their final paths.
-
-    Issue masks left in ``out_dir/masks`` by an earlier scan and not written by
-    this one are removed, so the folder always matches ``images.csv``.
-    """
-    staged = sorted(p for p in stage.rglob("*") if p.is_file())
-    staged.sort(key=lambda p: p.name == "report.html")
-    published = []
-    for src in staged:
-        dst = out_dir / src.relative_to(stage)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
-        published.append(dst)
-    fresh = set(published)
-    for old in (out_dir / "masks").glob("*.png"):
-        if old not in fresh:
-            old.unlink()
-    return published
+    """The visible paths written, ``report.html`` last."""
+    run_dir: Path | None = None
+    """The complete run behind the visible paths, ``OUT/.segaudit/runs/<id>``."""
+    warnings: list[str] = field(default_factory=list)
+    """Signs of a wrong set-up (:meth:`~segaudit.LabelAudit.setup_warnings`)."""
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_write(path) as fh:
-        frame.to_csv(fh, index=False)
+        write_csv(frame, fh)
 
 
 def _with_stems(regions: pd.DataFrame, stems: list[str]) -> pd.DataFrame:
@@ -95,7 +78,7 @@ def _write_regions(spool: RegionSpool, names: list[str], stems: list[str], path:
     """Write every region to `path`, most severe first, one chunk at a time."""
     with atomic_write(path) as fh:
         for i, chunk in enumerate(spool.ranked(names)):
-            _with_stems(chunk, stems).to_csv(fh, index=False, header=i == 0)
+            write_csv(_with_stems(chunk, stems), fh, header=i == 0)
 
 
 def _write_mask_png(mask: np.ndarray, path: Path) -> None:
@@ -105,17 +88,65 @@ def _write_mask_png(mask: np.ndarray, path: Path) -> None:
         Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(fh, format="PNG")
 
 
-def _audit(dataset: FolderDataset, audit: LabelAudit, verbose: bool) -> None:
-    """Stream every item through the audit; name the file on bad values."""
+_ENGINE_WHERE = (
+    (re.compile(r"LabelAudit\.update \(batch \d+\): "), ""),
+    (re.compile(r" of image \d+, "), ", "),
+    (re.compile(r"\bimage \d+, "), ""),
+    (re.compile(r" in batch \d+"), ""),
+)
+
+
+def _reason(err: ValueError) -> str:
+    """Return the engine's message without batch and image numbers (the file names the item)."""
+    text = str(err)
+    for pattern, replacement in _ENGINE_WHERE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _feed(dataset: FolderDataset, i: int, audit: LabelAudit) -> InputProblem | None:
+    """Read item `i` into the audit; return its problem instead if it has one."""
+    files = dataset.items[i]
+    try:
+        item = dataset.load(i)
+    except DatasetError as err:  # an ItemError: this item's file and reason
+        return replace(err.problems[0], stem=files.stem)
+    except OSError as err:
+        path = Path(err.filename) if err.filename else files.mask_path
+        return InputProblem(path, f"cannot read the file ({err.strerror or err}).", files.stem)
+    try:
+        audit.update(item.labels, item.probs)
+    except ValueError as err:  # the audit is left as it was (see LabelAudit.update)
+        message = f"{_reason(err)} (mask {files.mask_path.name})"
+        return InputProblem(files.probs_path, message, files.stem)
+    return None
+
+
+def _audit(
+    dataset: FolderDataset, audit: LabelAudit, *, skip_bad: bool, verbose: bool
+) -> tuple[list[int], list[InputProblem]]:
+    """Stream every item through the audit; return the items kept and the problems skipped.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, on the first bad item unless `skip_bad`; if none is left.
+    """
+    kept: list[int] = []
+    skipped: list[InputProblem] = []
     with progress(len(dataset), "reading probabilities", verbose) as bar:
-        for i, item in enumerate(dataset):
-            try:
-                audit.update(item.labels, item.probs)
-            except ValueError as err:
-                files = dataset.items[i]
-                message = f"{err} (mask {files.mask_path.name})"
-                raise DatasetError([InputProblem(files.probs_path, message, item.stem)]) from err
+        for i in range(len(dataset)):
+            problem = _feed(dataset, i, audit)
+            if problem is None:
+                kept.append(i)
+            elif skip_bad:
+                skipped.append(problem)
+            else:
+                raise DatasetError([problem])
             bar.update(1)
+    if not kept:
+        raise DatasetError(skipped, "no usable item is left after skipping")
+    return kept, skipped
 
 
 def _per_class(audit: LabelAudit, names: list[str]) -> pd.DataFrame:
@@ -158,9 +189,16 @@ def run_scan(
         Label masks (PNG/TIFF) and probabilities or logits (``.npy``/``.npz``),
         matched by file stem.
     out_dir : path
-        Created if needed; receives ``images.csv``, ``regions.csv``,
-        ``confusions.csv``, ``per_class.csv``, ``masks/<stem>.png`` for images
-        with issues, and ``report.html``.
+        The scan's own folder, created if needed; it must neither be, contain
+        nor lie inside an input folder. Visible results: ``images.csv``,
+        ``regions.csv``, ``confusions.csv``, ``per_class.csv``, ``masks/<stem>.png``
+        for images with issues, and ``report.html``. Each is a link through
+        ``.segaudit/current``, which points to the complete run
+        ``.segaudit/runs/<id>/`` (with ``manifest.json``: run id, files, sha256)
+        and is replaced in one rename, so readers see the old run or the new one.
+        A lock (``.segaudit/lock``) keeps a second scan out; files the scan did
+        not write are never changed or deleted (a foreign file at one of those
+        names stops the scan).
     images_dir : path, optional
         Original images, for overlays in the report.
     classes : ClassInfo or path, optional
@@ -170,7 +208,7 @@ def run_scan(
     from_logits : bool, default=False
         The probability files hold logits.
     downsample : int, default=1
-        As in :func:`~segaudit.find_label_issues`.
+        As in :func:`~segaudit.find_label_issues`; checked against every size first.
     layout : {"KHW", "HWK"}, default="KHW"
         Axis order of the probability files.
     top : int, default=20
@@ -178,47 +216,77 @@ def run_scan(
     background : int or None, default=0
         Background class id for region issue types.
     skip_bad : bool, default=False
-        Skip items with input problems instead of stopping.
+        Skip items with input problems, found up front or while reading,
+        instead of stopping; they are left out of every output.
     memory_limit : int, optional
-        Bytes of summary kept in RAM before spilling to disk.
+        Bytes of summary kept in RAM before spilling to ``.segaudit/spill-<id>``.
     verbose : bool, default=True
         Progress bars.
 
+    Returns
+    -------
+    ScanResult
+        Its `files` are the visible paths, ``report.html`` last.
+
     Raises
     ------
+    ValueError
+        If `out_dir` is a file, overlaps an input folder or holds a file the
+        scan did not write at a result's name (before any work).
     DatasetError
         Listing every input problem, each with its file (unless `skip_bad`).
+    OutputBusyError
+        If another scan is writing to `out_dir`.
+    OSError
+        If `out_dir` cannot be written (not writable, disk full); what this run
+        wrote is removed and the previous results stay visible.
+
+    Notes
+    -----
+    CSV text cells (stems, class names) that begin with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return get a leading ``'`` so that spreadsheets
+    show them as text instead of running them as formulas.
     """
+    from segaudit import __version__
     from segaudit.report import ReportImage, write_report
 
     out = Path(out_dir)
-    dataset = scan_folder(masks_dir, probs_dir, images_dir=images_dir, layout=layout,
-                          ignore_index=ignore_index, classes=classes)  # fmt: skip
-    skipped: list[InputProblem] = []
-    if skip_bad:
-        dataset, skipped = dataset.skip_bad()
-    else:
-        dataset.raise_if_problems()
-    k = dataset.num_classes
-    info = dataset.classes
-    names = list(info.names) if info is not None else [str(i) for i in range(k)]
-    colors = list(info.colors) if info is not None and info.colors is not None else None
+    inputs = {"masks": masks_dir, "probabilities": probs_dir, "images": images_dir}
+    check_out_dir(out, inputs, "run_scan")
     with contextlib.ExitStack() as stack:
-        stage = stack.enter_context(_staging(out))
-        spill = stack.enter_context(_staging(out))
+        folder = stack.enter_context(OutputFolder(out, version=__version__))
+        dataset = scan_folder(masks_dir, probs_dir, images_dir=images_dir, layout=layout,
+                              ignore_index=ignore_index, classes=classes, downsample=downsample,
+                              from_logits=from_logits)  # fmt: skip
+        skipped: list[InputProblem] = []
+        if skip_bad:
+            dataset, skipped = dataset.skip_bad()
+        else:
+            dataset.raise_if_problems()
+        k = dataset.num_classes
+        info = dataset.classes
+        names = list(info.names) if info is not None else [str(i) for i in range(k)]
+        colors = list(info.colors) if info is not None and info.colors is not None else None
+        stage, spill = folder.stage, folder.spill
         audit = stack.enter_context(LabelAudit(
             k, ignore_index=ignore_index, from_logits=from_logits, downsample=downsample,
             memory_limit=memory_limit, spill_dir=spill,
         ))  # fmt: skip
-        _audit(dataset, audit, verbose)
+        kept, late = _audit(dataset, audit, skip_bad=skip_bad, verbose=verbose)
+        skipped += late
+        items = [dataset.items[i] for i in kept]
+        stems = [item.stem for item in items]
+        # shown in the summary and the report instead of as Python warnings
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore", SetupWarning)
+        setup = audit.setup_warnings()
         scores = audit.image_scores()
         worst = set(np.argsort(scores, kind="stable")[:top].tolist())
-        (stage / "masks").mkdir()
         spool = stack.enter_context(RegionSpool(spill / "regions.bin"))
         rows, shown = [], []
-        with progress(len(dataset), "finding regions", verbose) as bar:
+        with progress(len(items), "finding regions", verbose) as bar:
             for img in audit.iter_images():
-                stem = dataset.stems[img.index]
+                stem = stems[img.index]
                 void = img.predicted < 0
                 valid = img.labels.size - int(np.count_nonzero(void))
                 flagged = int(img.issues.sum())
@@ -229,7 +297,8 @@ def run_scan(
                                                image=img.index, background=background,
                                                ignore_index=ignore_index))  # fmt: skip
                 if img.index in worst:
-                    photo = dataset.load(img.index).image if images_dir is not None else None
+                    path = items[img.index].image_path
+                    photo = read_image(path) if path is not None else None
                     predicted = np.where(void, img.labels, img.predicted)
                     score = float(scores[img.index])
                     shown.append(ReportImage(stem, score, flagged, img.labels.copy(), predicted,
@@ -241,7 +310,7 @@ def run_scan(
         confusions = confusion_frame(audit.confusions(), names, top=None)
         per_class = _per_class(audit, names)
         summary = {
-            "images": len(dataset),
+            "images": len(items),
             "skipped items": len(skipped),
             "classes": k,
             "labelled pixels": int(per_class["pixels"].sum()),
@@ -251,15 +320,16 @@ def run_scan(
             "estimated issues (T)": audit.num_issues,
         }
         _write_csv(images, stage / "images.csv")
-        _write_regions(spool, names, dataset.stems, stage / "regions.csv")
+        _write_regions(spool, names, stems, stage / "regions.csv")
         _write_csv(confusions, stage / "confusions.csv")
         _write_csv(per_class, stage / "per_class.csv")
-        regions = _with_stems(spool.head(5 * top, names), dataset.stems)
+        regions = _with_stems(spool.head(5 * top, names), stems)
         shown.sort(key=lambda r: (r.score, r.stem))
         write_report(stage / "report.html", images=shown, regions=regions,
                      confusions=confusions, per_class=per_class, summary=summary,
                      class_names=names, class_colors=colors,
-                     ignore_index=ignore_index)  # fmt: skip
-        files = _publish(stage, out)
+                     ignore_index=ignore_index, warnings=setup)  # fmt: skip
+        files = folder.publish()
     return ScanResult(out, images.reset_index(drop=True), regions, spool.type_counts(),
-                      confusions, per_class, summary, skipped, files)  # fmt: skip
+                      confusions, per_class, summary, skipped, files,
+                      folder.run_dir, setup)  # fmt: skip

@@ -46,14 +46,37 @@ class Accumulator:
         self.max_prob: list[np.ndarray] = []
         self.argmax: list[np.ndarray] = []
         self.max_row_deviation = 0.0
+        self.disagreeing = 0  # labelled pixels of the ranking grid where a(x) != y(x)
+
+    def keep_records(self, batch: BatchSummary) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return the batch's records of disagreeing pixels as they will be held.
+
+        Changes nothing here: a failure (e.g. a full spill disk) leaves the
+        totals as they were. Pass the result to :meth:`commit`.
+        """
+        if not batch.max_prob.size:
+            return None
+        return self._keep(batch.max_prob), self._keep(batch.argmax)
 
     def add(self, batch: BatchSummary) -> None:
         """Fold one batch in."""
-        self.sums.add(batch.sums, batch.counts)
-        if batch.max_prob.size:
-            self.max_prob.append(self._keep(batch.max_prob))
-            self.argmax.append(self._keep(batch.argmax))
-        self.max_row_deviation = max(self.max_row_deviation, batch.max_row_deviation)
+        self.commit(batch, self.keep_records(batch))
+
+    def commit(self, batch: BatchSummary, records: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Fold one batch in, with its records from :meth:`keep_records`.
+
+        Nothing here can fail half-way: the batch is added whole or not at all.
+        """
+        sums = ClassSums(self.num_classes)
+        sums.add(self.sums.parts, self.sums.counts)
+        sums.add(batch.sums, batch.counts)
+        deviation = max(self.max_row_deviation, batch.max_row_deviation)
+        self.sums = sums
+        if records is not None:
+            self.max_prob.append(records[0])
+            self.argmax.append(records[1])
+            self.disagreeing += int(records[0].size)
+        self.max_row_deviation = deviation
 
     def thresholds(self) -> np.ndarray:
         """Confident threshold per class."""

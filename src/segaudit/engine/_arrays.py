@@ -11,6 +11,7 @@ from segaudit._progress import progress
 from segaudit._validation import (
     as_array_like,
     check_batch_size,
+    check_bool,
     check_choice,
     check_downsample,
     check_ignore_index,
@@ -49,14 +50,13 @@ class Checked:
         check_n_jobs(options.get("n_jobs"), func)
         self.batch_size = options.get("batch_size")
         self.n_jobs = options.get("n_jobs")
-        self.verbose = bool(options.get("verbose", True))
-        self.from_logits = bool(options.get("from_logits", False))
+        self.verbose = check_bool(options.get("verbose", True), "verbose", func)
+        self.from_logits = check_bool(options.get("from_logits", False), "from_logits", func)
         self.ignore_index = check_ignore_index(options.get("ignore_index"), func)
         self.downsample = check_downsample(options.get("downsample", 1), self.h, self.w, func)
         self.label_pooling = check_choice(
             options.get("label_pooling", "mode"), "label_pooling", ("mode", "mean"), func
         )
-
 
     def options(self) -> Options:
         """Return the engine options these arguments describe."""

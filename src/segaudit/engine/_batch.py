@@ -15,6 +15,8 @@ __all__ = [
     "Scratch",
     "as_batch",
     "index_dtype",
+    "kernel_floats",
+    "kernel_labels",
     "score_batch",
     "score_dtype",
     "summarise_batch",
@@ -70,8 +72,11 @@ class BatchSummary:
 
 
 def score_dtype(probs_dtype: Any, from_logits: bool) -> np.dtype:
-    """float32 scores hold float16/float32 probabilities exactly; else float64."""
-    if from_logits or np.dtype(probs_dtype) == np.float64:
+    """float32 scores hold float16/float32 probabilities exactly; else float64.
+
+    Wider types (float64 in either byte order, longdouble) are read as float64.
+    """
+    if from_logits or np.dtype(probs_dtype).itemsize >= 8:
         return np.dtype(np.float64)
     return np.dtype(np.float32)
 
@@ -81,19 +86,48 @@ def index_dtype(num_classes: int) -> np.dtype:
     return np.dtype(np.uint8 if num_classes <= 256 else np.int32)
 
 
+def kernel_floats(values: np.ndarray) -> np.ndarray:
+    """Return `values` as the kernels take them: float32 or float64, native byte order.
+
+    No copy when they already are; otherwise a copy of this one batch:
+    float16 (and non-float) values become float32, longdouble (float96/float128)
+    becomes float64 (rounded: the kernels compute in float64 at most), and
+    big-endian data on a little-endian machine (or the reverse) is byte-swapped.
+    """
+    dtype = values.dtype
+    if dtype.kind != "f" or dtype.itemsize <= 2:
+        return values.astype(np.float32)
+    if dtype.itemsize > 8:
+        return values.astype(np.float64)
+    if not dtype.isnative:
+        return values.astype(dtype.newbyteorder("="))
+    return values
+
+
+def kernel_labels(labels: np.ndarray) -> np.ndarray:
+    """Return labels as the kernels take them: native integers, or float64.
+
+    bool becomes uint8 (a view); other floats become float64 and non-native
+    byte order is swapped (copies of this one batch).
+    """
+    dtype = labels.dtype
+    if dtype == np.bool_:
+        return labels.view(np.uint8)
+    if dtype.kind == "f" and dtype != np.dtype(np.float64):
+        return labels.astype(np.float64)
+    if not dtype.isnative:
+        return labels.astype(dtype.newbyteorder("="))
+    return labels
+
+
 def as_batch(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
     """Turn one batch slice into kernel-ready ``(n, K, P)`` and ``(n, P)`` arrays.
 
-    No copy for C-ordered numpy input; float16 becomes float32 (batch-sized).
+    No copy for C-ordered, native float32/float64 numpy input; otherwise the
+    batch (only) is converted, see :func:`kernel_floats` and :func:`kernel_labels`.
     """
-    p = np.asarray(probs)
-    if p.dtype == np.float16 or p.dtype.kind != "f":
-        p = p.astype(np.float32)
-    lab = np.asarray(labels)
-    if lab.dtype == np.bool_:
-        lab = lab.view(np.uint8)
-    elif lab.dtype.kind == "f" and lab.dtype != np.float64:
-        lab = lab.astype(np.float64)
+    p = kernel_floats(np.asarray(probs))
+    lab = kernel_labels(np.asarray(labels))
     n, k = p.shape[:2]
     return p.reshape(n, k, -1), lab.reshape(n, -1)
 

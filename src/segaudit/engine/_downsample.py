@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from segaudit.engine._batch import kernel_floats
+
 __all__ = ["pool_labels", "pool_probs", "softmax"]
 
 
@@ -29,9 +31,12 @@ def pool_probs(probs: np.ndarray, factor: int, valid: np.ndarray | None = None) 
     Returns
     -------
     ndarray, shape (n, K, H // f, W // f)
-        Same dtype. Without `valid` (or with no void pixel) this is computed
-        with the same numpy operations as the reference.
+        The dtype the kernels take (see
+        :func:`~segaudit.engine._batch.kernel_floats`: float64 stays float64,
+        float32 stays float32). Without `valid` (or with no void pixel) this is
+        computed with the same numpy operations as the reference.
     """
+    probs = kernel_floats(probs)
     n, k, h, w = probs.shape
     shape = (n, k, h // factor, factor, w // factor, factor)
     if valid is None or valid.all():
@@ -66,6 +71,8 @@ def pool_labels(
     ndarray of int64, shape (n, H // f, W // f)
     """
     n, h, w = labels.shape
+    if not labels.dtype.isnative:
+        labels = labels.astype(labels.dtype.newbyteorder("="))
     blocks = labels.reshape(n, h // factor, factor, w // factor, factor)
     valid = None if ignore_index is None else blocks != ignore_index
     if method == "mean":

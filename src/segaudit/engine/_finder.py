@@ -10,6 +10,9 @@ dask) uses these same pieces.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -24,15 +27,99 @@ from segaudit.engine._downsample import pool_labels, pool_probs, softmax
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 
 __all__ = [
+    "MAX_ISSUE_FRACTION",
+    "MIN_AGREEMENT",
     "BlockSummary",
     "Entry",
     "IssueFinder",
     "Options",
     "Selection",
+    "SetupWarning",
+    "Staged",
     "block_mask",
+    "setup_problems",
     "summarise_block",
     "valid_per_image",
+    "warn_setup",
 ]
+
+MIN_AGREEMENT = 0.5
+"""Below this fraction of labelled pixels where the model's argmax equals the label, warn."""
+MAX_ISSUE_FRACTION = 0.3
+"""Above this fraction of labelled pixels estimated to be label issues, warn."""
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CAUSES = (
+    "Likely causes: class ids shifted between the masks and the model (e.g. ADE20K masks "
+    "use 0 = 'other' and 1..150 for the classes: apply a label map, or reduce-zero-label, "
+    "to make them 0..149 with 0 as ignore_index); a wrong label map or class order; logits "
+    "passed as probabilities (use from_logits=True); or a model not trained on these "
+    "classes. The flagged pixels are not meaningful until this is fixed."
+)
+
+
+class SetupWarning(UserWarning):
+    """The labels and the model disagree so much that the set-up is probably wrong.
+
+    Raised as a warning by ``find_label_issues`` and :class:`~segaudit.LabelAudit`
+    when the model's argmax agrees with under half of the labelled pixels, or
+    when over 30% of them are estimated to be label issues.
+    """
+
+    __module__ = "segaudit"  # where users find it, e.g. for warning filters
+
+
+def setup_problems(labelled: int, disagreeing: int, num_issues: int) -> list[str]:
+    """Return messages describing a probably wrong set-up (empty if it looks sound).
+
+    Parameters
+    ----------
+    labelled : int
+        Labelled (non-void) pixels of the ranking grid.
+    disagreeing : int
+        Those of them where the model's argmax differs from the label.
+    num_issues : int
+        T, the estimated number of label issues (an upper bound on the flagged pixels).
+
+    Returns
+    -------
+    list of str
+        One message per failed check: agreement below :data:`MIN_AGREEMENT`,
+        issues above :data:`MAX_ISSUE_FRACTION` of the labelled pixels.
+    """
+    if labelled <= 0:
+        return []
+    messages = []
+    agreement = 1.0 - disagreeing / labelled
+    if agreement < MIN_AGREEMENT:
+        messages.append(
+            f"The model's predicted class agrees with the label on only {agreement:.1%} of "
+            f"the {labelled} labelled pixels (under {MIN_AGREEMENT:.0%}). {_CAUSES}"
+        )
+    fraction = num_issues / labelled
+    if fraction > MAX_ISSUE_FRACTION:
+        messages.append(
+            f"{fraction:.1%} of the {labelled} labelled pixels ({num_issues}) are estimated "
+            f"to be label issues (over {MAX_ISSUE_FRACTION:.0%}). {_CAUSES}"
+        )
+    return messages
+
+
+def warn_setup(messages: list[str] | tuple[str, ...]) -> None:
+    """Emit each message as a :class:`SetupWarning` pointing at the user's call.
+
+    The warning is attributed to the first frame outside the segaudit package,
+    whichever public function (or generator) led here.
+    """
+    if not messages:
+        return
+    frame: Any = sys._getframe(0)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    for message in messages:
+        warnings.warn(message, SetupWarning, stacklevel=level)
 
 
 @dataclass(frozen=True)
@@ -202,11 +289,25 @@ class Entry:
 
 @dataclass(frozen=True)
 class Selection:
-    """The outcome of Confident Learning on the whole stream."""
+    """The outcome of Confident Learning on the whole stream.
+
+    `setup` holds the messages of :func:`setup_problems` (empty when the
+    set-up looks sound).
+    """
 
     thresholds: np.ndarray
     num_issues: int
     cutoff: Cutoff | None
+    setup: tuple[str, ...] = ()
+
+
+@dataclass
+class Staged:
+    """One summarised block not yet added (see :meth:`IssueFinder.stage`)."""
+
+    block: BlockSummary
+    records: tuple[np.ndarray, np.ndarray] | None
+    shape: tuple[int, int, int]
 
 
 def valid_per_image(batch: BatchSummary, n: int) -> np.ndarray:
@@ -257,28 +358,54 @@ class IssueFinder:
         BatchSummary
             The full-resolution summary of the block.
         """
+        return self.commit(self.stage(probs, labels, from_logits=from_logits, **kwargs))
+
+    def stage(
+        self, probs: Any, labels: Any, *, from_logits: bool | None = None, **kwargs: Any
+    ) -> Staged:
+        """Summarise one block as :meth:`add` does, without adding it yet.
+
+        Nothing of the finder changes until :meth:`commit`; on an error (bad
+        input, a full spill disk) the block is simply not added.
+        """
         opts = self.opts
         if from_logits is not None and from_logits != opts.from_logits:
             opts = replace(opts, from_logits=from_logits)
         kwargs.setdefault("scratch", self.scratch)
         block = summarise_block(probs, labels, opts, self.kernels, **kwargs)
-        self.acc.add(block.rank)
-        self.acc.max_row_deviation = max(self.acc.max_row_deviation, block.full.max_row_deviation)
         n, _, h, w = probs.shape
-        self.entries.append(Entry(self.pixels, block.rank.scores, block.full.disagree, (n, h, w)))
+        return Staged(block, self.acc.keep_records(block.rank), (n, h, w))
+
+    def commit(self, staged: Staged) -> BatchSummary:
+        """Add a block from :meth:`stage`, whole (nothing here can fail half-way)."""
+        block = staged.block
+        deviation = max(self.acc.max_row_deviation, block.rank.max_row_deviation,
+                        block.full.max_row_deviation)  # fmt: skip
+        entry = Entry(self.pixels, block.rank.scores, block.full.disagree, staged.shape)
+        self.acc.commit(block.rank, staged.records)
+        self.acc.max_row_deviation = deviation
+        self.entries.append(entry)
         self.pixels += block.rank.scores.size
         return block.full
 
-    def finish(self) -> Selection:
-        """Thresholds, issue count and cutoff over everything added."""
+    def finish(self, *, warn: bool = True) -> Selection:
+        """Thresholds, issue count and cutoff over everything added.
+
+        With `warn`, a probably wrong set-up (see :func:`setup_problems`) is
+        reported as a :class:`SetupWarning` pointing at the user's call.
+        """
         thresholds = self.acc.thresholds()
         t = self.acc.num_issues(thresholds, self.kernels)
+        labelled = int(self.acc.sums.counts.sum())
+        setup = tuple(setup_problems(labelled, self.acc.disagreeing, t))
+        if warn:
+            warn_setup(setup)
         if t == 0:
-            return Selection(thresholds, 0, None)
+            return Selection(thresholds, 0, None, setup)
         blocks = [KeyBlock(keys_of(e.scores), e.base) for e in self.entries]
         nbits = blocks[0].keys.dtype.itemsize * 8
         cutoff = find_cutoff(t - 1, nbits, BlockKeys(blocks, self.kernels, self.nchunks))
-        return Selection(thresholds, t, cutoff)
+        return Selection(thresholds, t, cutoff, setup)
 
     def write_mask(self, entry: Entry, selection: Selection) -> np.ndarray:
         """Turn one entry's disagreement into its issue mask, in place; return it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,13 @@ from typing import Any
 __all__ = ["ClassInfo", "read_class_names"]
 
 Color = tuple[int, int, int]
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist = 3, 60, 60, 6
+
+
+def _short(value: object) -> str:
+    """``repr`` cut short: a few items, three levels, 60 characters a string."""
+    return _REPR.repr(value)
 
 
 @dataclass(frozen=True)
@@ -55,25 +63,30 @@ def _check_names(names: Sequence[str]) -> tuple[str, ...]:
     if isinstance(names, str) or not isinstance(names, Sequence) or len(names) == 0:
         raise ValueError(
             "The 'names' parameter of ClassInfo must be a non-empty sequence of str. "
-            f"Got {names!r} instead."
+            f"Got {_short(names)} instead."
         )
     seen: dict[str, int] = {}
     for k, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
             raise ValueError(
                 "The 'names' parameter of ClassInfo must hold non-empty strings. "
-                f"Got {name!r} for class id {k}."
+                f"Got {_short(name)} for class id {k}."
             )
         if name in seen:
             raise ValueError(
                 "The 'names' parameter of ClassInfo must be unique. "
-                f"Got {name!r} twice (ids {seen[name]} and {k})."
+                f"Got {_short(name)} twice (ids {seen[name]} and {k})."
             )
         seen[name] = k
     return tuple(names)
 
 
 def _check_colors(colors: Sequence[Sequence[int]], k: int) -> tuple[Color, ...]:
+    if isinstance(colors, str) or not isinstance(colors, Sequence):
+        raise ValueError(
+            "The 'colors' parameter of ClassInfo must be a sequence of [r, g, b] or None. "
+            f"Got {_short(colors)} instead."
+        )
     if len(colors) != k:
         raise ValueError(
             f"The 'colors' parameter of ClassInfo must hold one colour per class ({k}). "
@@ -91,7 +104,7 @@ def _check_color(color: Any, k: int) -> Color:
     if not ok:
         raise ValueError(
             "The 'colors' parameter of ClassInfo must hold [r, g, b] ints in 0..255. "
-            f"Got {color!r} for class id {k}."
+            f"Got {_short(color)} for class id {k}."
         )
     return (color[0], color[1], color[2])
 
@@ -123,7 +136,9 @@ def read_class_names(path: str | os.PathLike[str]) -> ClassInfo:
     FileNotFoundError
         If `path` does not exist.
     ValueError
-        If the file is not valid JSON or does not describe K unique, gap-free classes.
+        If the file is not UTF-8, not valid JSON (or nested too deep, or with a key
+        twice in one object), or does not describe K unique, gap-free classes with
+        string names and colours in ``0..255``; the message names the file.
 
     Examples
     --------
@@ -145,11 +160,20 @@ def read_class_names(path: str | os.PathLike[str]) -> ClassInfo:
             raise ValueError(f"{path}: expected one class name per line, found none.")
         return _class_info(names, None, path)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})."
         ) from exc
+    except RecursionError:
+        raise ValueError(
+            f"{path}: expected a JSON list or object of class names; got JSON nested too "
+            "deep to read."
+        ) from None
+    except _DuplicateKey as exc:
+        raise ValueError(
+            f"{path}: expected each key once in a JSON object; got {_short(exc.key)} twice."
+        ) from None
     if isinstance(data, dict):
         entries = [(_parse_id(key, path), value) for key, value in data.items()]
     elif isinstance(data, list):
@@ -168,12 +192,28 @@ def read_class_names(path: str | os.PathLike[str]) -> ClassInfo:
     return _from_entries(entries, path)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def _parse_id(value: Any, path: Path) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value)
-    raise ValueError(f"{path}: expected class ids to be non-negative integers; got {value!r}.")
+    raise ValueError(
+        f"{path}: expected class ids to be non-negative integers; got {_short(value)}."
+    )
 
 
 def _from_entries(entries: list[tuple[int, Any]], path: Path) -> ClassInfo:
@@ -197,7 +237,7 @@ def _from_entries(entries: list[tuple[int, Any]], path: Path) -> ClassInfo:
         if not isinstance(value, dict) or not isinstance(value.get("name"), str):
             raise ValueError(
                 f"{path}: expected class id {k} to be a name or an object with a string "
-                f"'name'; got {value!r}."
+                f"'name'; got {_short(value)}."
             )
         names.append(value["name"])
         colors.append(value.get("color"))

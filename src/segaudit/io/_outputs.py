@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from segaudit.io._atomic import _umask
+from segaudit.io._space import as_disk_full, reserved_memmap
 
 __all__ = ["mask_output", "output_kind"]
 
@@ -33,11 +34,13 @@ def output_kind(out: Any) -> str:
 def mask_output(out: str | os.PathLike[str], shape: tuple[int, ...]) -> Iterator[Any]:
     """Yield a writable bool array of `shape` on disk; publish it at `out` on success.
 
-    The array is a memmap in a temporary file beside `out`. On success a
-    ``.npy`` target is renamed into place, and a ``.zarr`` target is written to
-    a temporary folder and renamed; on an exception nothing appears at `out`.
-    After the block, the context value's ``result`` attribute holds the final
-    array opened read-only.
+    The array is a memmap in a temporary file beside `out`, whose disk space is
+    reserved first (a full disk raises :class:`~segaudit.io._space.DiskFullError`
+    instead of killing the process with SIGBUS). On success a ``.npy`` target
+    is renamed into place, and a ``.zarr`` target is written to a temporary
+    folder and renamed; on an exception nothing appears at `out` and no
+    temporary file is left. After the block, the context value's ``result``
+    attribute holds the final array opened read-only.
     """
     final = Path(out)
     kind = output_kind(final)
@@ -46,9 +49,10 @@ def mask_output(out: str | os.PathLike[str], shape: tuple[int, ...]) -> Iterator
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".npy.part")
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())
-    holder = _Output(np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.bool_, shape=shape))
     try:
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        what = f"the issue mask {final.name}"
+        holder = _Output(reserved_memmap(tmp_path, dtype=np.bool_, shape=shape, what=what))
         yield holder
         holder.array.flush()
         if kind == "npy":
@@ -80,9 +84,15 @@ def _publish_zarr(mask: np.ndarray, final: Path) -> Any:
     if part.exists():
         shutil.rmtree(part)
     chunks = (1, *mask.shape[1:])
-    z = zarr.create_array(store=str(part), shape=mask.shape, chunks=chunks, dtype=bool)
-    for i in range(mask.shape[0]):
-        z[i] = mask[i]
+    try:
+        z = zarr.create_array(store=str(part), shape=mask.shape, chunks=chunks, dtype=bool)
+        for i in range(mask.shape[0]):
+            z[i] = mask[i]
+    except BaseException as err:
+        shutil.rmtree(part, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise as_disk_full(err, part, f"the issue mask {final.name}", mask.nbytes) from err
+        raise
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old")

@@ -22,6 +22,7 @@ from segaudit.report._validate import (
     check_palette,
     check_regions,
     check_summary,
+    check_warnings,
 )
 
 __all__ = ["write_report"]
@@ -38,6 +39,7 @@ def write_report(
     class_names: Sequence[str],
     class_colors: Sequence[tuple[int, int, int]] | None = None,
     ignore_index: int | None = None,
+    warnings: Sequence[str] = (),
     title: str = "segaudit report",
     max_regions: int = 50,
     max_confusions: int = 50,
@@ -76,7 +78,12 @@ def write_report(
     class_colors : sequence of (int, int, int), optional
         RGB colour per class; default: a fixed palette of distinct hues.
     ignore_index : int, optional
-        Void label in the masks, drawn grey. Must not be a class id.
+        Void label of the given masks, drawn grey. It may be a class id (e.g. 0
+        when class 0 is "unlabelled"): then a given 0 is void, a predicted 0 is
+        class 0, and the predicted mask is drawn grey where the given mask is void.
+    warnings : sequence of str, default=()
+        Sentences shown in a box at the top of the page, before everything else
+        (e.g. signs that the probabilities do not belong to these labels).
     title : str, default="segaudit report"
         Page title and heading.
     max_regions : int, default=50
@@ -110,7 +117,8 @@ def write_report(
     names = check_class_names(class_names)
     num_classes = len(names)
     check_palette(class_colors, num_classes)
-    check_ignore_index(ignore_index, num_classes)
+    check_ignore_index(ignore_index)
+    notes = check_warnings(warnings)
     check_count("max_regions", max_regions)
     check_count("max_confusions", max_confusions)
     check_count("max_side", max_side, minimum=1)
@@ -137,6 +145,7 @@ def write_report(
         for chunk in iter_document(
             context,
             title=title,
+            warnings=notes,
             summary=summary,
             per_class=per_class,
             confusions=top_confusions,

@@ -51,6 +51,7 @@ def iter_document(
     context: Context,
     *,
     title: str,
+    warnings: Sequence[str],
     summary: Mapping[str, object],
     per_class: pd.DataFrame,
     confusions: pd.DataFrame,
@@ -61,7 +62,9 @@ def iter_document(
     by_stem: Mapping[str, ReportImage],
 ) -> Iterator[str]:
     """Yield the HTML page in pieces, one image row at a time (inputs already checked)."""
-    yield _head(title)
+    yield _head(title, warned=bool(warnings))
+    if warnings:
+        yield _warnings(warnings)
     yield _section(
         "summary",
         "Dataset summary",
@@ -102,27 +105,49 @@ class Context:
         self.ignore_index = ignore_index
         self.max_side = max_side
 
-    def label_name(self, value: object) -> str:
-        """Name a class id (or pass a name through); void and missing get a word."""
+    @property
+    def void_is_class(self) -> bool:
+        """Whether `ignore_index` is also a class id (void in given masks only)."""
+        return self.ignore_index is not None and 0 <= self.ignore_index < len(self.names)
+
+    def label_name(self, value: object, *, given: bool) -> str:
+        """Name a class id (or pass a name through); void and missing get a word.
+
+        `ignore_index` reads "void" in given labels; in predicted labels only when
+        it is not a class id.
+        """
         if is_missing(value):
             return "n/a"
         if isinstance(value, numbers.Real) and float(value).is_integer():
             label = int(float(value))
-            if label == self.ignore_index:
+            if label == self.ignore_index and (given or not self.void_is_class):
                 return "void"
             if 0 <= label < len(self.names):
                 return self.names[label]
         return str(value)
 
-    def mask_png(self, mask: np.ndarray) -> str:
+    def mask_png(self, mask: np.ndarray, *, ignore_index: int | None) -> str:
+        """Colourise `mask` (void: `ignore_index` and ids outside the classes) as a PNG URI."""
         size = fit_size(*mask.shape, max_side=self.max_side)
         return png_data_uri(
-            colorize(resize_nearest(mask, size), self.palette, ignore_index=self.ignore_index)
+            colorize(resize_nearest(mask, size), self.palette, ignore_index=ignore_index)
         )
 
+    def given_png(self, item: ReportImage) -> str:
+        """Draw the given mask as a PNG URI, void in grey."""
+        return self.mask_png(item.labels, ignore_index=self.ignore_index)
 
-def _head(title: str) -> str:
+    def predicted_png(self, item: ReportImage) -> str:
+        """Draw the predicted mask; grey where the given one is void if void is a class id."""
+        if not self.void_is_class:
+            return self.mask_png(item.predicted, ignore_index=self.ignore_index)
+        shown = np.where(item.labels == self.ignore_index, -1, item.predicted)
+        return self.mask_png(shown, ignore_index=None)
+
+
+def _head(title: str, *, warned: bool) -> str:
     text = html.escape(title)
+    warning_link = '<a href="#warnings">Warnings</a> ' if warned else ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
@@ -130,9 +155,18 @@ def _head(title: str) -> str:
         f"<title>{text}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n"
         f'<header>\n<h1>{text}</h1>\n<p class="note">Written by segaudit; self-contained '
         "(all pictures are embedded, nothing is fetched).</p>\n<nav>"
-        '<a href="#summary">Summary</a> <a href="#legend">Colours</a> '
+        f'{warning_link}<a href="#summary">Summary</a> <a href="#legend">Colours</a> '
         '<a href="#per-class">Per class</a> <a href="#confusions">Confusions</a> '
         '<a href="#images">Images</a> <a href="#regions">Regions</a></nav>\n</header>\n<main>\n'
+    )
+
+
+def _warnings(warnings: Sequence[str]) -> str:
+    items = "\n".join(f"<li>{html.escape(text)}</li>" for text in warnings)
+    heading = "Warning" if len(warnings) == 1 else f"{len(warnings)} warnings"
+    return (
+        f'<section id="warnings" class="warnings" role="alert">\n<h2>{heading}: '
+        f"check the inputs before trusting the results</h2>\n<ul>\n{items}\n</ul>\n</section>\n"
     )
 
 
@@ -144,7 +178,8 @@ def _confusions(frame: pd.DataFrame, limit: int, context: Context) -> str:
     shown = frame.head(limit).copy()
     if len(shown):
         for column in ("given_label", "predicted_label"):
-            shown[column] = [context.label_name(v) for v in shown[column]]
+            given = column == "given_label"
+            shown[column] = [context.label_name(v, given=given) for v in shown[column]]
     note = f'<p class="note">Showing {len(shown):,} of {len(frame):,} pairs.</p>\n'
     table = render_table(shown, css_class="confusions", empty="No confusions.")
     return _section("confusions", "Top confusions (given → predicted)", note + table)
@@ -187,8 +222,8 @@ def _image_row(rank: int, item: ReportImage, context: Context) -> str:
         f'<article class="image-row" id="image-{rank}" data-stem="{stem}" data-rank="{rank}">\n'
         f'<h3>#{rank} <span class="stem">{stem}</span></h3>\n'
         f'<p class="meta">{html.escape(meta)}</p>\n<div class="views">\n'
-        + _figure(context.mask_png(item.labels), size, "given", item.stem, "Given mask")
-        + _figure(context.mask_png(item.predicted), size, "predicted", item.stem, "Predicted mask")
+        + _figure(context.given_png(item), size, "given", item.stem, "Given mask")
+        + _figure(context.predicted_png(item), size, "predicted", item.stem, "Predicted mask")
         + _figure(
             png_data_uri(flagged),
             flagged.shape,
@@ -254,8 +289,8 @@ def _regions(
             str(rank),
             str(record["stem"]),
             str(record["issue_type"]),
-            context.label_name(record["given_label"]),
-            context.label_name(record["predicted_label"]),
+            context.label_name(record["given_label"], given=True),
+            context.label_name(record["predicted_label"], given=False),
             format_value(record["area"]),
             box,
             format_value(record["mean_self_confidence"]),

@@ -36,4 +36,8 @@ figcaption { color: #555; font-size: 12px; }
 img { image-rendering: pixelated; max-width: 100%; height: auto; display: block;
       border: 1px solid #ccc; }
 .views img { max-width: min(100%, 512px); }
+section.warnings { background: #fff4e5; border: 2px solid #d9480f; border-radius: 6px;
+                   padding: 4px 16px 8px; margin-top: 18px; }
+section.warnings h2 { color: #a61e00; border-bottom: none; margin: 10px 0 4px; }
+section.warnings li { white-space: pre-line; margin: 4px 0; font-weight: 600; }
 """

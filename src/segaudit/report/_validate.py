@@ -24,6 +24,7 @@ __all__ = [
     "check_palette",
     "check_regions",
     "check_summary",
+    "check_warnings",
 ]
 
 _FUNC = "write_report"
@@ -72,13 +73,22 @@ def check_palette(class_colors: Sequence[Sequence[int]] | None, num_classes: int
             raise invalid("class_colors", _FUNC, constraint, f"{color!r} for class {k}")
 
 
-def check_ignore_index(ignore_index: int | None, num_classes: int) -> None:
-    """Check that `ignore_index` is None or an int outside ``0..K-1``."""
-    if ignore_index is None:
-        return
-    if not _is_int(ignore_index) or 0 <= ignore_index < num_classes:
-        constraint = f"None or an int outside the class ids 0..{num_classes - 1}"
-        raise invalid("ignore_index", _FUNC, constraint, repr(ignore_index))
+def check_ignore_index(ignore_index: int | None) -> None:
+    """Check that `ignore_index` is None or an int (a class id such as 0 is allowed)."""
+    if ignore_index is not None and not _is_int(ignore_index):
+        raise invalid("ignore_index", _FUNC, "None or an int", repr(ignore_index))
+
+
+def check_warnings(warnings: Sequence[str]) -> list[str]:
+    """Return the warnings as a list; each a non-empty str."""
+    if isinstance(warnings, str) or not isinstance(warnings, Sequence):
+        raise invalid("warnings", _FUNC, "a sequence of str", repr(warnings)[:80])
+    items = list(warnings)
+    for i, text in enumerate(items):
+        if not isinstance(text, str) or not text.strip():
+            got = f"{text!r} at position {i}"[:80]
+            raise invalid("warnings", _FUNC, "a sequence of non-empty str", got)
+    return items
 
 
 def check_count(name: str, value: int, *, minimum: int = 0) -> None:

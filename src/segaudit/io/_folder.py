@@ -1,0 +1,231 @@
+"""`FolderDataset`: matched, checked files, loaded one item at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+
+from segaudit._typing import FloatArray, IntArray
+from segaudit.io._classes import ClassInfo
+from segaudit.io._formats import RGBArray, read_image, read_label_mask, read_probs
+from segaudit.io._problems import DatasetError, InputProblem, ItemError, problem_of
+
+__all__ = ["FolderDataset", "FolderItem", "LoadedItem", "label_message", "value_message"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FolderItem:
+    """The files of one matched item, and the (H, W) size of its mask."""
+
+    stem: str
+    mask_path: Path
+    probs_path: Path
+    image_path: Path | None
+    shape: tuple[int, int]
+
+
+class LoadedItem(NamedTuple):
+    """One loaded item: labels (H, W), probabilities (K, H, W), image (H, W, 3) or None."""
+
+    stem: str
+    labels: IntArray
+    probs: FloatArray
+    image: RGBArray | None
+
+
+@dataclass(frozen=True)
+class FolderDataset:
+    """Matched mask / probability files, checked by `scan_folder`, loaded one item at a time.
+
+    Parameters
+    ----------
+    items : tuple of FolderItem
+        The items without problems, sorted by stem.
+    problems : tuple of InputProblem
+        Everything wrong with the inputs. While any remain, `load` refuses to run:
+        call `raise_if_problems` or `skip_bad` first.
+    num_classes : int or None
+        K; None only when no probability file could be read.
+    layout : {"KHW", "HWK"}, default="KHW"
+    ignore_index : int, optional
+    classes : ClassInfo, optional
+    from_logits : bool, optional
+        What the probability files hold, for the value check of `load`: with False,
+        negative values are refused too; with None (unknown) only NaN and infinity.
+    """
+
+    items: tuple[FolderItem, ...]
+    problems: tuple[InputProblem, ...] = ()
+    num_classes: int | None = None
+    layout: str = "KHW"
+    ignore_index: int | None = None
+    classes: ClassInfo | None = None
+    from_logits: bool | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[LoadedItem]:
+        """Load the items one after another; only one is held at a time.
+
+        The first bad item ends the iteration with its `ItemError`; to skip bad
+        items and go on, call `load` for each index instead.
+        """
+        for i in range(len(self.items)):
+            yield self.load(i)
+
+    @property
+    def stems(self) -> list[str]:
+        """File stems of the items, in order."""
+        return [item.stem for item in self.items]
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """(H, W) of each item, in order; sizes may differ between items."""
+        return [item.shape for item in self.items]
+
+    def raise_if_problems(self) -> FolderDataset:
+        """Return self, or raise a `DatasetError` listing every problem with its file."""
+        if self.problems:
+            raise DatasetError(self.problems)
+        return self
+
+    def skip_bad(self) -> tuple[FolderDataset, list[InputProblem]]:
+        """Return the dataset without its problems, and the list of what was skipped.
+
+        Raises
+        ------
+        DatasetError
+            If no item is left to process.
+        """
+        if not self.items:
+            raise DatasetError(self.problems, "no usable item is left after skipping")
+        return replace(self, problems=()), list(self.problems)
+
+    def load(self, i: int) -> LoadedItem:
+        """Read item `i`: stem, labels (H, W), probabilities (K, H, W), image or None.
+
+        The files are checked again as they are read: sizes and K as found by
+        `scan_folder`, labels in ``0..K-1`` or `ignore_index`, probabilities finite
+        (and >= 0 unless `from_logits` is True or None).
+
+        Raises
+        ------
+        ItemError
+            A problem of this item only, naming its file; other items may be fine.
+        DatasetError
+            If problems of `scan_folder` remain (see `skip_bad`).
+        """
+        if self.problems:
+            raise DatasetError(
+                self.problems,
+                "call raise_if_problems() or skip_bad() first; "
+                f"{len(self.problems)} input problems",
+            )
+        item = self.items[i]
+        labels = _step(item.mask_path, item.stem, lambda: read_label_mask(item.mask_path))
+        probs_path = item.probs_path
+        probs = _step(probs_path, item.stem, lambda: read_probs(probs_path, layout=self.layout))
+        problem = self._problem(item, labels, probs)
+        if problem is not None:
+            raise ItemError(problem)
+        image = None
+        if item.image_path is not None:
+            path = item.image_path
+            image = _step(path, item.stem, lambda: read_image(path))
+            if image.shape[:2] != item.shape:
+                size = f"{item.shape[0]}x{item.shape[1]}"
+                got = f"{image.shape[0]}x{image.shape[1]}"
+                message = f"the file changed after scan_folder: expected size {size}; got {got}."
+                raise ItemError(InputProblem(path, message, item.stem))
+        return LoadedItem(item.stem, labels, probs, image)
+
+    def _problem(
+        self, item: FolderItem, labels: np.ndarray, probs: np.ndarray
+    ) -> InputProblem | None:
+        """Return the first problem of a read item's arrays, if any."""
+        k = self.num_classes
+        if labels.shape != item.shape or probs.shape != (k, *item.shape):
+            message = (
+                "the files changed after scan_folder: expected labels "
+                f"{item.shape} and probabilities {(k, *item.shape)}; "
+                f"got {labels.shape} and {probs.shape}."
+            )
+            return InputProblem(item.mask_path, message, item.stem)
+        message = None if k is None else label_message(labels, k, self.ignore_index, "")
+        if message is not None:
+            return InputProblem(item.mask_path, message, item.stem)
+        message = value_message(probs, self.from_logits)
+        if message is not None:
+            return InputProblem(item.probs_path, message, item.stem)
+        return None
+
+
+def _step(path: Path, stem: str, read: Callable[[], T]) -> T:
+    """Run one reader; turn its error into the `ItemError` of item `stem`."""
+    try:
+        return read()
+    except (DatasetError, OSError) as exc:
+        raise ItemError(problem_of(exc, path, stem)) from exc
+
+
+def label_message(labels: np.ndarray, k: int, ignore_index: int | None, reason: str) -> str | None:
+    """Describe the labels outside ``0..k-1`` that are not `ignore_index`; None if none."""
+    bad_mask = (labels < 0) | (labels >= k)
+    if ignore_index is not None:
+        bad_mask &= labels != ignore_index
+    if not bad_mask.any():
+        return None
+    bad = labels[bad_mask]
+    values = np.unique(bad)
+    shown = ", ".join(str(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+    void = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+    hint = ""
+    if ignore_index is None and 255 in values:
+        hint = "; pass ignore_index=255 if it marks void pixels"
+    why = f" ({reason})" if reason else ""
+    return f"expected labels 0..{k - 1}{void}{why}; got {shown} in {bad.size} pixels{hint}."
+
+
+def value_message(probs: np.ndarray, from_logits: bool | None) -> str | None:
+    """Describe the first NaN, infinite or (for probabilities) negative value; None if none.
+
+    A few reductions over the array; the position of a bad value is looked for
+    only when there is one.
+    """
+    if not _has_bad_value(probs, negative=from_logits is False):
+        return None
+    nonfinite = ~np.isfinite(probs)
+    bad = nonfinite if nonfinite.any() else probs < 0
+    k, row, col = (int(v) for v in np.argwhere(bad)[0])
+    value = probs[k, row, col].item()
+    where = f"class {k}, row {row}, column {col}"
+    if nonfinite.any():
+        kind = {True: "logits", False: "probabilities"}.get(from_logits, "values")
+        return f"expected finite {kind}; got {value!r} at {where}."
+    return (
+        f"expected probabilities >= 0; got {value!r} at {where}. "
+        "If the file holds logits, pass from_logits=True (--from-logits)."
+    )
+
+
+def _has_bad_value(probs: np.ndarray, *, negative: bool) -> bool:
+    """Whether `probs` holds NaN or infinity (or, with `negative`, a value below 0)."""
+    if probs.dtype != np.float16:
+        low, high = probs.min(), probs.max()  # NaN propagates through both
+        return not (np.isfinite(low) and np.isfinite(high)) or (negative and low < 0)
+    # numpy's float16 min / max are slow: read the bits, in storage order
+    bits = probs.view(np.uint16)
+    slowest = int(np.argmax(np.abs(bits.strides)))
+    for plane in np.moveaxis(bits, slowest, 0):
+        if np.bitwise_and(plane, 0x7FFF).max() >= 0x7C00:  # exponent all ones: NaN or inf
+            return True
+        if negative and plane.max() > 0x8000:  # sign bit set, and not -0.0
+            return True
+    return False

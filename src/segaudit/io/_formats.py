@@ -1,0 +1,313 @@
+"""Read one file: a mask of class ids, a probability array, an original image."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from segaudit._typing import FloatArray, IntArray
+from segaudit.io._problems import DatasetError, fail
+
+__all__ = [
+    "ERRORS",
+    "IMAGE_MODES",
+    "IMAGE_SUFFIXES",
+    "MASK_SUFFIXES",
+    "PROBS_SUFFIXES",
+    "check_layout",
+    "image_header",
+    "probe",
+    "read_image",
+    "read_label_mask",
+    "read_probs",
+]
+
+PathLike = str | os.PathLike[str]
+RGBArray = npt.NDArray[np.uint8]
+MASK_SUFFIXES = (".png", ".tif", ".tiff")
+PROBS_SUFFIXES = (".npy", ".npz")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
+#: What a corrupt file may raise while being read.
+ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error, zipfile.BadZipFile, zlib.error)
+_NPZ_KEYS = ("probs", "pred_probs", "logits", "arr_0")
+_MASK_MODES = ("1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _pillow() -> Any:
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        message = "Reading PNG, TIFF and JPEG files needs Pillow: pip install 'segaudit[io]'"
+        raise ImportError(message) from exc
+    return Image
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    """Return `arr` in the machine's byte order (a copy only when it is not)."""
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def read_label_mask(path: PathLike) -> IntArray:
+    """Read a mask of class ids from a PNG or TIFF file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A single-channel PNG (grayscale ``L``, 16-bit ``I;16``, ``I``, or palette ``P``,
+        whose palette index is the class id, as in Pascal VOC) or a TIFF (read with
+        tifffile when installed, which keeps any integer dtype, else with Pillow).
+
+    Returns
+    -------
+    ndarray of shape (H, W)
+        Integer class ids (uint8, uint16 or int32, as stored, in native byte order).
+        Void values such as 255 are returned as they are.
+
+    Raises
+    ------
+    DatasetError
+        If the file is corrupt, has colour channels, or holds non-integer values.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> from PIL import Image
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "2007_000032.png"
+    >>> img = Image.fromarray(np.array([[0, 15, 255]], np.uint8))
+    >>> img.putpalette([0, 0, 0, 128, 0, 0] * 128)  # now a VOC-like palette image
+    >>> img.save(p)
+    >>> read_label_mask(p)
+    array([[  0,  15, 255]], dtype=uint8)
+    """
+    path = Path(path)
+    arr = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else _read_pil_mask(path)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise fail(
+            path,
+            "expected a single-channel (H, W) mask of class ids (palette or "
+            f"grayscale); got an array of shape {arr.shape}.",
+        )
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.dtype.kind not in "ui":
+        raise fail(path, f"expected integer class ids in the mask; got {arr.dtype} values.")
+    return _native(arr)
+
+
+def _read_pil_mask(path: Path) -> np.ndarray:
+    Image = _pillow()
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            arr = np.asarray(img) if mode in _MASK_MODES else None
+    except FileNotFoundError:
+        raise
+    except ERRORS as exc:
+        reason = f"cannot read the mask, the file is corrupt or not an image ({exc})."
+        raise fail(path, reason) from exc
+    if arr is None:
+        raise fail(
+            path,
+            "expected a mask of single-channel class ids (palette 'P' or grayscale "
+            f"'L', 'I;16', 'I'); got a {mode!r} image. Convert colour masks to ids first.",
+        )
+    return arr
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    try:
+        import tifffile
+    except ImportError:
+        return _read_pil_mask(path)
+    try:
+        arr = np.asarray(tifffile.imread(path))
+    except FileNotFoundError:
+        raise
+    except ERRORS as exc:  # e.g. LZW without imagecodecs: Pillow can still decode it
+        first = str(exc)
+    else:
+        if arr.size:
+            return arr
+        first = "no image data"
+    try:
+        return _read_pil_mask(path)
+    except DatasetError as exc:
+        second = exc.__cause__ or exc.problems[0].message
+        reason = f"cannot read the TIFF, the file is corrupt (tifffile: {first}; Pillow: {second})."
+        raise fail(path, reason) from exc
+
+
+def read_probs(path: PathLike, *, layout: str = "KHW") -> FloatArray:
+    """Read one image's class probabilities or logits from a ``.npy`` or ``.npz`` file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A ``.npy`` file (memory-mapped, read-only, so nothing is read before it is used),
+        or a ``.npz`` holding a single array or exactly one of the keys ``probs``,
+        ``pred_probs``, ``logits`` or ``arr_0``.
+    layout : {"KHW", "HWK"}, default="KHW"
+        Axis order of the stored array.
+
+    Returns
+    -------
+    ndarray of shape (K, H, W)
+        float16, float32 or float64 as stored, in native byte order (a big-endian
+        file is read into memory and converted); float128 becomes float64. For
+        ``"HWK"`` a transposed view.
+
+    Raises
+    ------
+    DatasetError
+        If the file is corrupt or truncated, holds no float array with 3 axes, or the
+        ``.npz`` keys are ambiguous.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> np.savez(p, logits=np.zeros((4, 5, 21), np.float16))
+    >>> read_probs(p, layout="HWK").shape
+    (21, 4, 5)
+    """
+    check_layout(layout, "read_probs")
+    path = Path(path)
+    _, key = probe(path)
+    try:
+        if key is None:
+            arr = np.load(path, mmap_mode="r")
+        else:
+            with np.load(path) as npz:
+                arr = npz[key]
+        arr = arr.astype(np.float64) if arr.dtype.itemsize > 8 else _native(arr)
+    except FileNotFoundError:
+        raise
+    except ERRORS as exc:
+        raise fail(path, f"cannot read the probabilities ({exc}).") from exc
+    return arr if layout == "KHW" else np.moveaxis(arr, -1, 0)
+
+
+def check_layout(layout: str, func: str) -> None:
+    """Raise unless `layout` is ``"KHW"`` or ``"HWK"``."""
+    if layout not in ("KHW", "HWK"):
+        raise ValueError(
+            f"The 'layout' parameter of {func} must be 'KHW' or 'HWK'. Got {layout!r} instead."
+        )
+
+
+def probe(path: Path) -> tuple[tuple[int, ...], str | None]:
+    """Read only the header: the stored shape, and the array's key in a ``.npz``."""
+    suffix, key = path.suffix.lower(), None
+    if suffix not in PROBS_SUFFIXES:
+        raise fail(path, f"expected a .npy or .npz file; got suffix {suffix!r}.")
+    try:
+        if suffix == ".npy":
+            with open(path, "rb") as fh:
+                shape, dtype, offset = _npy_header(fh)
+            available = path.stat().st_size - offset
+        else:
+            with zipfile.ZipFile(path) as zf:
+                names = {n.removesuffix(".npy"): n for n in zf.namelist()}
+                key = _pick_key(list(names), path)
+                with zf.open(names[key]) as fh:
+                    shape, dtype, offset = _npy_header(fh)
+                available = zf.getinfo(names[key]).file_size - offset
+    except (FileNotFoundError, DatasetError):
+        raise
+    except ERRORS as exc:
+        raise fail(path, f"cannot read the {suffix} file, it is corrupt ({exc}).") from exc
+    if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8, 12, 16):
+        raise fail(path, f"expected float16, float32 or float64 probabilities; got {dtype}.")
+    if len(shape) != 3:
+        raise fail(path, f"expected a 3-D array (K, H, W) or (H, W, K); got shape {shape}.")
+    needed = int(np.prod(shape)) * dtype.itemsize
+    if available < needed:
+        raise fail(
+            path,
+            f"the file is truncated: shape {shape} of {dtype} needs {needed} bytes "
+            f"of data; got {available}.",
+        )
+    return shape, key
+
+
+def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype, int]:
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version}")
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read(fh)
+    return tuple(shape), dtype, fh.tell()
+
+
+def _pick_key(keys: list[str], path: Path) -> str:
+    known = [k for k in _NPZ_KEYS if k in keys]
+    if len(keys) == 1 or len(known) == 1:
+        return keys[0] if len(keys) == 1 else known[0]
+    raise fail(
+        path,
+        f"expected a single array or exactly one of the keys {', '.join(_NPZ_KEYS)}; "
+        f"got keys {keys}.",
+    )
+
+
+def image_header(path: Path) -> tuple[int, int]:
+    """Return an image's (H, W) from its header; raise unless `read_image` can read it.
+
+    Raises
+    ------
+    DatasetError
+        If the header is corrupt or the mode is not 8-bit (e.g. 16-bit grayscale).
+    """
+    try:
+        with _pillow().open(path) as img:
+            mode, size = img.mode, (img.height, img.width)
+    except FileNotFoundError:
+        raise
+    except ERRORS as exc:
+        raise fail(path, f"cannot read the image, the file is corrupt ({exc}).") from exc
+    if mode not in IMAGE_MODES:
+        raise fail(path, f"expected an 8-bit colour or grayscale image; got mode {mode!r}.")
+    return size
+
+
+def read_image(path: PathLike) -> RGBArray:
+    """Read an original image (PNG or JPEG, colour or grayscale) for overlays.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        An 8-bit image; alpha is dropped, grayscale and palette are expanded.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+
+    Raises
+    ------
+    DatasetError
+        If the file is corrupt, or not 8-bit (e.g. 16-bit grayscale).
+    """
+    path = Path(path)
+    Image = _pillow()
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            rgb = np.asarray(img.convert("RGB")) if mode in IMAGE_MODES else None
+    except FileNotFoundError:
+        raise
+    except ERRORS as exc:
+        raise fail(path, f"cannot read the image, the file is corrupt ({exc}).") from exc
+    if rgb is None:
+        raise fail(path, f"expected an 8-bit colour or grayscale image; got mode {mode!r}.")
+    return rgb
