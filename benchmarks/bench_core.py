@@ -455,7 +455,7 @@ def compile_section(script: Path) -> None:
     )
     print(
         "\n`compile / cache load` = first call - second call. Without NUMBA_CACHE_DIR the "
-        "cache lives in `src/segaudit/backends/__pycache__` (or numba's user-wide cache "
+        "cache lives in `src/segaudit/kernels/__pycache__` (or numba's user-wide cache "
         "when that folder is read-only)."
     )
 

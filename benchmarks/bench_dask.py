@@ -94,7 +94,7 @@ def make_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def time_dask(labels: Any, probs: Any, opts: Any, expected: np.ndarray, repeats: int) -> list:
     """Median call, mask compute and total time of the dask backend on these inputs."""
-    from segaudit.backends._dask import find_label_issues_dask
+    from segaudit.drivers._dask import find_label_issues_dask
 
     calls, computes, totals = [], [], []
     for _ in range(repeats + 1):  # the first run loads the compiled kernels: untimed
@@ -118,8 +118,13 @@ def distributed_row(args: argparse.Namespace, workers: int, opts: Any, expected:
     import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)  # fmt: skip
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
     client = Client(cluster, set_as_default=False)
     with cluster, client, dask.config.set(scheduler=client):
         client.wait_for_workers(workers)
@@ -147,17 +152,21 @@ def main(argv: list[str] | None = None) -> None:
     opts = Options(k)
     show_progress("in-memory API")
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
-    base = time_repeats(lambda: segaudit.find_label_issues(labels, probs, verbose=False),
-                        args.repeats, warmup=1).median  # fmt: skip
+    base = time_repeats(
+        lambda: segaudit.find_label_issues(labels, probs, verbose=False), args.repeats, warmup=1
+    ).median
     rows: list[list[str]] = [["in-memory API (numpy arrays)", "-", "-", fmt_s(base), "1x"]]
     timings = {}
     show_progress("dask, local threads")
     with dask.config.set(scheduler="threads"):
         chunks = (args.chunk, -1, -1, -1)
         timings["dask, local threads"] = time_dask(
-            da.from_array(labels, chunks=chunks[:3]), da.from_array(probs, chunks=chunks), opts,
-            expected, args.repeats,
-        )  # fmt: skip
+            da.from_array(labels, chunks=chunks[:3]),
+            da.from_array(probs, chunks=chunks),
+            opts,
+            expected,
+            args.repeats,
+        )
     for workers in (1, 2):
         show_progress(f"dask.distributed, {workers} worker(s)")
         with warnings.catch_warnings():

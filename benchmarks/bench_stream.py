@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     import segaudit
-    from segaudit.backends._torch import summarise_tensor
-    from segaudit.engine._batch import as_batch, summarise_batch
-    from segaudit.engine._kernels import get_kernels
+    from segaudit.kernels._batch import as_batch, summarise_batch
+    from segaudit.kernels._choice import get_kernels
+    from segaudit.kernels._torch import summarise_tensor
 
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -124,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
         cases["numba kernel, numpy batch (logits)"] = lambda: summarise_batch(
             pb, lb, kernels=kernels, from_logits=True, **kw
         )
-        _check_same(summarise_tensor(logits, labels, from_logits=True, **kw)[0],
-                    summarise_batch(pb, lb, kernels=kernels, from_logits=True, **kw))  # fmt: skip
+        _check_same(
+            summarise_tensor(logits, labels, from_logits=True, **kw)[0],
+            summarise_batch(pb, lb, kernels=kernels, from_logits=True, **kw),
+        )
 
     print_machine(
         [
@@ -152,8 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     ):
         start = time.perf_counter()
         fn()
-        rows.append([name, fmt_s(time.perf_counter() - start), fmt_ratio(
-            (time.perf_counter() - start) / (base * batches))])  # fmt: skip
+        rows.append(
+            [
+                name,
+                fmt_s(time.perf_counter() - start),
+                fmt_ratio((time.perf_counter() - start) / (base * batches)),
+            ]
+        )
     print_section(
         f"After the loop ({batches} batches, {batches * n} images, logits audit)",
         table(["call", "time", "vs softmax of all batches"], rows),

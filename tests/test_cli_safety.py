@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import segaudit
-from segaudit._stream import LabelAudit
+from segaudit.drivers._stream import LabelAudit
 from segaudit.io._publish import PUBLISHED, read_manifest
 from test_cli import VOID, K, _check_outputs, _dataset, _files, _save_palette_png, _stems
 
@@ -252,8 +252,10 @@ def test_kill_9_never_leaves_a_mixed_or_partial_result_visible(tmp_path) -> None
         assert result.exit_code == 0, result.output
         _assert_clean(out)
     published = len({run_id for run_id, _, _ in results}) - len(outs)
-    print(f"{len(killed_mid_run)} of 20 kills left staging or spill folders; "
-          f"{published} killed runs had published")  # fmt: skip
+    print(
+        f"{len(killed_mid_run)} of 20 kills left staging or spill folders; "
+        f"{published} killed runs had published"
+    )
 
 
 def test_a_second_scan_into_a_locked_out_fails_at_once(tmp_path) -> None:
@@ -275,10 +277,15 @@ def test_two_scans_started_together_never_mix(tmp_path) -> None:
     masks, probs = _data(tmp_path / "in", n=6)
     out = tmp_path / "out"
     procs = [
-        subprocess.Popen(_module("scan", masks, probs, "--out", out, *OPTIONS), env=_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            _module("scan", masks, probs, "--out", out, *OPTIONS),
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     done = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
     for p in procs:
         p.stdout.close()
@@ -386,8 +393,10 @@ def small_disk(tmp_path):
         options = f"size={size}" + (",ro" if read_only else "")
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             reason = f"cannot mount a tmpfs (needs root): {done.stderr.strip()}"
             print(reason)
@@ -483,8 +492,15 @@ def test_skip_bad_skips_a_problem_found_while_reading(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert f"skipped: {probs / 'img_01.npz'}: expected finite logits" in result.output
     keep = [0, 2, 3, 4]  # the items after the skipped one keep their own stems and masks
-    _check_outputs(out, [_stems(5)[i] for i in keep], labels[keep], logits[keep],
-                   ignore_index=VOID, from_logits=True, names=NUMBERED)  # fmt: skip
+    _check_outputs(
+        out,
+        [_stems(5)[i] for i in keep],
+        labels[keep],
+        logits[keep],
+        ignore_index=VOID,
+        from_logits=True,
+        names=NUMBERED,
+    )
 
 
 def test_an_item_the_audit_rejects_is_skipped_or_named_by_its_file(tmp_path, monkeypatch) -> None:
@@ -496,8 +512,10 @@ def test_an_item_the_audit_rejects_is_skipped_or_named_by_its_file(tmp_path, mon
     def update(self, labels, pred_probs, **options):
         calls.append(1)
         if len(calls) == 3:  # the third file; rejected before any change, as the engine does
-            raise ValueError("LabelAudit.update (batch 2): labels must be integers in 0..3; "
-                             "got 7 at image 2, row 1, column 2 in batch 2.")  # fmt: skip
+            raise ValueError(
+                "LabelAudit.update (batch 2): labels must be integers in 0..3; "
+                "got 7 at image 2, row 1, column 2 in batch 2."
+            )
         return real(self, labels, pred_probs, **options)
 
     monkeypatch.setattr(LabelAudit, "update", update)
@@ -505,16 +523,25 @@ def test_an_item_the_audit_rejects_is_skipped_or_named_by_its_file(tmp_path, mon
     result = _scan(masks, probs, out)
     line = result.output.strip().splitlines()
     assert result.exit_code == 2, result.output
-    assert line[-1] == (f"{probs / 'img_02.npz'}: labels must be integers in 0..3; got 7 at "
-                        "row 1, column 2. (mask img_02.png)")  # fmt: skip
+    assert line[-1] == (
+        f"{probs / 'img_02.npz'}: labels must be integers in 0..3; got 7 at "
+        "row 1, column 2. (mask img_02.png)"
+    )
     assert not out.exists()
     calls.clear()
     result = _scan(masks, probs, out, "--skip-bad")
     assert result.exit_code == 0, result.output
     assert f"skipped: {probs / 'img_02.npz'}: labels must be" in result.output
     keep = [0, 1, 3]
-    _check_outputs(out, [_stems(4)[i] for i in keep], labels[keep], logits[keep],
-                   ignore_index=VOID, from_logits=True, names=NUMBERED)  # fmt: skip
+    _check_outputs(
+        out,
+        [_stems(4)[i] for i in keep],
+        labels[keep],
+        logits[keep],
+        ignore_index=VOID,
+        from_logits=True,
+        names=NUMBERED,
+    )
 
 
 def test_downsample_is_checked_against_every_size_before_any_work(tmp_path) -> None:
@@ -553,8 +580,9 @@ def test_demo_refuses_a_folder_with_other_files(tmp_path) -> None:
 def test_manifest_lists_every_file_with_its_hash(tmp_path) -> None:
     masks, probs = _data(tmp_path / "in")
     out = tmp_path / "out"
-    result = segaudit.cli.run_scan(masks, probs, out, ignore_index=VOID, from_logits=True,
-                                   verbose=False)  # fmt: skip
+    result = segaudit.cli.run_scan(
+        masks, probs, out, ignore_index=VOID, from_logits=True, verbose=False
+    )
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["run_id"] == result.run_dir.name == visible_run(out)
     assert manifest["version"] == segaudit.__version__

@@ -15,13 +15,13 @@ da = pytest.importorskip("dask.array", reason="the dask backend needs the option
 
 import segaudit  # noqa: E402
 import segaudit.engine._select as select_module  # noqa: E402
-from segaudit.backends import _dask_blocks  # noqa: E402
-from segaudit.backends._dask import (  # noqa: E402
+from segaudit.drivers import _dask_blocks  # noqa: E402
+from segaudit.drivers._dask import (  # noqa: E402
     find_label_issues_dask,
     quality_scores_dask,
     uses_dask,
 )
-from segaudit.backends._dask_graph import import_dask, is_dask_array  # noqa: E402
+from segaudit.drivers._dask_graph import import_dask, is_dask_array  # noqa: E402
 from segaudit.engine._finder import Options  # noqa: E402
 
 pytestmark = pytest.mark.requires_dask
@@ -45,13 +45,17 @@ CASES = {
     "ignore_index": ({"ignore_index": 255}, {"void": True}),
     "from_logits": ({"from_logits": True}, {"logits": True}),
     "downsample-mode": ({"downsample": 2}, {}),
-    "downsample-mean": ({"downsample": 2, "label_pooling": "mean", "ignore_index": 255},
-                        {"void": True}),
+    "downsample-mean": (
+        {"downsample": 2, "label_pooling": "mean", "ignore_index": 255},
+        {"void": True},
+    ),
     "ties": ({}, {"ties": True}),
     "float64": ({}, {"dtype": np.float64}),
-    "float16-downsample": ({"downsample": 3, "ignore_index": 255},
-                           {"dtype": np.float16, "void": True}),
-}  # fmt: skip
+    "float16-downsample": (
+        {"downsample": 3, "ignore_index": 255},
+        {"dtype": np.float16, "void": True},
+    ),
+}
 
 
 def make_data(*, seed=0, dtype=np.float32, ties=False, void=False, logits=False):
@@ -98,9 +102,12 @@ def client():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", path)
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
             dashboard_address=None,
-        )  # fmt: skip
+        )
     with cluster, distributed.Client(cluster, set_as_default=False) as c:
         yield c
 
@@ -123,8 +130,9 @@ def test_mask_matches_numpy_with_options(case, chunks):
     labels, probs = make_data(**data)
     expected = segaudit.find_label_issues(labels, probs, verbose=False, **kwargs)
     with dask.config.set(scheduler="threads"):
-        mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS[chunks]), options(kwargs),
-                                      verbose=False)  # fmt: skip
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS[chunks]), options(kwargs), verbose=False
+        )
         np.testing.assert_array_equal(mask.compute(), expected)
 
 
@@ -135,12 +143,16 @@ def test_scores_match_numpy(local, method, case):
     if method == "softmin":
         kwargs = {k: v for k, v in kwargs.items() if k not in ("downsample", "label_pooling")}
     labels, probs = make_data(**data)
-    image, pixel = segaudit.get_label_quality_scores(labels, probs, method=method, verbose=False,
-                                                     temperature=0.2, **kwargs)  # fmt: skip
+    image, pixel = segaudit.get_label_quality_scores(
+        labels, probs, method=method, verbose=False, temperature=0.2, **kwargs
+    )
     got_image, got_pixel = quality_scores_dask(
-        *to_dask(labels, probs, CHUNKINGS["uneven"]), options(kwargs), method=method,
-        temperature=0.2, verbose=False,
-    )  # fmt: skip
+        *to_dask(labels, probs, CHUNKINGS["uneven"]),
+        options(kwargs),
+        method=method,
+        temperature=0.2,
+        verbose=False,
+    )
     assert isinstance(got_image, np.ndarray) and isinstance(got_pixel, da.Array)
     assert got_pixel.dtype == np.float64
     np.testing.assert_array_equal(got_image, image)
@@ -153,8 +165,9 @@ def test_exact_selection_through_gathers_and_tie_scans(monkeypatch, local):
     for limit in (0, 3, 50):
         monkeypatch.setattr(select_module, "GATHER_LIMIT", limit)
         expected = segaudit.find_label_issues(labels, probs, verbose=False)
-        mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]),
-                                      options({}), verbose=False)  # fmt: skip
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]), options({}), verbose=False
+        )
         np.testing.assert_array_equal(mask.compute(), expected)
 
 
@@ -182,8 +195,11 @@ def test_both_kernels_give_the_same_answer(kernel):
     labels, probs = make_data(ties=True, void=True)
     expected = segaudit.find_label_issues(labels, probs, verbose=False, ignore_index=255)
     with dask.config.set(scheduler="sync"):
-        mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["spatial"]),
-                                      options({"ignore_index": 255}), verbose=False)  # fmt: skip
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["spatial"]),
+            options({"ignore_index": 255}),
+            verbose=False,
+        )
         np.testing.assert_array_equal(mask.compute(), expected)
 
 
@@ -225,14 +241,14 @@ def test_errors_name_the_first_bad_image(local, chunks):
     message = first_error(labels, probs)
     assert re.search(r"got \S*9\)? at image 4, row 2, column 3", message)
     with pytest.raises(ValueError, match=re.escape(message)):
-        find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS[chunks]), options({}),
-                               verbose=False)  # fmt: skip
+        find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS[chunks]), options({}), verbose=False
+        )
     labels[4, 2, 3] = 0
     message = first_error(labels, probs)
     assert re.search(r"got \S*nan\)? at class 1 of image 6, row 0, column 0", message)
     with pytest.raises(ValueError, match=re.escape(message)):
-        quality_scores_dask(*to_dask(labels, probs, CHUNKINGS[chunks]), options({}),
-                            verbose=False)  # fmt: skip
+        quality_scores_dask(*to_dask(labels, probs, CHUNKINGS[chunks]), options({}), verbose=False)
 
 
 def test_row_sums_warn_like_numpy(local):
@@ -249,15 +265,17 @@ def test_row_sums_warn_like_numpy(local):
 def test_unknown_method():
     labels, probs = make_data()
     with pytest.raises(ValueError, match=r"'method' parameter .* Got 'median' instead"):
-        quality_scores_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]), options({}),
-                            method="median")  # fmt: skip
+        quality_scores_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]), options({}), method="median"
+        )
 
 
 def test_progress_bar(local, capsys):
     labels, probs = make_data()
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
-    mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]), options({}),
-                                  verbose=True)  # fmt: skip
+    mask = find_label_issues_dask(
+        *to_dask(labels, probs, CHUNKINGS["uneven"]), options({}), verbose=True
+    )
     np.testing.assert_array_equal(mask.compute(), expected)
     assert "reading pred_probs" in capsys.readouterr().err
 
@@ -269,8 +287,9 @@ def test_output_is_written_atomically(local, tmp_path, name):
     for seed in (0, 1):  # the second run replaces the first
         labels, probs = make_data(seed=seed)
         expected = segaudit.find_label_issues(labels, probs, verbose=False)
-        got = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]), options({}),
-                                     verbose=False, out=out)  # fmt: skip
+        got = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]), options({}), verbose=False, out=out
+        )
         np.testing.assert_array_equal(got[:], expected)
         np.testing.assert_array_equal(read_mask(out), expected)
         assert sorted(p.name for p in tmp_path.iterdir()) == [name]
@@ -298,8 +317,12 @@ def test_input_error_leaves_no_output(local, tmp_path):
     labels, probs = make_data()
     labels[3, 0, 0] = 99
     with pytest.raises(ValueError, match="image 3, row 0, column 0"):
-        find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]), options({}),
-                               verbose=False, out=tmp_path / "mask.npy")  # fmt: skip
+        find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]),
+            options({}),
+            verbose=False,
+            out=tmp_path / "mask.npy",
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -322,18 +345,19 @@ def test_public_api_dispatches_dask_inputs(tmp_path):
     labels, probs = make_data(void=True)
     dl, dp = to_dask(labels, probs, CHUNKINGS["spatial"])
     expected = segaudit.find_label_issues(labels, probs, verbose=False, ignore_index=255)
-    image, pixel = segaudit.get_label_quality_scores(labels, probs, verbose=False,
-                                                     ignore_index=255)  # fmt: skip
+    image, pixel = segaudit.get_label_quality_scores(labels, probs, verbose=False, ignore_index=255)
     with dask.config.set(scheduler="threads"):
         mask = segaudit.find_label_issues(dl, dp, verbose=False, ignore_index=255)
-        got_image, got_pixel = segaudit.get_label_quality_scores(dl, dp, verbose=False,
-                                                                 ignore_index=255)  # fmt: skip
+        got_image, got_pixel = segaudit.get_label_quality_scores(
+            dl, dp, verbose=False, ignore_index=255
+        )
         assert isinstance(mask, da.Array) and isinstance(got_pixel, da.Array)
         np.testing.assert_array_equal(mask.compute(), expected)
         np.testing.assert_array_equal(got_image, image)
         np.testing.assert_array_equal(got_pixel.compute(), pixel)
-        written = segaudit.find_label_issues(dl, dp, verbose=False, ignore_index=255,
-                                             out=tmp_path / "mask.npy")  # fmt: skip
+        written = segaudit.find_label_issues(
+            dl, dp, verbose=False, ignore_index=255, out=tmp_path / "mask.npy"
+        )
         np.testing.assert_array_equal(written, expected)
         with pytest.warns(UserWarning, match="do not sum to 1") as record:
             segaudit.find_label_issues(dl, dp * 1.1, verbose=False, ignore_index=255)
@@ -352,24 +376,29 @@ def test_distributed_mask_matches_numpy(client, case, chunks):
     labels, probs = make_data(**data)
     expected = segaudit.find_label_issues(labels, probs, verbose=False, **kwargs)
     with dask.config.set(scheduler=client):
-        mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS[chunks]), options(kwargs),
-                                      verbose=False)  # fmt: skip
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS[chunks]), options(kwargs), verbose=False
+        )
         assert isinstance(mask, da.Array)
         np.testing.assert_array_equal(mask.compute(), expected)
 
 
 @pytest.mark.parametrize("method", ["softmin", "num_pixel_issues"])
 def test_distributed_scores_match_numpy(client, method):
-    kwargs = {"ignore_index": 255} if method == "softmin" else {"ignore_index": 255,
-                                                                "downsample": 2}  # fmt: skip
+    kwargs = (
+        {"ignore_index": 255} if method == "softmin" else {"ignore_index": 255, "downsample": 2}
+    )
     labels, probs = make_data(void=True)
-    image, pixel = segaudit.get_label_quality_scores(labels, probs, method=method, verbose=False,
-                                                     **kwargs)  # fmt: skip
+    image, pixel = segaudit.get_label_quality_scores(
+        labels, probs, method=method, verbose=False, **kwargs
+    )
     with dask.config.set(scheduler=client):
         got_image, got_pixel = quality_scores_dask(
-            *to_dask(labels, probs, CHUNKINGS["spatial"]), options(kwargs), method=method,
+            *to_dask(labels, probs, CHUNKINGS["spatial"]),
+            options(kwargs),
+            method=method,
             verbose=False,
-        )  # fmt: skip
+        )
         np.testing.assert_array_equal(got_image, image)
         np.testing.assert_array_equal(got_pixel.compute(), pixel)
 
@@ -378,8 +407,9 @@ def test_distributed_errors_and_progress(client, capsys):
     labels, probs = make_data()
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
     with dask.config.set(scheduler=client):
-        mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["one-image"]),
-                                      options({}), verbose=True)  # fmt: skip
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["one-image"]), options({}), verbose=True
+        )
         np.testing.assert_array_equal(mask.compute(), expected)
         assert "reading pred_probs" in capsys.readouterr().err
         labels[5, 0, 9] = -1
@@ -387,8 +417,9 @@ def test_distributed_errors_and_progress(client, capsys):
         message = first_error(labels, probs)
         assert "image 5, row 0, column 9" in message
         with pytest.raises(ValueError, match=re.escape(message)):
-            find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["one-image"]),
-                                   options({}), verbose=False)  # fmt: skip
+            find_label_issues_dask(
+                *to_dask(labels, probs, CHUNKINGS["one-image"]), options({}), verbose=False
+            )
 
 
 @pytest.mark.requires_zarr
@@ -397,8 +428,12 @@ def test_distributed_output(client, tmp_path, name):
     labels, probs = make_data(ties=True)
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
     with dask.config.set(scheduler=client):
-        got = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]), options({}),
-                                     verbose=False, out=str(tmp_path / name))  # fmt: skip
+        got = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]),
+            options({}),
+            verbose=False,
+            out=str(tmp_path / name),
+        )
     np.testing.assert_array_equal(read_mask(tmp_path / name), expected)
     np.testing.assert_array_equal(got[:], expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
@@ -409,6 +444,7 @@ def test_distributed_tie_scan(client, monkeypatch):
     labels, probs = make_data(ties=True)
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
     with dask.config.set(scheduler=client):
-        mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]), options({}),
-                                      verbose=False)  # fmt: skip
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]), options({}), verbose=False
+        )
         np.testing.assert_array_equal(mask.compute(), expected)

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 import segaudit
 from conftest import make_dataset
-from segaudit.backends import _numba, _numpy
 from segaudit.engine import _select
-from segaudit.engine._batch import as_batch, score_batch, score_dtype, summarise_batch
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
+from segaudit.kernels import _numba, _numpy
+from segaudit.kernels._batch import as_batch, score_batch, score_dtype, summarise_batch
 
 # Exact results on random (often noisy) data: the set-up check's warning is
 # beside the point here (it is tested in test_sanity.py).
@@ -482,9 +482,16 @@ def run_scores(name, probs, labels, ignore_index=None):
     pb, lb = as_batch(probs, labels)
     n, h, w = labels.shape
     out = np.empty((n, h * w), dtype=score_dtype(pb.dtype, False))
-    dev = score_batch(pb, lb, kernels=KERNELS[name], num_classes=probs.shape[1],
-                      ignore_index=ignore_index, image_offset=0, shape_hw=(h, w),
-                      scores_out=out)  # fmt: skip
+    dev = score_batch(
+        pb,
+        lb,
+        kernels=KERNELS[name],
+        num_classes=probs.shape[1],
+        ignore_index=ignore_index,
+        image_offset=0,
+        shape_hw=(h, w),
+        scores_out=out,
+    )
     return out, dev
 
 
@@ -674,7 +681,7 @@ def test_softmin_kernels_agree(temperature):
 
 
 def test_kernel_setting_is_read_at_call_time(monkeypatch):
-    from segaudit.engine._kernels import get_kernels
+    from segaudit.kernels._choice import get_kernels
 
     monkeypatch.setenv("SEGAUDIT_KERNEL", "numpy")
     assert get_kernels() is _numpy

@@ -70,16 +70,22 @@ def _engine(name):
 
 
 def _audit(labels, probs, *, batch_size=None, ignore_index=None, from_logits=False):
-    audit = segaudit.LabelAudit(num_classes=probs.shape[1], ignore_index=ignore_index,
-                                from_logits=from_logits)  # fmt: skip
+    audit = segaudit.LabelAudit(
+        num_classes=probs.shape[1], ignore_index=ignore_index, from_logits=from_logits
+    )
     step = 1 if batch_size else len(labels)
     for i in range(0, len(labels), step):
         audit.update(labels[i : i + step], probs[i : i + step])
     return audit.find_label_issues(), *audit.get_label_quality_scores()
 
 
-ENGINE = ["find_label_issues", "find_label_issues downsample", "softmin", "num_pixel_issues",
-          "LabelAudit"]  # fmt: skip
+ENGINE = [
+    "find_label_issues",
+    "find_label_issues downsample",
+    "softmin",
+    "num_pixel_issues",
+    "LabelAudit",
+]
 
 
 def assert_same(got, expected):
@@ -147,13 +153,14 @@ def test_find_label_issues_out_keeps_float64_precision_of_big_endian_input(kerne
     # the score summary on disk must be float64 for '>f8' (a float32 one would round ties)
     labels, probs = make_dataset(5, N, K, H, W, quantise=3, noise=0.1)
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
-    got = segaudit.find_label_issues(labels, probs.astype(">f8"), verbose=False,
-                                     out=tmp_path / "m.npy")  # fmt: skip
+    got = segaudit.find_label_issues(
+        labels, probs.astype(">f8"), verbose=False, out=tmp_path / "m.npy"
+    )
     np.testing.assert_array_equal(got, expected)
 
 
 def test_score_summary_type_follows_the_width_not_the_byte_order():
-    from segaudit.engine._batch import score_dtype
+    from segaudit.kernels._batch import score_dtype
 
     for dtype in (">f8", "<f8", np.longdouble):
         assert score_dtype(np.dtype(dtype), False) == np.float64
@@ -346,8 +353,7 @@ def test_issues_from_scores_refuses_nan_image_scores(at):
 def test_nan_pixel_scores_are_void_pixels_never_issues():
     labels, probs = dataset()
     labels[1, 0, :] = 255
-    image, pixel = segaudit.get_label_quality_scores(labels, probs, verbose=False,
-                                                     ignore_index=255)  # fmt: skip
+    image, pixel = segaudit.get_label_quality_scores(labels, probs, verbose=False, ignore_index=255)
     assert np.isnan(pixel[1, 0]).all() and not np.isnan(image).any()
     mask = segaudit.issues_from_scores(image, pixel, threshold=1.0)
     assert not mask[1, 0].any()
@@ -400,8 +406,9 @@ def test_display_issues_on_agg_with_a_display_does_not_warn(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")
     labels, probs = dataset()
     try:
-        figures = no_warnings(lambda: segaudit.display_issues(np.ones(labels.shape, bool),
-                                                              labels, probs, top=1))  # fmt: skip
+        figures = no_warnings(
+            lambda: segaudit.display_issues(np.ones(labels.shape, bool), labels, probs, top=1)
+        )
         assert len(figures) == 1
     finally:
         plt.close("all")
@@ -422,8 +429,9 @@ def test_regions_background_must_be_a_class(background):
 def test_regions_background_with_predicted_must_be_non_negative():
     labels, _ = dataset()
     with pytest.raises(ValueError, match=r"'background' .* class id \(>= 0\)\. Got -1 instead"):
-        segaudit.find_issue_regions(np.ones(labels.shape, bool), labels, predicted=labels,
-                                    background=-1)  # fmt: skip
+        segaudit.find_issue_regions(
+            np.ones(labels.shape, bool), labels, predicted=labels, background=-1
+        )
 
 
 def test_regions_accept_the_predicted_maps_of_iter_images():
@@ -435,11 +443,13 @@ def test_regions_accept_the_predicted_maps_of_iter_images():
     assert any((im.predicted == -1).any() for im in images)
     stack = {f: np.stack([getattr(im, f) for im in images]) for f in ("issues", "predicted")}
     scores = np.stack([im.scores for im in images])
-    got = segaudit.find_issue_regions(stack["issues"], labels, predicted=stack["predicted"],
-                                      pixel_scores=scores, ignore_index=255)  # fmt: skip
+    got = segaudit.find_issue_regions(
+        stack["issues"], labels, predicted=stack["predicted"], pixel_scores=scores, ignore_index=255
+    )
     filled = np.where(labels == 255, 0, stack["predicted"])
-    expected = segaudit.find_issue_regions(stack["issues"], labels, predicted=filled,
-                                           pixel_scores=scores, ignore_index=255)  # fmt: skip
+    expected = segaudit.find_issue_regions(
+        stack["issues"], labels, predicted=filled, pixel_scores=scores, ignore_index=255
+    )
     assert len(got) > 0 and got.equals(expected)
     from_probs = segaudit.find_issue_regions(stack["issues"], labels, probs, ignore_index=255)
     assert got.drop(columns="mean_self_confidence").equals(
@@ -454,8 +464,9 @@ def test_regions_still_refuse_negative_predictions_on_labelled_pixels():
     predicted[labels == 255] = -1
     predicted[2, 3, 4] = -1
     with pytest.raises(ValueError, match=r"'predicted' .* Got -1 at image 2, row 3, column 4"):
-        segaudit.find_issue_regions(np.ones(labels.shape, bool), labels, predicted=predicted,
-                                    ignore_index=255)  # fmt: skip
+        segaudit.find_issue_regions(
+            np.ones(labels.shape, bool), labels, predicted=predicted, ignore_index=255
+        )
 
 
 def test_regions_huge_boundary_width_is_the_image_size():
@@ -475,7 +486,7 @@ _CACHE_SCRIPT = textwrap.dedent(
         tempfile.tempdir = "/dev/null/not-a-folder"
     import numpy as np
     import segaudit
-    from segaudit.backends import _numba
+    from segaudit.kernels import _numba
     assert _numba.__file__.startswith(sys.argv[2]), _numba.__file__
     print("CACHE", _numba.CACHE, _numba.CACHE_DIR)
     data = np.load(sys.argv[3])
@@ -491,7 +502,7 @@ def _read_only_install(tmp_path: Path) -> Path:
     site = tmp_path / "site"
     src = Path(segaudit.__file__).parent
     shutil.copytree(src, site / "segaudit", ignore=shutil.ignore_patterns("__pycache__"))
-    (site / "segaudit" / "backends" / "__pycache__").write_text("a file, not a folder")
+    (site / "segaudit" / "kernels" / "__pycache__").write_text("a file, not a folder")
     return site
 
 
@@ -502,18 +513,34 @@ def test_kernels_work_where_numba_cannot_cache(tmp_path, case):
     np.savez(tmp_path / "data.npz", labels=labels, probs=probs)
     blocked = "/dev/null/not-a-folder"
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-    env.update(HOME=blocked, XDG_CACHE_HOME=blocked, NUMBA_CACHE_DIR=blocked,
-               TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(site),
-               PYTHONDONTWRITEBYTECODE="1", SEGAUDIT_KERNEL="numba")  # fmt: skip
+    env.update(
+        HOME=blocked,
+        XDG_CACHE_HOME=blocked,
+        NUMBA_CACHE_DIR=blocked,
+        TMPDIR=str(tmp_path / "tmp"),
+        PYTHONPATH=str(site),
+        PYTHONDONTWRITEBYTECODE="1",
+        SEGAUDIT_KERNEL="numba",
+    )
     (tmp_path / "tmp").mkdir()
     script = tmp_path / "run.py"
     script.write_text(_CACHE_SCRIPT)
     mode = "no-temp" if case == "no-temp" else "temp"
     run = subprocess.run(
-        [sys.executable, str(script), mode, str(site), str(tmp_path / "data.npz"),
-         str(tmp_path / "out.npy")],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(script),
+            mode,
+            str(site),
+            str(tmp_path / "data.npz"),
+            str(tmp_path / "out.npy"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr
     notices = [line for line in run.stderr.splitlines() if "segaudit:" in line]
     assert len(notices) == 1, run.stderr
@@ -534,7 +561,7 @@ def test_kernels_work_where_numba_cannot_cache(tmp_path, case):
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="folder ownership is a POSIX notion")
 def test_a_temp_cache_folder_of_someone_else_is_never_used(tmp_path, monkeypatch):
-    from segaudit.backends import _numba
+    from segaudit.kernels import _numba
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     folder = tmp_path / f"segaudit-numba-cache-{os.getuid()}"

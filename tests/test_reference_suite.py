@@ -141,13 +141,24 @@ def test_reference_suite_passes_but_for_deliberate_differences(tmp_path):
     (tmp_path / "conftest.py").write_text(_CONFTEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # the suite's own terms, not ours
     report = tmp_path / "report.xml"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               f"--junitxml={report}", "--rootdir", str(tmp_path), str(suite)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+        "--rootdir",
+        str(tmp_path),
+        str(suite),
+    ]
     for name in NOT_APPLICABLE:
         command += ["--deselect", f"{suite.name}::{name}"]
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=1800)  # fmt: skip
+    run = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert report.exists(), run.stdout + run.stderr
     outcomes = _outcomes(report)
     failed = {name for name, outcome in outcomes.items() if outcome == "failed"}

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segaudit._region_spool import RegionSpool
-from segaudit._regions import ISSUE_TYPES, REGION_DTYPE, find_issue_regions, image_regions
+from segaudit.regions._find import ISSUE_TYPES, REGION_DTYPE, find_issue_regions, image_regions
+from segaudit.regions._spool import RegionSpool
 
 NAMES = ["bg", "road", "car", "person"]
 
@@ -25,8 +25,9 @@ def test_ranked_chunks_equal_find_issue_regions(tmp_path, chunk):
     for i in range(len(labels)):
         spool.append(image_regions(issues[i], labels[i], predicted[i], scores[i], image=i))
     got = pd.concat(list(spool.ranked(NAMES, chunk=chunk)), ignore_index=True)
-    want = find_issue_regions(issues, labels, predicted=predicted, pixel_scores=scores,
-                              class_names=NAMES)  # fmt: skip
+    want = find_issue_regions(
+        issues, labels, predicted=predicted, pixel_scores=scores, class_names=NAMES
+    )
     assert len(want) > 20 and want["severity"].duplicated().any()
     pd.testing.assert_frame_equal(got, want)
     pd.testing.assert_frame_equal(spool.head(4, NAMES), want.head(4))
@@ -74,8 +75,10 @@ def test_a_full_disk_mid_append_leaves_the_spool_whole(tmp_path):
     from segaudit.io._space import DiskFullError
 
     issues, labels, predicted, scores = _images(1)
-    tables = [image_regions(issues[i], labels[i], predicted[i], scores[i], image=i)
-              for i in range(len(labels))]  # fmt: skip
+    tables = [
+        image_regions(issues[i], labels[i], predicted[i], scores[i], image=i)
+        for i in range(len(labels))
+    ]
     assert all(t.size > 1 for t in tables)
     spool = RegionSpool(tmp_path / "r.bin")
     spool.append(tables[0])
@@ -90,8 +93,13 @@ def test_a_full_disk_mid_append_leaves_the_spool_whole(tmp_path):
         spool.append(table)
     kept = [0, *range(2, len(labels))]
     got = pd.concat(list(spool.ranked(NAMES)), ignore_index=True)
-    want = find_issue_regions(issues[kept], labels[kept], predicted=predicted[kept],
-                              pixel_scores=scores[kept], class_names=NAMES)  # fmt: skip
+    want = find_issue_regions(
+        issues[kept],
+        labels[kept],
+        predicted=predicted[kept],
+        pixel_scores=scores[kept],
+        class_names=NAMES,
+    )
     want["image"] = np.asarray(kept)[want["image"]]
     pd.testing.assert_frame_equal(got, want)
     spool.close()

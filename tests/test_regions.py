@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from segaudit._regions import (
+from segaudit.regions._find import (
     ISSUE_TYPES,
     REGION_DTYPE,
     _majority,
@@ -475,9 +475,7 @@ def issue_types_oracle(issues, labels, predicted, width, connectivity, backgroun
             int(labels[r, c])
             for r in range(h)
             for c in range(w)
-            if lab[r, c] != k
-            and valid[r, c]
-            and np.abs(pixels - (r, c)).max(axis=1).min() <= width
+            if lab[r, c] != k and valid[r, c] and np.abs(pixels - (r, c)).max(axis=1).min() <= width
         }
         if p != g and np.mean(near) >= 0.8 and thin and {g, p} <= ring:
             types[k] = "boundary"
@@ -507,7 +505,8 @@ def test_issue_types_match_a_plain_python_oracle(shape, width, connectivity, see
         labels = np.where(rng.random(shape) < 0.15, void, labels)
         predicted = np.where(labels == void, 1, predicted)
     issues = predicted != labels
-    df = regions(labels, predicted, boundary_width=width, connectivity=connectivity,
-                 ignore_index=void)  # fmt: skip
+    df = regions(
+        labels, predicted, boundary_width=width, connectivity=connectivity, ignore_index=void
+    )
     expected = issue_types_oracle(issues, labels, predicted, width, connectivity, 0, void=void)
     assert dict(zip(df["region"], df["issue_type"], strict=True)) == expected

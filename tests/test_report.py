@@ -47,9 +47,18 @@ def make_item(stem: str, score: float, shape=(24, 32), *, seed: int = 0, photo=F
 
 def region_rows(rows):
     columns = [
-        "stem", "bbox_row0", "bbox_col0", "bbox_row1", "bbox_col1", "area", "given_label",
-        "predicted_label", "mean_self_confidence", "severity", "issue_type",
-    ]  # fmt: skip
+        "stem",
+        "bbox_row0",
+        "bbox_col0",
+        "bbox_row1",
+        "bbox_col1",
+        "area",
+        "given_label",
+        "predicted_label",
+        "mean_self_confidence",
+        "severity",
+        "issue_type",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -156,10 +165,36 @@ def test_all_text_is_escaped(report):
     assert "&lt;b&gt;car&lt;/b&gt;" in text
     parsed = parse(report)
     allowed = {
-        "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p",
-        "nav", "a", "main", "section", "table", "thead", "tbody", "tr", "th", "td", "ul",
-        "li", "span", "article", "div", "figure", "img", "figcaption",
-    }  # fmt: skip
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "header",
+        "h1",
+        "h2",
+        "h3",
+        "p",
+        "nav",
+        "a",
+        "main",
+        "section",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "ul",
+        "li",
+        "span",
+        "article",
+        "div",
+        "figure",
+        "img",
+        "figcaption",
+    }
     assert {tag for tag, _ in parsed.tags} <= allowed
     stems = {a["data-stem"] for a in images_of(parsed)}
     assert stems == {"plain", 'odd <"stem">', "wide"}
@@ -257,8 +292,9 @@ def test_ignore_index_may_be_a_class_id(tmp_path, inputs):
     confusions = pd.DataFrame(
         {"given_label": [1, 3], "predicted_label": [0, 0], "num_pixel_issues": [5, 4]}
     )
-    inputs.update(images=[item], regions=regions, confusions=confusions,
-                  class_colors=COLORS, ignore_index=0)  # fmt: skip
+    inputs.update(
+        images=[item], regions=regions, confusions=confusions, class_colors=COLORS, ignore_index=0
+    )
     parsed = parse(write_report(tmp_path / "r.html", **inputs))
     lut = np.array([*COLORS, VOID_COLOR], dtype=np.uint8)
     given = decode_png(images_of(parsed, "given")[0]["src"])
@@ -278,8 +314,9 @@ def test_ignore_index_may_be_a_class_id(tmp_path, inputs):
 
 
 def test_given_void_is_named_in_regions_when_a_class_id(tmp_path, inputs):
-    inputs.update(images=[], regions=_region(stem="x", given_label=0, predicted_label=0),
-                  ignore_index=0)  # fmt: skip
+    inputs.update(
+        images=[], regions=_region(stem="x", given_label=0, predicted_label=0), ignore_index=0
+    )
     page = write_report(tmp_path / "r.html", **inputs).read_text()
     row = page.split('data-region="1">')[1].split("</tr>")[0]
     assert "<td>void</td><td>background</td>" in row
@@ -442,9 +479,18 @@ def _bad_predicted():
 
 def _region(**changes):
     row = dict(
-        stem="plain", bbox_row0=1, bbox_col0=1, bbox_row1=3, bbox_col1=3, area=4, given_label=1,
-        predicted_label=2, mean_self_confidence=0.5, severity=1.0, issue_type="wrong_class",
-    )  # fmt: skip
+        stem="plain",
+        bbox_row0=1,
+        bbox_col0=1,
+        bbox_row1=3,
+        bbox_col1=3,
+        area=4,
+        given_label=1,
+        predicted_label=2,
+        mean_self_confidence=0.5,
+        severity=1.0,
+        issue_type="wrong_class",
+    )
     return pd.DataFrame([{**row, **changes}])
 
 
@@ -501,10 +547,16 @@ class _Chromium:
     """Drive headless Chromium over the DevTools protocol on a pipe (fds 3 and 4)."""
 
     FLAGS = (
-        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-quic", "--remote-debugging-pipe",
-    )  # fmt: skip
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--remote-debugging-pipe",
+    )
 
     def __init__(self, executable: str, profile: Path, log: Path) -> None:
         self._child_in, self._to_child = os.pipe()

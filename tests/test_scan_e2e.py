@@ -42,10 +42,22 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(
         cli,
-        ["scan", str(paths["masks"]), str(paths["probs"]), "--out", str(out), "--images",
-         str(paths["images"]), "--classes", str(paths["classes"]), "--ignore-index", "255",
-         "--from-logits", "--quiet"],
-    )  # fmt: skip
+        [
+            "scan",
+            str(paths["masks"]),
+            str(paths["probs"]),
+            "--out",
+            str(out),
+            "--images",
+            str(paths["images"]),
+            "--classes",
+            str(paths["classes"]),
+            "--ignore-index",
+            "255",
+            "--from-logits",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     expected = segaudit.find_label_issues(
         data.labels, logits, ignore_index=VOID, from_logits=True, verbose=False
@@ -55,8 +67,11 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
     )
     rows = {r["image"]: r for r in read_csv(out / "images.csv")}
     assert list(read_csv(out / "images.csv")[0]) == [
-        "image", "score", "num_pixel_issues", "fraction_pixel_issues"
-    ]  # fmt: skip
+        "image",
+        "score",
+        "num_pixel_issues",
+        "fraction_pixel_issues",
+    ]
     for i in range(data.labels.shape[0]):
         stem = f"scene_{i:03d}"
         row = rows[stem]
@@ -74,12 +89,23 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
     severity = [float(r["severity"]) for r in regions]
     assert severity == sorted(severity, reverse=True)
     probs = softmax(logits.astype(np.float64), axis=1)
-    frame = segaudit.find_issue_regions(expected, data.labels, probs, ignore_index=VOID,
-                                        class_names=data.class_names)  # fmt: skip
+    frame = segaudit.find_issue_regions(
+        expected, data.labels, probs, ignore_index=VOID, class_names=data.class_names
+    )
     assert len(frame) == len(regions) > 0
-    exact = ["region", "bbox_row0", "bbox_col0", "bbox_row1", "bbox_col1", "area",
-             "given_label", "predicted_label", "given_name", "predicted_name",
-             "issue_type"]  # fmt: skip
+    exact = [
+        "region",
+        "bbox_row0",
+        "bbox_col0",
+        "bbox_row1",
+        "bbox_col1",
+        "area",
+        "given_label",
+        "predicted_label",
+        "given_name",
+        "predicted_name",
+        "issue_type",
+    ]
     want = {(f"scene_{r['image']:03d}", r["region"]): r for r in frame.to_dict("records")}
     for row in regions:
         ref = want[row["stem"], int(row["region"])]
@@ -88,11 +114,17 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
         assert float(row["severity"]) == pytest.approx(ref["severity"], rel=1e-6, abs=1e-9)
     confusions = read_csv(out / "confusions.csv")
     table = segaudit.common_label_issues(
-        expected, data.labels, logits, top=1000, verbose=False, class_names=data.class_names,
+        expected,
+        data.labels,
+        logits,
+        top=1000,
+        verbose=False,
+        class_names=data.class_names,
         ignore_index=VOID,
     )
-    assert [(r["given_label"], r["predicted_label"], int(r["num_pixel_issues"]))
-            for r in confusions] == list(table.itertuples(index=False, name=None))  # fmt: skip
+    assert [
+        (r["given_label"], r["predicted_label"], int(r["num_pixel_issues"])) for r in confusions
+    ] == list(table.itertuples(index=False, name=None))
     html = (out / "report.html").read_text()
     assert "scene_" in html and "data:image/png;base64," in html
     assert "Images with the lowest label quality" in result.output
@@ -110,10 +142,9 @@ def test_hwk_layout_and_float32_npy(tmp_path):
         np.save(probs / f"a{i}.npy", np.moveaxis(data.pred_probs[i], 0, -1))
     res = run_scan(masks, probs, tmp_path / "o", layout="HWK", verbose=False)
     expected = segaudit.find_label_issues(data.labels, data.pred_probs, verbose=False)
-    assert res.images.set_index("image").loc[[f"a{i}" for i in range(3)],
-                                             "num_pixel_issues"].tolist() == [
-        int(m.sum()) for m in expected
-    ]  # fmt: skip
+    assert res.images.set_index("image").loc[
+        [f"a{i}" for i in range(3)], "num_pixel_issues"
+    ].tolist() == [int(m.sum()) for m in expected]
 
 
 def test_no_issues_exits_zero(tmp_path):
@@ -126,8 +157,9 @@ def test_no_issues_exits_zero(tmp_path):
         p = np.zeros((2, 8, 8), np.float32)
         p[0] = 1.0
         np.save(probs / f"x{i}.npy", p)
-    result = CliRunner().invoke(cli, ["scan", str(masks), str(probs), "--out",
-                                      str(tmp_path / "o"), "--quiet"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["scan", str(masks), str(probs), "--out", str(tmp_path / "o"), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "flagged pixels         0" in result.output
 
@@ -161,8 +193,9 @@ def test_bad_input_lists_every_problem_and_exits_2(tmp_path):
 def test_skip_bad_processes_the_rest(tmp_path):
     masks, probs = _broken_folder(tmp_path)
     out = tmp_path / "o"
-    result = CliRunner().invoke(cli, ["scan", str(masks), str(probs), "--out", str(out),
-                                      "--skip-bad", "--quiet"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["scan", str(masks), str(probs), "--out", str(out), "--skip-bad", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "skipped" in result.output and "corrupt.png" in result.output
     stems = [r["image"] for r in read_csv(out / "images.csv")]
@@ -173,8 +206,12 @@ def test_bad_usage_exits_2(tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli, ["scan"]).exit_code == 2
     assert runner.invoke(cli, ["scan", str(tmp_path), str(tmp_path), "--bogus"]).exit_code == 2
-    assert runner.invoke(cli, ["scan", str(tmp_path / "nope"), str(tmp_path), "--out",
-                               str(tmp_path / "o")]).exit_code == 2  # fmt: skip
+    assert (
+        runner.invoke(
+            cli, ["scan", str(tmp_path / "nope"), str(tmp_path), "--out", str(tmp_path / "o")]
+        ).exit_code
+        == 2
+    )
 
 
 def test_help():
@@ -194,8 +231,9 @@ def test_failure_leaves_no_partial_report(dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(segaudit.report, "write_report", explode)
     out = tmp_path / "o"
     with pytest.raises(RuntimeError, match="disk full"):
-        run_scan(paths["masks"], paths["probs"], out, ignore_index=VOID, from_logits=True,
-                 verbose=False)  # fmt: skip
+        run_scan(
+            paths["masks"], paths["probs"], out, ignore_index=VOID, from_logits=True, verbose=False
+        )
     assert not out.exists()  # created by the run, removed again: no CSVs, masks or staging
 
 
@@ -204,19 +242,42 @@ def test_unexpected_failure_exits_1(dataset, tmp_path, monkeypatch):
     import segaudit.report
 
     monkeypatch.setattr(segaudit.report, "write_report", lambda *a, **k: 1 / 0)
-    result = CliRunner().invoke(cli, ["scan", str(paths["masks"]), str(paths["probs"]), "--out",
-                                      str(tmp_path / "o"), "--ignore-index", "255",
-                                      "--from-logits", "--quiet"])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan",
+            str(paths["masks"]),
+            str(paths["probs"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--ignore-index",
+            "255",
+            "--from-logits",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1
 
 
 def test_console_module_runs_demo(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(segaudit.__file__).parents[1])}
     proc = subprocess.run(
-        [sys.executable, "-m", "segaudit", "demo", "--out", str(tmp_path / "d"), "--images", "4",
-         "--quiet"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "segaudit",
+            "demo",
+            "--out",
+            str(tmp_path / "d"),
+            "--images",
+            "4",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "precision" in proc.stdout and "recall" in proc.stdout
     assert (tmp_path / "d" / "scan" / "report.html").exists()

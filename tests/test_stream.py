@@ -493,8 +493,12 @@ def test_constructor_messages(kwargs: dict, message: str) -> None:
 
 def test_results_before_any_update_raise() -> None:
     audit = segaudit.LabelAudit(3)
-    calls = (audit.find_label_issues, audit.get_label_quality_scores, audit.image_scores,
-             audit.confusions)  # fmt: skip
+    calls = (
+        audit.find_label_issues,
+        audit.get_label_quality_scores,
+        audit.image_scores,
+        audit.confusions,
+    )
     for call in calls:
         with pytest.raises(ValueError, match=r"no batches yet; call update\(\) at least once"):
             call()
@@ -643,7 +647,7 @@ SPILL_STEPS = {
 
 @pytest.mark.parametrize("fail_at", list(SPILL_STEPS), ids=list(SPILL_STEPS.values()))
 def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at: int) -> None:
-    import segaudit._store
+    import segaudit.drivers._store
 
     labels, probs = _void(31)
     spill = tmp_path / "spill"
@@ -653,9 +657,9 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
     files_before = sorted(p.name for p in spill.rglob("*"))
     spilled_before = audit._store.spilled
     failing = _fail_on_call(
-        segaudit._store.reserved_memmap, fail_at, OSError(28, "No space left on device")
+        segaudit.drivers._store.reserved_memmap, fail_at, OSError(28, "No space left on device")
     )
-    monkeypatch.setattr(segaudit._store, "reserved_memmap", failing)
+    monkeypatch.setattr(segaudit.drivers._store, "reserved_memmap", failing)
     with pytest.raises(OSError, match="No space left on device"):
         audit.update(labels[2:4], probs[2:4])
     assert len(failing.calls) == fail_at
@@ -682,12 +686,12 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
 
 
 def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> None:
-    import segaudit._store
+    import segaudit.drivers._store
 
     labels, probs = _plain(32)
     audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
-    failing = _fail_on_call(segaudit._store.reserved_memmap, 2, OSError(28, "disk full"))
-    monkeypatch.setattr(segaudit._store, "reserved_memmap", failing)
+    failing = _fail_on_call(segaudit.drivers._store.reserved_memmap, 2, OSError(28, "disk full"))
+    monkeypatch.setattr(segaudit.drivers._store, "reserved_memmap", failing)
     with pytest.raises(OSError, match="disk full"):
         audit.update(labels[:3], probs[:3])
     assert list(tmp_path.iterdir()) == []
@@ -704,7 +708,7 @@ def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> No
 @pytest.mark.parametrize("where", ["records", "labels copy", "kernel"])
 def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -> None:
     """The same without spilling: a failure after the kernel ran adds nothing."""
-    import segaudit._stream
+    import segaudit.drivers._stream
     import segaudit.engine._finder
 
     labels, probs = _void(33)
@@ -716,11 +720,12 @@ def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -
     if where == "records":
         monkeypatch.setattr(audit._finder.acc, "_keep", _fail_on_call(lambda a: a, 2, error))
     elif where == "labels copy":
-        monkeypatch.setattr(segaudit._stream, "_host", _fail_on_call(np.asarray, 1, error))
+        monkeypatch.setattr(segaudit.drivers._stream, "_host", _fail_on_call(np.asarray, 1, error))
     else:
         real = segaudit.engine._finder.summarise_block
-        monkeypatch.setattr(segaudit.engine._finder, "summarise_block",
-                            _fail_on_call(real, 1, error))  # fmt: skip
+        monkeypatch.setattr(
+            segaudit.engine._finder, "summarise_block", _fail_on_call(real, 1, error)
+        )
     with pytest.raises(OSError, match="Input/output error"):
         audit.update(labels[3:5], probs[3:5])
     monkeypatch.undo()
@@ -735,14 +740,14 @@ def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -
 
 
 def test_keyboard_interrupt_during_update_is_rolled_back(tmp_path, monkeypatch) -> None:
-    import segaudit._store
+    import segaudit.drivers._store
 
     labels, probs = _plain(34)
     audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
     audit.update(labels[:2], probs[:2])
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    failing = _fail_on_call(segaudit._store.reserved_memmap, 5, KeyboardInterrupt())
-    monkeypatch.setattr(segaudit._store, "reserved_memmap", failing)
+    failing = _fail_on_call(segaudit.drivers._store.reserved_memmap, 5, KeyboardInterrupt())
+    monkeypatch.setattr(segaudit.drivers._store, "reserved_memmap", failing)
     with pytest.raises(KeyboardInterrupt):
         audit.update(labels[2:], probs[2:])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
@@ -760,22 +765,31 @@ def test_keyboard_interrupt_during_update_is_rolled_back(tmp_path, monkeypatch) 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"memory_limit": -1}, r"The 'memory_limit' parameter of LabelAudit must be a number "
-                               r"of bytes >= 0 \(an integer\) or None\. Got -1 instead\."),
+        (
+            {"memory_limit": -1},
+            r"The 'memory_limit' parameter of LabelAudit must be a number "
+            r"of bytes >= 0 \(an integer\) or None\. Got -1 instead\.",
+        ),
         ({"memory_limit": "1GB"}, r"'memory_limit' parameter of LabelAudit .* Got '1GB' instead"),
         ({"memory_limit": 1.5e9}, r"'memory_limit' parameter .* Got 1500000000\.0 instead"),
         ({"memory_limit": True}, r"'memory_limit' parameter .* Got True instead"),
-        ({"n_jobs": 0}, r"The 'n_jobs' parameter of LabelAudit must be a positive integer, -1 "
-                        r"or None\. Got 0 instead\."),
+        (
+            {"n_jobs": 0},
+            r"The 'n_jobs' parameter of LabelAudit must be a positive integer, -1 "
+            r"or None\. Got 0 instead\.",
+        ),
         ({"n_jobs": -2}, r"'n_jobs' parameter of LabelAudit .* Got -2 instead"),
         ({"n_jobs": 2.0}, r"'n_jobs' parameter of LabelAudit .* Got 2\.0 instead"),
         ({"n_jobs": True}, r"'n_jobs' parameter of LabelAudit .* Got True instead"),
-        ({"from_logits": "no"}, r"The 'from_logits' parameter of LabelAudit must be True or "
-                                r"False\. Got 'no' instead\."),
+        (
+            {"from_logits": "no"},
+            r"The 'from_logits' parameter of LabelAudit must be True or "
+            r"False\. Got 'no' instead\.",
+        ),
         ({"from_logits": 1}, r"'from_logits' parameter of LabelAudit .* Got 1 instead"),
         ({"from_logits": None}, r"'from_logits' parameter of LabelAudit .* Got None instead"),
     ],
-)  # fmt: skip
+)
 def test_bad_options_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         segaudit.LabelAudit(K, **kwargs)

@@ -14,16 +14,16 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed: pip install 'segaudit[torch]'")
 
 import segaudit  # noqa: E402
-from segaudit.backends import _torch  # noqa: E402
-from segaudit.backends._numba import TILE  # noqa: E402
-from segaudit.backends._torch import (  # noqa: E402
+from segaudit.kernels import _torch  # noqa: E402
+from segaudit.kernels._batch import BatchSummary, as_batch, summarise_batch  # noqa: E402
+from segaudit.kernels._choice import KERNEL_ENV, get_kernels  # noqa: E402
+from segaudit.kernels._numba import TILE  # noqa: E402
+from segaudit.kernels._torch import (  # noqa: E402
     argmax_dtype,
     is_tensor,
     summarise_tensor,
     to_numpy,
 )
-from segaudit.engine._batch import BatchSummary, as_batch, summarise_batch  # noqa: E402
-from segaudit.engine._kernels import KERNEL_ENV, get_kernels  # noqa: E402
 
 # Exact results on random (often noisy) data: the set-up check's warning is
 # beside the point here (it is tested in test_sanity.py).
@@ -80,9 +80,15 @@ def numpy_path(
     opts.setdefault("ignore_index", None)
     opts.setdefault("from_logits", False)
     summary = summarise_batch(
-        pb, lb, kernels=kernels, num_classes=probs.shape[1], image_offset=0, shape_hw=(h, w),
-        argmax_out=argmax, **opts,
-    )  # fmt: skip
+        pb,
+        lb,
+        kernels=kernels,
+        num_classes=probs.shape[1],
+        image_offset=0,
+        shape_hw=(h, w),
+        argmax_out=argmax,
+        **opts,
+    )
     return summary, argmax
 
 
@@ -92,9 +98,14 @@ def torch_path(probs: Any, labels: Any, **opts: Any) -> tuple[BatchSummary, np.n
     opts.setdefault("ignore_index", None)
     opts.setdefault("from_logits", False)
     summary, argmax = summarise_tensor(
-        probs, labels, num_classes=k, image_offset=0, shape_hw=tuple(probs.shape[2:]),
-        keep_argmax=True, **opts,
-    )  # fmt: skip
+        probs,
+        labels,
+        num_classes=k,
+        image_offset=0,
+        shape_hw=tuple(probs.shape[2:]),
+        keep_argmax=True,
+        **opts,
+    )
     assert argmax is not None
     return summary, argmax
 
@@ -271,9 +282,14 @@ def test_views_grad_and_layout() -> None:
     assert_same(got, ref)
     flat = torch.from_numpy(probs).reshape(2, 4, 42)
     got, _ = summarise_tensor(
-        flat, labels.reshape(2, 42), num_classes=4, ignore_index=None, from_logits=False,
-        image_offset=0, shape_hw=(6, 7),
-    )  # fmt: skip
+        flat,
+        labels.reshape(2, 42),
+        num_classes=4,
+        ignore_index=None,
+        from_logits=False,
+        image_offset=0,
+        shape_hw=(6, 7),
+    )
     assert_same(got, ref)
 
 
@@ -297,10 +313,17 @@ def test_outputs_go_to_given_buffers() -> None:
     disagree = np.empty((2, 25), dtype=np.bool_)
     argmax = np.empty((2, 25), dtype=np.int32)
     got, full = summarise_tensor(
-        torch.from_numpy(probs), labels, num_classes=3, ignore_index=255, from_logits=False,
-        image_offset=0, shape_hw=(5, 5), scores_out=scores, disagree_out=disagree,
+        torch.from_numpy(probs),
+        labels,
+        num_classes=3,
+        ignore_index=255,
+        from_logits=False,
+        image_offset=0,
+        shape_hw=(5, 5),
+        scores_out=scores,
+        disagree_out=disagree,
         argmax_out=argmax,
-    )  # fmt: skip
+    )
     assert got.scores is scores and got.disagree is disagree and full is argmax
     np.testing.assert_array_equal(bits(scores), bits(ref.scores.astype(np.float64)))
     np.testing.assert_array_equal(disagree, ref.disagree)
@@ -311,9 +334,15 @@ def test_outputs_go_to_given_buffers() -> None:
 def test_no_argmax_unless_asked() -> None:
     probs = torch.full((1, 2, 2, 2), 0.5)
     summary, full = summarise_tensor(
-        probs, np.zeros((1, 2, 2), np.int64), num_classes=2, ignore_index=None,
-        from_logits=False, image_offset=0, shape_hw=(2, 2), scores_dtype=np.float64,
-    )  # fmt: skip
+        probs,
+        np.zeros((1, 2, 2), np.int64),
+        num_classes=2,
+        ignore_index=None,
+        from_logits=False,
+        image_offset=0,
+        shape_hw=(2, 2),
+        scores_dtype=np.float64,
+    )
     assert full is None
     assert summary.scores.dtype == np.float64
 
@@ -338,8 +367,10 @@ def test_chunking_never_changes_results(
     np.testing.assert_array_equal(got_argmax, ref_argmax)
 
 
-@pytest.mark.parametrize(("n", "h", "w", "budget"), [(5, 6, 5, 3), (5, 6, 5, 12), (5, 6, 5, 65),
-                                                     (2, 3, 4, 1), (3, 1, 7, 100)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "h", "w", "budget"),
+    [(5, 6, 5, 3), (5, 6, 5, 12), (5, 6, 5, 65), (2, 3, 4, 1), (3, 1, 7, 100)],
+)
 def test_chunks_cover_every_pixel_once_in_order(n: int, h: int, w: int, budget: int) -> None:
     seen = []
     for i0, i1, r0, r1, c0, c1 in _torch._chunks(n, h, w, budget):
@@ -440,9 +471,12 @@ def test_errors_match_numpy_path(kernels: ModuleType, corrupt: Any, dtype: Any) 
     assert expected.startswith(("labels", "pred_probs")) and "image 1" in expected
     with pytest.raises(ValueError, match=re.escape(expected)):
         summarise_tensor(
-            torch.from_numpy(probs), torch.from_numpy(labels), num_classes=4,
-            shape_hw=(5, 6), **opts,
-        )  # fmt: skip
+            torch.from_numpy(probs),
+            torch.from_numpy(labels),
+            num_classes=4,
+            shape_hw=(5, 6),
+            **opts,
+        )
 
 
 def test_error_messages_read_well() -> None:
@@ -480,8 +514,9 @@ def test_first_problem_of_a_pixel_follows_the_compiled_kernel(
     probs, labels = clean_batch()
     probs[0, 1, 0, 0] = -0.5
     probs[0, 3, 0, 0] = np.nan
-    expected = message_of(probs, labels, get_kernels("numba"), ignore_index=None,
-                          from_logits=False, image_offset=0)  # fmt: skip
+    expected = message_of(
+        probs, labels, get_kernels("numba"), ignore_index=None, from_logits=False, image_offset=0
+    )
     assert "class 1" in expected
     with pytest.raises(ValueError, match=re.escape(expected)):
         torch_path(torch.from_numpy(probs), torch.from_numpy(labels))
@@ -506,7 +541,7 @@ def test_is_tensor() -> None:
 def test_is_tensor_does_not_import_torch() -> None:
     code = (
         "import sys, numpy as np\n"
-        "from segaudit.backends._torch import is_tensor\n"
+        "from segaudit.kernels._torch import is_tensor\n"
         "assert not is_tensor(np.zeros(2))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
@@ -563,9 +598,11 @@ def test_bfloat16_tensors_through_the_api() -> None:
     rng = np.random.default_rng(14)
     probs = torch.from_numpy(make_probs(rng, 3, 19, 16, 24, np.float32)).to(torch.bfloat16)
     labels = make_labels(rng, 3, 19, 16, 24, 255)
-    got = segaudit.find_label_issues(torch.from_numpy(labels), probs, ignore_index=255,
-                                     verbose=False)  # fmt: skip
+    got = segaudit.find_label_issues(
+        torch.from_numpy(labels), probs, ignore_index=255, verbose=False
+    )
     with pytest.warns(UserWarning, match="do not sum to 1"):  # float32 holding bfloat16 values
-        expected = segaudit.find_label_issues(labels, probs.float().numpy(), ignore_index=255,
-                                              verbose=False)  # fmt: skip
+        expected = segaudit.find_label_issues(
+            labels, probs.float().numpy(), ignore_index=255, verbose=False
+        )
     np.testing.assert_array_equal(got, expected)

@@ -5,11 +5,11 @@ The public API lives here; ``segaudit.filter``, ``segaudit.rank`` and
 that switching is a one-line import change.
 """
 
-from segaudit._regions import find_issue_regions
-from segaudit._stream import AuditImage, LabelAudit
+from segaudit.drivers._stream import AuditImage, LabelAudit
 from segaudit.engine._finder import SetupWarning
 from segaudit.filter import find_label_issues
 from segaudit.rank import get_label_quality_scores, issues_from_scores
+from segaudit.regions import find_issue_regions
 from segaudit.summary import common_label_issues, display_issues, filter_by_class
 
 __version__ = "0.1.0"

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from segaudit._validation import float_dtype
-from segaudit.backends._dask_graph import is_dask_array
-from segaudit.engine._arrays import check_inputs, find_issues
-from segaudit.engine._batch import score_dtype
+from segaudit.drivers._arrays import check_inputs, find_issues
+from segaudit.drivers._dask_graph import is_dask_array
 from segaudit.io._outputs import mask_output
 from segaudit.io._space import reserved_memmap
+from segaudit.kernels._batch import score_dtype
 
 __all__ = ["find_label_issues"]
 
@@ -116,15 +116,23 @@ def find_label_issues(
         ignore_index=ignore_index,
     )
     if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
-        from segaudit.backends._dask import find_label_issues_dask
+        from segaudit.drivers._dask import find_label_issues_dask
 
-        return find_label_issues_dask(c.labels, c.pred_probs, c.options(), verbose=c.verbose,
-                                      n_jobs=c.n_jobs, out=out, stacklevel=2)  # fmt: skip
+        return find_label_issues_dask(
+            c.labels,
+            c.pred_probs,
+            c.options(),
+            verbose=c.verbose,
+            n_jobs=c.n_jobs,
+            out=out,
+            stacklevel=2,
+        )
     if out is None:
         return find_issues(c, stacklevel=2)[0]
-    with mask_output(out, (c.n, c.h, c.w)) as target, TemporaryDirectory(
-        dir=Path(out).parent, prefix=".segaudit-"
-    ) as tmp:
+    with (
+        mask_output(out, (c.n, c.h, c.w)) as target,
+        TemporaryDirectory(dir=Path(out).parent, prefix=".segaudit-") as tmp,
+    ):
         # the score summary goes to disk too, so memory does not grow with N
         dtype = score_dtype(float_dtype(c.pred_probs.dtype), c.from_logits)
         scores = reserved_memmap(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from typing import Any
 
 import numpy as np
 
-from segaudit._validation import check_choice, check_no_nan, param_error
-from segaudit.backends._dask_graph import is_dask_array
-from segaudit.engine._arrays import check_inputs, find_issues, softmin_scores
+from segaudit._validation import check_no_nan, param_error
+from segaudit.drivers._arrays import check_inputs, find_issues, softmin_scores
+from segaudit.drivers._dask_graph import is_dask_array
+from segaudit.engine._scores import check_method, check_temperature, issue_image_scores
 
 __all__ = ["get_label_quality_scores", "issues_from_scores"]
-
-METHODS = ("softmin", "num_pixel_issues")
 
 
 def get_label_quality_scores(
@@ -84,7 +82,7 @@ def get_label_quality_scores(
     True
     """
     func = "get_label_quality_scores"
-    check_choice(method, "method", METHODS, func)
+    check_method(method, func)
     check_temperature(temperature, func)
     if method == "softmin" and downsample != 1:
         warnings.warn(
@@ -107,27 +105,24 @@ def get_label_quality_scores(
         ignore_index=ignore_index,
     )
     if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
-        from segaudit.backends._dask import quality_scores_dask
+        from segaudit.drivers._dask import quality_scores_dask
 
-        return quality_scores_dask(c.labels, c.pred_probs, c.options(), method=method,
-                                   temperature=float(temperature), verbose=c.verbose,
-                                   n_jobs=c.n_jobs, stacklevel=2)  # fmt: skip
+        return quality_scores_dask(
+            c.labels,
+            c.pred_probs,
+            c.options(),
+            method=method,
+            temperature=float(temperature),
+            verbose=c.verbose,
+            n_jobs=c.n_jobs,
+            stacklevel=2,
+        )
     if method == "softmin":
         return softmin_scores(c, float(temperature), stacklevel=2)
     pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
     mask, valid = find_issues(c, pixel_scores=pixel_scores, stacklevel=2)
     flagged = mask.sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        image_scores = np.where(valid > 0, 1.0 - flagged / np.maximum(valid, 1), 1.0)
-    return image_scores, pixel_scores
-
-
-def check_temperature(temperature: Any, func: str) -> float:
-    """Check that the softmin temperature is a finite number > 0."""
-    ok = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool)
-    if not ok or not math.isfinite(temperature) or temperature <= 0:
-        raise param_error("temperature", func, "a finite number > 0", repr(temperature))
-    return float(temperature)
+    return issue_image_scores(flagged, valid), pixel_scores
 
 
 def issues_from_scores(
@@ -175,9 +170,11 @@ def issues_from_scores(
         pixels = np.asarray(pixel_scores)
         if pixels.ndim != 3 or pixels.shape[0] != scores.shape[0]:
             raise param_error(
-                "pixel_scores", func, f"an array of shape ({scores.shape[0]}, H, W)",
+                "pixel_scores",
+                func,
+                f"an array of shape ({scores.shape[0]}, H, W)",
                 f"shape {pixels.shape}",
-            )  # fmt: skip
+            )
         return pixels < threshold
     order = np.argsort(scores, kind="stable")
     return order[scores[order] < threshold]

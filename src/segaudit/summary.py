@@ -308,13 +308,21 @@ def display_issues(
         raise ValueError(f"{func}: 'exclude' needs 'labels' to know each pixel's given class.")
     mask = np.asarray(issues)
     if mask.ndim != 3 or mask.dtype != np.bool_:
-        raise param_error("issues", func, "a boolean mask of shape (N, H, W)",
-                          f"{mask.dtype} array of shape {mask.shape}")  # fmt: skip
+        raise param_error(
+            "issues",
+            func,
+            "a boolean mask of shape (N, H, W)",
+            f"{mask.dtype} array of shape {mask.shape}",
+        )
     if pred_probs is not None:
         pred_probs = as_array_like(pred_probs, "pred_probs", func)
         if len(pred_probs.shape) != 4:
-            raise param_error("pred_probs", func, "an array of shape (N, K, H, W)",
-                              f"shape {tuple(pred_probs.shape)}")  # fmt: skip
+            raise param_error(
+                "pred_probs",
+                func,
+                "an array of shape (N, K, H, W)",
+                f"shape {tuple(pred_probs.shape)}",
+            )
     if labels is not None:
         labels = as_array_like(labels, "labels", func)
     if pred_probs is not None and labels is not None:
@@ -325,8 +333,10 @@ def display_issues(
         n, _, h, w = pred_probs.shape
         check_issues_mask(mask, (n, h, w), func)
     if 0 in mask.shape:
-        raise ValueError(f"{func}: need at least one image with at least one pixel; got "
-                         f"issues of shape {mask.shape}.")  # fmt: skip
+        raise ValueError(
+            f"{func}: need at least one image with at least one pixel; got "
+            f"issues of shape {mask.shape}."
+        )
     highest = -1
     if labels is not None:
         k = pred_probs.shape[1] if pred_probs is not None else None
@@ -350,8 +360,9 @@ def _check_plot_labels(labels: Any, k: int | None, ignore_index: int | None, fun
     """Labels to draw are integers, in ``0..K-1`` when K is known (or void); return the largest."""
     highest = -1
     for i in range(labels.shape[0]):
-        given = _image_labels(labels, i, k if k is not None else np.iinfo(np.int64).max,
-                              ignore_index, func)  # fmt: skip
+        given = _image_labels(
+            labels, i, k if k is not None else np.iinfo(np.int64).max, ignore_index, func
+        )
         if ignore_index is not None:
             given = given[given != ignore_index]
         highest = max(highest, int(given.max(initial=-1)))
@@ -362,7 +373,10 @@ def _check_enough_names(class_names: Sequence[str], needed: int, func: str) -> l
     """Without K, `labels` tell how many names are needed: one per class id up to the largest."""
     names = [str(x) for x in class_names]
     if len(names) < needed:
-        raise param_error("class_names", func,
-                          f"at least {needed} names (one per class id 0..{needed - 1} in labels)",
-                          f"{len(names)}")  # fmt: skip
+        raise param_error(
+            "class_names",
+            func,
+            f"at least {needed} names (one per class id 0..{needed - 1} in labels)",
+            f"{len(names)}",
+        )
     return names

@@ -33,9 +33,11 @@ def claim_demo_folder(out_dir: Path) -> None:
         raise param_error("out", "segaudit demo", "a folder", f"the file '{out_dir}'")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
         raise param_error(
-            "out", "segaudit demo", "a new or empty folder, or one an earlier demo wrote",
+            "out",
+            "segaudit demo",
+            "a new or empty folder, or one an earlier demo wrote",
             f"'{out_dir}', which holds other files",
-        )  # fmt: skip
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MARKER).write_text("written by `segaudit demo`\n", encoding="utf-8")
 

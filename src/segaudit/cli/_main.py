@@ -130,7 +130,7 @@ def cli() -> None:
 )
 @click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def scan(masks_dir: Path, probs_dir: Path, out_dir: Path, **options: Any) -> None:  # fmt: skip
+def scan(masks_dir: Path, probs_dir: Path, out_dir: Path, **options: Any) -> None:
     """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
 
     Files are matched by stem. Writes, in OUT: images.csv, regions.csv,
@@ -197,9 +197,16 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
         data = sample(n_images, seed)
         paths = write_sample_folder(out_dir / "sample", data)
         click.echo(f"Sample dataset: {n_images} images in {printable(out_dir / 'sample')}")
-        result = run_scan(paths["masks"], paths["probs"], out_dir / "scan",
-                          images_dir=paths["images"], classes=paths["classes"], ignore_index=255,
-                          from_logits=True, verbose=not quiet)  # fmt: skip
+        result = run_scan(
+            paths["masks"],
+            paths["probs"],
+            out_dir / "scan",
+            images_dir=paths["images"],
+            classes=paths["classes"],
+            ignore_index=255,
+            from_logits=True,
+            verbose=not quiet,
+        )
     except DatasetError as err:
         raise InputError(_problems_message(err)) from err
     except (ValueError, OutputBusyError) as err:
@@ -210,8 +217,10 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
     stems = [f"scene_{i:03d}" for i in range(n_images)]
     flagged = read_flagged(out_dir / "scan" / "masks", stems, data.labels.shape[1:])
     precision, recall = precision_recall(flagged, data.injected)
-    click.echo(f"\nAgainst the {int(data.injected.sum())} injected label errors: "
-               f"precision {precision:.3f}, recall {recall:.3f}")  # fmt: skip
+    click.echo(
+        f"\nAgainst the {int(data.injected.sum())} injected label errors: "
+        f"precision {precision:.3f}, recall {recall:.3f}"
+    )
     figure = _save_figure(flagged, data, out_dir / "top_issues.png")
     click.echo(f"Figure of the worst image: {printable(figure)}")
 
@@ -223,8 +232,9 @@ def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
     from segaudit import display_issues
     from segaudit.io import atomic_path
 
-    figures = display_issues(flagged, data.labels, data.logits, class_names=data.class_names,
-                             top=1, ignore_index=255)  # fmt: skip
+    figures = display_issues(
+        flagged, data.labels, data.logits, class_names=data.class_names, top=1, ignore_index=255
+    )
     with atomic_path(path) as tmp:
         figures[-1].savefig(tmp, format="png", dpi=80, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -245,13 +255,17 @@ def _print_summary(result: Any) -> None:
     if len(worst):
         click.echo("\nImages with the lowest label quality:")
         for row in worst.itertuples(index=False):
-            click.echo(f"  {safe(row.image):<24} score {row.score:.3f}  {row.num_pixel_issues:>7} "
-                       f"flagged pixels ({row.fraction_pixel_issues:.1%})")  # fmt: skip
+            click.echo(
+                f"  {safe(row.image):<24} score {row.score:.3f}  {row.num_pixel_issues:>7} "
+                f"flagged pixels ({row.fraction_pixel_issues:.1%})"
+            )
     if len(result.confusions):
         click.echo("\nMost common confusions (given -> predicted):")
         for row in result.confusions.head(5).itertuples(index=False):
-            click.echo(f"  {safe(row.given_label)} -> {safe(row.predicted_label)}: "
-                       f"{row.num_pixel_issues} pixels")  # fmt: skip
+            click.echo(
+                f"  {safe(row.given_label)} -> {safe(row.predicted_label)}: "
+                f"{row.num_pixel_issues} pixels"
+            )
     if result.region_types:
         counts = sorted(result.region_types.items(), key=lambda kv: (-kv[1], kv[0]))
         click.echo("\nRegions by type: " + ", ".join(f"{k} {v}" for k, v in counts))

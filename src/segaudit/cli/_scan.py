@@ -21,9 +21,7 @@ import numpy as np
 import pandas as pd
 
 from segaudit._progress import progress
-from segaudit._region_spool import RegionSpool
-from segaudit._regions import image_regions
-from segaudit._stream import LabelAudit
+from segaudit.drivers._stream import LabelAudit
 from segaudit.engine._finder import SetupWarning
 from segaudit.io import (
     ClassInfo,
@@ -36,6 +34,8 @@ from segaudit.io import (
 from segaudit.io._atomic import atomic_write
 from segaudit.io._csv import write_csv
 from segaudit.io._publish import OutputFolder, check_out_dir
+from segaudit.regions._find import image_regions
+from segaudit.regions._spool import RegionSpool
 from segaudit.summary import confusion_frame
 
 __all__ = ["ScanResult", "run_scan"]
@@ -255,9 +255,16 @@ def run_scan(
     check_out_dir(out, inputs, "run_scan")
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(OutputFolder(out, version=__version__))
-        dataset = scan_folder(masks_dir, probs_dir, images_dir=images_dir, layout=layout,
-                              ignore_index=ignore_index, classes=classes, downsample=downsample,
-                              from_logits=from_logits)  # fmt: skip
+        dataset = scan_folder(
+            masks_dir,
+            probs_dir,
+            images_dir=images_dir,
+            layout=layout,
+            ignore_index=ignore_index,
+            classes=classes,
+            downsample=downsample,
+            from_logits=from_logits,
+        )
         skipped: list[InputProblem] = []
         if skip_bad:
             dataset, skipped = dataset.skip_bad()
@@ -268,10 +275,16 @@ def run_scan(
         names = list(info.names) if info is not None else [str(i) for i in range(k)]
         colors = list(info.colors) if info is not None and info.colors is not None else None
         stage, spill = folder.stage, folder.spill
-        audit = stack.enter_context(LabelAudit(
-            k, ignore_index=ignore_index, from_logits=from_logits, downsample=downsample,
-            memory_limit=memory_limit, spill_dir=spill,
-        ))  # fmt: skip
+        audit = stack.enter_context(
+            LabelAudit(
+                k,
+                ignore_index=ignore_index,
+                from_logits=from_logits,
+                downsample=downsample,
+                memory_limit=memory_limit,
+                spill_dir=spill,
+            )
+        )
         kept, late = _audit(dataset, audit, skip_bad=skip_bad, verbose=verbose)
         skipped += late
         items = [dataset.items[i] for i in kept]
@@ -293,16 +306,33 @@ def run_scan(
                 rows.append((stem, scores[img.index], flagged, flagged / valid if valid else 0.0))
                 if flagged:
                     _write_mask_png(img.issues, stage / "masks" / f"{stem}.png")
-                    spool.append(image_regions(img.issues, img.labels, img.predicted, img.scores,
-                                               image=img.index, background=background,
-                                               ignore_index=ignore_index))  # fmt: skip
+                    spool.append(
+                        image_regions(
+                            img.issues,
+                            img.labels,
+                            img.predicted,
+                            img.scores,
+                            image=img.index,
+                            background=background,
+                            ignore_index=ignore_index,
+                        )
+                    )
                 if img.index in worst:
                     path = items[img.index].image_path
                     photo = read_image(path) if path is not None else None
                     predicted = np.where(void, img.labels, img.predicted)
                     score = float(scores[img.index])
-                    shown.append(ReportImage(stem, score, flagged, img.labels.copy(), predicted,
-                                             img.issues.copy(), photo))  # fmt: skip
+                    shown.append(
+                        ReportImage(
+                            stem,
+                            score,
+                            flagged,
+                            img.labels.copy(),
+                            predicted,
+                            img.issues.copy(),
+                            photo,
+                        )
+                    )
                 bar.update(1)
         images = pd.DataFrame(rows, columns=IMAGE_COLUMNS).sort_values(
             ["score", "image"], kind="stable"
@@ -325,11 +355,29 @@ def run_scan(
         _write_csv(per_class, stage / "per_class.csv")
         regions = _with_stems(spool.head(5 * top, names), stems)
         shown.sort(key=lambda r: (r.score, r.stem))
-        write_report(stage / "report.html", images=shown, regions=regions,
-                     confusions=confusions, per_class=per_class, summary=summary,
-                     class_names=names, class_colors=colors,
-                     ignore_index=ignore_index, warnings=setup)  # fmt: skip
+        write_report(
+            stage / "report.html",
+            images=shown,
+            regions=regions,
+            confusions=confusions,
+            per_class=per_class,
+            summary=summary,
+            class_names=names,
+            class_colors=colors,
+            ignore_index=ignore_index,
+            warnings=setup,
+        )
         files = folder.publish()
-    return ScanResult(out, images.reset_index(drop=True), regions, spool.type_counts(),
-                      confusions, per_class, summary, skipped, files,
-                      folder.run_dir, setup)  # fmt: skip
+    return ScanResult(
+        out,
+        images.reset_index(drop=True),
+        regions,
+        spool.type_counts(),
+        confusions,
+        per_class,
+        summary,
+        skipped,
+        files,
+        folder.run_dir,
+        setup,
+    )

@@ -8,8 +8,8 @@ from types import ModuleType
 
 import numpy as np
 
-from segaudit.engine._batch import BatchSummary
 from segaudit.engine._exact import ClassSums
+from segaudit.kernels._batch import BatchSummary
 
 __all__ = ["FLOAT_TOLERANCE", "Accumulator", "count_issues"]
 

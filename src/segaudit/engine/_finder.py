@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from segaudit.backends._torch import is_tensor, on_device, summarise_tensor, to_numpy
 from segaudit.engine._accumulate import Accumulator
-from segaudit.engine._batch import BatchSummary, Scratch, as_batch, summarise_batch
-from segaudit.engine._downsample import pool_labels, pool_probs, softmax
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
+from segaudit.kernels._batch import BatchSummary, Scratch, as_batch, summarise_batch
+from segaudit.kernels._downsample import pool_labels, pool_probs, softmax
+from segaudit.kernels._torch import is_tensor, on_device, summarise_tensor, to_numpy
 
 __all__ = [
     "MAX_ISSUE_FRACTION",
@@ -209,11 +209,19 @@ def summarise_block(
     if is_tensor(probs) or is_tensor(labels):
         if f == 1 and on_device(probs):  # summarised on the accelerator; CPU tensors use numba
             full, _ = summarise_tensor(
-                probs, labels, num_classes=opts.num_classes, ignore_index=opts.ignore_index,
-                from_logits=opts.from_logits, image_offset=image_offset, shape_hw=(h, w),
-                where=where, scores_out=scores_out, disagree_out=disagree_out,
-                argmax_out=argmax_out, keep_argmax=argmax_out is not None,
-            )  # fmt: skip
+                probs,
+                labels,
+                num_classes=opts.num_classes,
+                ignore_index=opts.ignore_index,
+                from_logits=opts.from_logits,
+                image_offset=image_offset,
+                shape_hw=(h, w),
+                where=where,
+                scores_out=scores_out,
+                disagree_out=disagree_out,
+                argmax_out=argmax_out,
+                keep_argmax=argmax_out is not None,
+            )
             return BlockSummary(full, full)
         probs, labels = to_numpy(probs), to_numpy(labels)  # zero-copy for CPU tensors
     if f == 1:
@@ -379,8 +387,9 @@ class IssueFinder:
     def commit(self, staged: Staged) -> BatchSummary:
         """Add a block from :meth:`stage`, whole (nothing here can fail half-way)."""
         block = staged.block
-        deviation = max(self.acc.max_row_deviation, block.rank.max_row_deviation,
-                        block.full.max_row_deviation)  # fmt: skip
+        deviation = max(
+            self.acc.max_row_deviation, block.rank.max_row_deviation, block.full.max_row_deviation
+        )
         entry = Entry(self.pixels, block.rank.scores, block.full.disagree, staged.shape)
         self.acc.commit(block.rank, staged.records)
         self.acc.max_row_deviation = deviation
@@ -409,8 +418,15 @@ class IssueFinder:
 
     def write_mask(self, entry: Entry, selection: Selection) -> np.ndarray:
         """Turn one entry's disagreement into its issue mask, in place; return it."""
-        return block_mask(entry.scores, entry.disagree, entry.base, entry.shape,
-                          self.opts.downsample, selection.cutoff, self.kernels)  # fmt: skip
+        return block_mask(
+            entry.scores,
+            entry.disagree,
+            entry.base,
+            entry.shape,
+            self.opts.downsample,
+            selection.cutoff,
+            self.kernels,
+        )
 
     def write_masks(self, selection: Selection) -> None:
         """Turn every stored disagreement into the issue mask, in place."""

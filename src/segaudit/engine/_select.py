@@ -149,6 +149,10 @@ def compose(
             mask[...] = False
             continue
         kernels.compose_mask(
-            b.keys, np.uint64(cutoff.key), np.int64(cutoff.index), np.int64(b.base), mask,
+            b.keys,
+            np.uint64(cutoff.key),
+            np.int64(cutoff.index),
+            np.int64(b.base),
+            mask,
             and_with_mask,
-        )  # fmt: skip
+        )

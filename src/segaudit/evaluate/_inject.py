@@ -286,10 +286,21 @@ class _Image:
         top, left = int(rr.min() + window[0].start), int(cc.min() + window[1].start)
         bottom = int(rr.max() + window[0].start + 1)
         right = int(cc.max() + window[1].start + 1)
-        rows.append((
-            error, self.index, kind, _majority(before), _majority(new_values), shift,
-            top, left, bottom, right, int(keep.sum()),
-        ))  # fmt: skip
+        rows.append(
+            (
+                error,
+                self.index,
+                kind,
+                _majority(before),
+                _majority(new_values),
+                shift,
+                top,
+                left,
+                bottom,
+                right,
+                int(keep.sum()),
+            )
+        )
 
 
 def _window(sl: tuple[slice, slice], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:

@@ -280,9 +280,15 @@ def make_scenes(
     streams = np.random.SeedSequence(seed).spawn(2 + models)
     classes = np.array([c for c in range(num_classes) if c != background])
     scenes = _draw_scenes(
-        np.random.default_rng(streams[0]), n_images, height, width, classes,
-        background, objects, object_size,
-    )  # fmt: skip
+        np.random.default_rng(streams[0]),
+        n_images,
+        height,
+        width,
+        classes,
+        background,
+        objects,
+        object_size,
+    )
     top = max(num_classes - 1, 0 if ignore_index is None else ignore_index)
     small = (ignore_index is None or ignore_index >= 0) and top <= 255
     true_labels = scenes.astype(np.uint8 if small else np.int32)
@@ -302,9 +308,17 @@ def make_scenes(
     believed, logits, probs = [], [], []
     for m in range(models):
         b_m, l_m, p_m = _model(
-            np.random.default_rng(streams[2 + m]), scenes, classes, num_classes, background,
-            model_error_rate, model_confident, blur, logit_scale, logit_noise,
-        )  # fmt: skip
+            np.random.default_rng(streams[2 + m]),
+            scenes,
+            classes,
+            num_classes,
+            background,
+            model_error_rate,
+            model_confident,
+            blur,
+            logit_scale,
+            logit_noise,
+        )
         believed.append(b_m.astype(true_labels.dtype))
         logits.append(l_m)
         probs.append(p_m)

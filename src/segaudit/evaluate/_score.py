@@ -282,12 +282,14 @@ def score_detection(
     region, first, pixels = np.unique(region_map, return_index=True, return_counts=True)
     flagged = np.bincount(region_map[f], minlength=region[-1] + 1)[region]
     keep = region > 0
-    regions = pd.DataFrame({
-        "region": region[keep].astype(np.int64),
-        "image": first[keep] // hw,
-        "pixels": pixels[keep],
-        "flagged": flagged[keep],
-    })  # fmt: skip
+    regions = pd.DataFrame(
+        {
+            "region": region[keep].astype(np.int64),
+            "image": first[keep] // hw,
+            "pixels": pixels[keep],
+            "flagged": flagged[keep],
+        }
+    )
     if errs is not None:
         kinds = pd.Series(errs["kind"].to_numpy(), index=errs["error"].to_numpy())
         regions.insert(2, "kind", kinds.reindex(regions["region"].to_numpy()).to_numpy())

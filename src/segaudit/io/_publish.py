@@ -85,23 +85,30 @@ def check_out_dir(out_dir: PathLike, inputs: Mapping[str, PathLike | None], func
             continue
         other = os.path.realpath(folder)
         relation = (
-            "is" if real == other
-            else "lies inside" if _inside(real, other)
-            else "contains" if _inside(other, real)
+            "is"
+            if real == other
+            else "lies inside"
+            if _inside(real, other)
+            else "contains"
+            if _inside(other, real)
             else None
-        )  # fmt: skip
+        )
         if relation is not None:
             raise param_error(
-                "out_dir", func, "a folder apart from the input folders (the scan owns it)",
+                "out_dir",
+                func,
+                "a folder apart from the input folders (the scan owns it)",
                 f"'{out}', which {relation} the {name} folder '{folder}'",
-            )  # fmt: skip
+            )
     for name in PUBLISHED:
         entry = out / name
         if os.path.lexists(entry) and not _is_our_link(entry, name):
             raise param_error(
-                "out_dir", func, "a folder whose results segaudit wrote (or a new one)",
+                "out_dir",
+                func,
+                "a folder whose results segaudit wrote (or a new one)",
                 f"'{out}', where '{entry}' was not written by segaudit; move it away",
-            )  # fmt: skip
+            )
 
 
 def _is_our_link(entry: Path, name: str) -> bool:

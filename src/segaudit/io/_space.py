@@ -45,8 +45,9 @@ class DiskFullError(OSError):
         The system's error number.
     """
 
-    def __init__(self, path: str | os.PathLike[str], what: str, need: int,
-                 code: int = errno.ENOSPC) -> None:  # fmt: skip
+    def __init__(
+        self, path: str | os.PathLike[str], what: str, need: int, code: int = errno.ENOSPC
+    ) -> None:
         folder = Path(path).parent
         self.need = int(need)
         self.free = free_bytes(folder)
@@ -62,12 +63,15 @@ class DiskFullError(OSError):
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.__class__, self.errno, self.message, self.filename,
-                           self.need, self.free))  # fmt: skip
+        return (
+            _rebuild,
+            (self.__class__, self.errno, self.message, self.filename, self.need, self.free),
+        )
 
 
-def _rebuild(cls: type, code: int, message: str, filename: str, need: int,
-             free: int | None) -> DiskFullError:  # fmt: skip
+def _rebuild(
+    cls: type, code: int, message: str, filename: str, need: int, free: int | None
+) -> DiskFullError:
     """Unpickle a DiskFullError without touching the file system again."""
     err = OSError.__new__(cls, code, message)
     OSError.__init__(err, code, message)

@@ -1,6 +1,6 @@
 """The compiled per-pixel kernels (numba): one fused pass per batch.
 
-Every function here has a twin in :mod:`segaudit.backends._numpy` that gives
+Every function here has a twin in :mod:`segaudit.kernels._numpy` that gives
 identical results; the engine picks one at call time.
 
 Compiled code is cached on disk where numba can (a ``__pycache__`` next to
@@ -173,11 +173,15 @@ def _four_planes(probs, bits, img, k, j0, size):
     """Return views of class planes k..k+3 of one tile, as values and as bits."""
     stop = j0 + size
     return (
-        probs[img, k, j0:stop], probs[img, k + 1, j0:stop],
-        probs[img, k + 2, j0:stop], probs[img, k + 3, j0:stop],
-        bits[img, k, j0:stop], bits[img, k + 1, j0:stop],
-        bits[img, k + 2, j0:stop], bits[img, k + 3, j0:stop],
-    )  # fmt: skip
+        probs[img, k, j0:stop],
+        probs[img, k + 1, j0:stop],
+        probs[img, k + 2, j0:stop],
+        probs[img, k + 3, j0:stop],
+        bits[img, k, j0:stop],
+        bits[img, k + 1, j0:stop],
+        bits[img, k + 2, j0:stop],
+        bits[img, k + 3, j0:stop],
+    )
 
 
 @_njit()
@@ -194,9 +198,25 @@ def _first_bad_class(probs, img, j, k_total, from_logits):
 
 @_njit(parallel=True)
 def summarise(
-    probs, bits, labels, num_classes, ignore_index, use_ignore, from_logits, keep_argmax,
-    s_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
-):  # fmt: skip
+    probs,
+    bits,
+    labels,
+    num_classes,
+    ignore_index,
+    use_ignore,
+    from_logits,
+    keep_argmax,
+    s_out,
+    disagree_out,
+    a_out,
+    m_dis,
+    a_dis,
+    n_dis,
+    sums,
+    counts,
+    maxdev,
+    errors,
+):
     """Fused pass over one batch.
 
     probs (n, K, P) float32/64 and `bits`, the same memory viewed as unsigned
@@ -327,7 +347,7 @@ def summarise(
 @_njit(parallel=True)
 def self_confidence(
     probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
-):  # fmt: skip
+):
     """Scores-only pass over probabilities (not logits): s, row-sum deviation, errors.
 
     What :func:`summarise` gives for these outputs, bit for bit, without the

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from segaudit._store import SummaryStore
 from segaudit._validation import (
     as_array_like,
     check_bool,
@@ -21,6 +20,7 @@ from segaudit._validation import (
     float_dtype,
     param_error,
 )
+from segaudit.drivers._store import SummaryStore
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._finder import (
     IssueFinder,
@@ -31,8 +31,9 @@ from segaudit.engine._finder import (
     valid_per_image,
     warn_setup,
 )
-from segaudit.engine._kernels import get_kernels, use_threads
+from segaudit.engine._scores import check_method, check_temperature, issue_image_scores
 from segaudit.io._outputs import mask_output
+from segaudit.kernels._choice import get_kernels, use_threads
 
 __all__ = ["AuditImage", "LabelAudit"]
 
@@ -329,8 +330,15 @@ class LabelAudit:
         selection = self._select()
         for part, entry in zip(self._parts, self._finder.entries, strict=True):
             mask = np.array(entry.disagree, dtype=np.bool_, copy=True)
-            block_mask(entry.scores, mask, entry.base, entry.shape, self.options.downsample,
-                       selection.cutoff, self._finder.kernels)  # fmt: skip
+            block_mask(
+                entry.scores,
+                mask,
+                entry.base,
+                entry.shape,
+                self.options.downsample,
+                selection.cutoff,
+                self._finder.kernels,
+            )
             yield part, mask.reshape(part.shape)
 
     def find_label_issues(
@@ -383,9 +391,7 @@ class LabelAudit:
         return self._image_scores(method, temperature, "LabelAudit.image_scores")
 
     def _image_scores(self, method: str, temperature: float, func: str) -> np.ndarray:
-        from segaudit.rank import METHODS, check_temperature
-
-        check_choice(method, "method", METHODS, func)
+        check_method(method, func)
         check_temperature(temperature, func)
         if not self._parts:
             raise ValueError("LabelAudit: no batches yet; call update() at least once.")
@@ -397,8 +403,9 @@ class LabelAudit:
         else:
             for part, mask in self._masks():
                 flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
-                out = np.where(part.valid > 0, 1.0 - flagged / np.maximum(part.valid, 1), 1.0)
-                image[part.start : part.start + part.shape[0]] = out
+                image[part.start : part.start + part.shape[0]] = issue_image_scores(
+                    flagged, part.valid
+                )
         return image
 
     def get_label_quality_scores(

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from segaudit._validation import param_error
-from segaudit.backends._dask_blocks import (
+from segaudit.drivers._dask_blocks import (
     Stats,
     count_part,
     image_scores_part,
@@ -33,7 +32,7 @@ from segaudit.backends._dask_blocks import (
     sum_all,
     summarise_part,
 )
-from segaudit.backends._dask_graph import (
+from segaudit.drivers._dask_graph import (
     DaskKeys,
     import_dask,
     is_dask_array,
@@ -41,14 +40,13 @@ from segaudit.backends._dask_graph import (
     tree_reduce,
     whole_image_blocks,
 )
-from segaudit.backends._dask_output import check_output, write_mask
+from segaudit.drivers._dask_output import check_output, write_mask
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._finder import Options, Selection, setup_problems, warn_setup
+from segaudit.engine._scores import check_method
 from segaudit.engine._select import find_cutoff
 
 __all__ = ["find_label_issues_dask", "is_dask_array", "quality_scores_dask", "uses_dask"]
-
-METHODS = ("softmin", "num_pixel_issues")
 
 
 def uses_dask(labels: Any, pred_probs: Any) -> bool:
@@ -92,8 +90,9 @@ def _summarise(
     keep = {"keep_pixel_scores": keep_pixel_scores, "temperature": temperature}
     leaves: list[Any] = []
     start = 0
-    blocks = zip(probs.to_delayed().reshape(-1), labels.to_delayed().reshape(-1), sizes,
-                 strict=True)  # fmt: skip
+    blocks = zip(
+        probs.to_delayed().reshape(-1), labels.to_delayed().reshape(-1), sizes, strict=True
+    )
     for pb, lb, size in blocks:
         leaves.append(task(pb, lb, opts, start, start * per_image, n_jobs=threads, **keep))
         start += size
@@ -121,8 +120,9 @@ def _select(
     leaves = [dask.delayed(count_part, pure=True)(p, thresholds) for p in s.parts]
     keys = DaskKeys(s.parts, dask, _threads(n_jobs))
     top = (0, stats.key_bits)  # find_cutoff's first histogram: computed with T, in one trip
-    t, keys.known[top] = dask.compute(tree_reduce(leaves, sum_all, dask.delayed),
-                                      keys.histogram_task(*top))  # fmt: skip
+    t, keys.known[top] = dask.compute(
+        tree_reduce(leaves, sum_all, dask.delayed), keys.histogram_task(*top)
+    )
     setup = tuple(setup_problems(int(stats.sums.counts.sum()), stats.disagreeing, int(t)))
     warn_setup(setup)
     if t == 0:
@@ -210,18 +210,18 @@ def quality_scores_dask(
     pixel_scores : dask.array.Array of float64, shape (N, H, W)
         Lazy, built from the kept summaries.
     """
-    if method not in METHODS:
-        expected = f"one of {', '.join(map(repr, METHODS))}"
-        raise param_error("method", "get_label_quality_scores", expected, repr(method))
+    check_method(method, "get_label_quality_scores")
     dask, da = import_dask()
     if method == "softmin":
-        s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs,
-                       temperature=float(temperature))  # fmt: skip
+        s = _summarise(
+            labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs, temperature=float(temperature)
+        )
         _check(s, dask, opts.num_classes, stacklevel + 1)
         tasks = [dask.delayed(image_scores_part, pure=True)(p) for p in s.parts]
     else:
-        s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs,
-                       keep_pixel_scores=True)  # fmt: skip
+        s = _summarise(
+            labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs, keep_pixel_scores=True
+        )
         cutoff = _select(s, opts, dask, n_jobs, stacklevel + 1).cutoff
         task = dask.delayed(issue_scores_part, pure=True)
         tasks = [task(p, cutoff, opts.downsample) for p in s.parts]

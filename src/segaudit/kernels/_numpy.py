@@ -1,4 +1,4 @@
-"""Pure-numpy twins of the compiled kernels in :mod:`segaudit.backends._numba`.
+"""Pure-numpy twins of the compiled kernels in :mod:`segaudit.kernels._numba`.
 
 Same arguments and the same outputs, bit for bit, for everything that decides a
 result: self-confidence, argmax, disagreement, per-tile class sums (added in
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segaudit.backends._numba import (
+from segaudit.kernels._numba import (
     ERR_LABEL,
     ERR_NEGATIVE,
     ERR_NONE,
@@ -35,12 +35,27 @@ __all__ = [
 ]
 
 
-
 def summarise(
-    probs, bits, labels, num_classes, ignore_index, use_ignore, from_logits, keep_argmax,
-    s_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
-):  # fmt: skip
-    """Numpy twin of :func:`segaudit.backends._numba.summarise`."""
+    probs,
+    bits,
+    labels,
+    num_classes,
+    ignore_index,
+    use_ignore,
+    from_logits,
+    keep_argmax,
+    s_out,
+    disagree_out,
+    a_out,
+    m_dis,
+    a_dis,
+    n_dis,
+    sums,
+    counts,
+    maxdev,
+    errors,
+):
+    """Numpy twin of :func:`segaudit.kernels._numba.summarise`."""
     n, _, p_total = probs.shape
     tiles = (p_total + TILE - 1) // TILE
     errors[:, 0] = ERR_NONE
@@ -96,16 +111,30 @@ def summarise(
 
 def self_confidence(
     probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
-):  # fmt: skip
-    """Numpy twin of :func:`segaudit.backends._numba.self_confidence` (via `summarise`)."""
+):
+    """Numpy twin of :func:`segaudit.kernels._numba.self_confidence` (via `summarise`)."""
     n, _, p = probs.shape
     tiles = errors.shape[0]
     summarise(
-        probs, bits, labels, num_classes, ignore_index, use_ignore, False, False, s_out,
-        np.empty((n, p), np.bool_), np.empty((1, 1), np.int32), np.empty(tiles * TILE, s_out.dtype),
-        np.empty(tiles * TILE, np.int32), np.zeros(tiles, np.int64), np.zeros((tiles, num_classes)),
-        np.zeros((tiles, num_classes), np.int64), maxdev, errors,
-    )  # fmt: skip
+        probs,
+        bits,
+        labels,
+        num_classes,
+        ignore_index,
+        use_ignore,
+        False,
+        False,
+        s_out,
+        np.empty((n, p), np.bool_),
+        np.empty((1, 1), np.int32),
+        np.empty(tiles * TILE, s_out.dtype),
+        np.empty(tiles * TILE, np.int32),
+        np.zeros(tiles, np.int64),
+        np.zeros((tiles, num_classes)),
+        np.zeros((tiles, num_classes), np.int64),
+        maxdev,
+        errors,
+    )
 
 
 def _first_pixel_error(
@@ -138,7 +167,7 @@ def _first_pixel_error(
 
 
 def key_histogram(keys, prefix, shift, nchunks):
-    """Numpy twin of :func:`segaudit.backends._numba.key_histogram`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.key_histogram`."""
     keys = np.asarray(keys).astype(np.uint64, copy=False)
     if shift < 64:
         keys = keys[(keys >> np.uint64(shift)) == np.uint64(prefix)]
@@ -147,7 +176,7 @@ def key_histogram(keys, prefix, shift, nchunks):
 
 
 def gather_bucket(keys, prefix, shift, base, limit):
-    """Numpy twin of :func:`segaudit.backends._numba.gather_bucket`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.gather_bucket`."""
     keys = np.asarray(keys).astype(np.uint64, copy=False)
     if shift < 64:
         idx = np.flatnonzero((keys >> np.uint64(shift)) == np.uint64(prefix))[:limit]
@@ -157,7 +186,7 @@ def gather_bucket(keys, prefix, shift, base, limit):
 
 
 def nth_match(keys, key, nth):
-    """Numpy twin of :func:`segaudit.backends._numba.nth_match`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.nth_match`."""
     hits = np.flatnonzero(np.asarray(keys).astype(np.uint64, copy=False) == np.uint64(key))
     if nth < hits.shape[0]:
         return int(hits[nth]), nth
@@ -165,18 +194,18 @@ def nth_match(keys, key, nth):
 
 
 def compact(per_tile, used, tile):
-    """Numpy twin of :func:`segaudit.backends._numba.compact`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.compact`."""
     parts = [per_tile[t * tile : t * tile + k] for t, k in enumerate(used.tolist()) if k]
     return np.concatenate(parts) if parts else per_tile[:0].copy()
 
 
 def count_above(max_prob, argmax, adjusted):
-    """Numpy twin of :func:`segaudit.backends._numba.count_above`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.count_above`."""
     return int(np.count_nonzero(max_prob.astype(np.float64) >= adjusted[argmax]))
 
 
 def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
-    """Numpy twin of :func:`segaudit.backends._numba.compose_mask`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.compose_mask`."""
     keys = np.asarray(keys).astype(np.uint64, copy=False)
     index = np.arange(keys.shape[0], dtype=np.int64) + base
     cut_key = np.uint64(cut_key)
@@ -188,7 +217,7 @@ def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
 
 
 def softmin(scores, temperature, out):
-    """Numpy twin of :func:`segaudit.backends._numba.softmin`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.softmin`."""
     s = np.asarray(scores, dtype=np.float64)
     valid = ~np.isnan(s)
     low = np.where(valid, s, np.inf).min(axis=1)

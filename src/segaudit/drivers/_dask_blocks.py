@@ -19,8 +19,9 @@ import numpy as np
 from segaudit.engine._accumulate import count_issues
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._finder import Options, block_mask, summarise_block, valid_per_image
-from segaudit.engine._kernels import get_kernels, use_threads
+from segaudit.engine._scores import issue_image_scores
 from segaudit.engine._select import Cutoff, keys_of
+from segaudit.kernels._choice import get_kernels, use_threads
 
 __all__ = [
     "Part",
@@ -214,17 +215,16 @@ def nth_part(part: Part, key: int, r: int) -> int:
 def mask_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:
     """Return the part's issue mask ``(n, H, W)``; the kept disagreement is not changed."""
     disagree = _need(part.disagree).copy()
-    mask = block_mask(_need(part.scores), disagree, part.base, part.shape, downsample, cutoff,
-                      get_kernels())  # fmt: skip
+    mask = block_mask(
+        _need(part.scores), disagree, part.base, part.shape, downsample, cutoff, get_kernels()
+    )
     return mask.reshape(part.shape)
 
 
 def issue_scores_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:
     """Return ``1 - flagged / labelled`` per image (1.0 for an image with no labelled pixel)."""
     flagged = mask_part(part, cutoff, downsample).sum(axis=(1, 2))
-    valid = _need(part.valid)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(valid > 0, 1.0 - flagged / np.maximum(valid, 1), 1.0)
+    return issue_image_scores(flagged, _need(part.valid))
 
 
 def image_scores_part(part: Part) -> np.ndarray:

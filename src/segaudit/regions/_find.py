@@ -439,17 +439,19 @@ def find_issue_regions(
             _check_ids("predicted", predicted_hw, i, None, None, void)
         else:
             predicted_hw, scores_hw = _argmax_and_self_confidence(_read(pred_probs, i), labels_hw)
-        tables.append(image_regions(
-            issues_hw,
-            labels_hw,
-            predicted_hw,
-            scores_hw,
-            image=i,
-            background=background,
-            ignore_index=ignore_index,
-            connectivity=connectivity,
-            min_area=min_area,
-            boundary_width=boundary_width,
-        ))  # fmt: skip
+        tables.append(
+            image_regions(
+                issues_hw,
+                labels_hw,
+                predicted_hw,
+                scores_hw,
+                image=i,
+                background=background,
+                ignore_index=ignore_index,
+                connectivity=connectivity,
+                min_area=min_area,
+                boundary_width=boundary_width,
+            )
+        )
     table = np.concatenate(tables)
     return regions_frame(table[rank_regions(table)], class_names)

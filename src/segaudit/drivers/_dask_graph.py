@@ -1,7 +1,7 @@
 """Graph plumbing of the dask backend: blocks of whole images, tree reductions, selection.
 
 Nothing here reads data on the client: it builds task graphs over the
-persisted parts (see :mod:`segaudit.backends._dask_blocks`) and computes
+persisted parts (see :mod:`segaudit.drivers._dask_blocks`) and computes
 only small results (sums, counts, 65536-bin histograms, the boundary bucket).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from segaudit._progress import progress
-from segaudit.backends._dask_blocks import (
+from segaudit.drivers._dask_blocks import (
     gather_part,
     histogram_part,
     match_count_part,

@@ -19,11 +19,11 @@ from segaudit._validation import (
     check_shapes,
     float_dtype,
 )
-from segaudit.backends._torch import on_device, to_numpy
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._batch import as_batch, score_batch
 from segaudit.engine._finder import IssueFinder, Options, summarise_block, valid_per_image
-from segaudit.engine._kernels import get_kernels, use_threads
+from segaudit.kernels._batch import as_batch, score_batch
+from segaudit.kernels._choice import get_kernels, use_threads
+from segaudit.kernels._torch import on_device, to_numpy
 
 __all__ = [
     "DEFAULT_BATCH_VALUES",
@@ -60,8 +60,9 @@ class Checked:
 
     def options(self) -> Options:
         """Return the engine options these arguments describe."""
-        return Options(self.k, self.ignore_index, self.from_logits, self.downsample,
-                       self.label_pooling)  # fmt: skip
+        return Options(
+            self.k, self.ignore_index, self.from_logits, self.downsample, self.label_pooling
+        )
 
 
 def check_inputs(labels: Any, pred_probs: Any, func: str, **options: Any) -> Checked:
@@ -159,14 +160,22 @@ def softmin_scores(
         for start, stop, probs, labels in iter_batches(c, "scoring images"):
             scores = pixel_scores[start:stop].reshape(-1, p)
             if c.from_logits or on_device(probs):
-                block = summarise_block(probs, labels, opts, kernels, image_offset=start,
-                                        scores_out=scores)  # fmt: skip
+                block = summarise_block(
+                    probs, labels, opts, kernels, image_offset=start, scores_out=scores
+                )
                 dev = block.full.max_row_deviation
             else:
                 pb, lb = as_batch(to_numpy(probs), to_numpy(labels))
-                dev = score_batch(pb, lb, kernels=kernels, num_classes=c.k,
-                                  ignore_index=c.ignore_index, image_offset=start,
-                                  shape_hw=(c.h, c.w), scores_out=scores)  # fmt: skip
+                dev = score_batch(
+                    pb,
+                    lb,
+                    kernels=kernels,
+                    num_classes=c.k,
+                    ignore_index=c.ignore_index,
+                    image_offset=start,
+                    shape_hw=(c.h, c.w),
+                    scores_out=scores,
+                )
             deviation = max(deviation, dev)
             kernels.softmin(scores, float(temperature), image_scores[start:stop])
     warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)

@@ -22,11 +22,11 @@ def get_kernels(name: str | None = None) -> ModuleType:
     """
     choice = (name or os.environ.get(KERNEL_ENV) or "numba").lower()
     if choice == "numba":
-        from segaudit.backends import _numba
+        from segaudit.kernels import _numba
 
         return _numba
     if choice == "numpy":
-        from segaudit.backends import _numpy
+        from segaudit.kernels import _numpy
 
         return _numpy
     raise ValueError(

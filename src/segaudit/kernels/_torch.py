@@ -1,7 +1,7 @@
 """The torch backend: the per-pixel summary of a batch, computed on the tensor's device.
 
-`summarise_tensor` gives the same :class:`~segaudit.engine._batch.BatchSummary`
-as the fused kernel of :mod:`segaudit.backends._numba`, bit for bit for
+`summarise_tensor` gives the same :class:`~segaudit.kernels._batch.BatchSummary`
+as the fused kernel of :mod:`segaudit.kernels._numba`, bit for bit for
 probabilities (with ``from_logits`` the exponential may differ in the last bit),
 but runs as torch operations wherever the batch lives. Only the summary crosses
 to the host: the self-confidence and the disagreement of every pixel (5 or 9
@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from segaudit.backends._numba import TILE
-from segaudit.engine._batch import (
+from segaudit.kernels._batch import (
     BatchSummary,
     as_batch,
     index_dtype,
     score_dtype,
     summarise_batch,
 )
-from segaudit.engine._kernels import get_kernels
+from segaudit.kernels._choice import get_kernels
+from segaudit.kernels._numba import TILE
 
 if TYPE_CHECKING:
     import torch
@@ -133,14 +133,14 @@ def summarise_tensor(
         Extra context for error messages (e.g. ``" in batch 37"``).
     scores_dtype : dtype, optional
         Type of the returned scores; defaults to
-        :func:`~segaudit.engine._batch.score_dtype` of the input (float32 for
+        :func:`~segaudit.kernels._batch.score_dtype` of the input (float32 for
         16- and 32-bit probabilities, float64 for float64 or logits).
     keep_argmax : bool, default=False
         Also return a(x) of every pixel, -1 on ignored pixels, as
         :func:`argmax_dtype` (int16 up to 32768 classes, else int32).
     scores_out, disagree_out : ndarray, optional, shape (n, P)
         Host buffers to write s(x) and the disagreement into (as
-        :func:`~segaudit.engine._batch.summarise_batch`); allocated when None.
+        :func:`~segaudit.kernels._batch.summarise_batch`); allocated when None.
     argmax_out : ndarray of int, optional, shape (n, P)
         Host buffer for the full argmax (implies `keep_argmax`).
 
@@ -148,7 +148,7 @@ def summarise_tensor(
     -------
     summary : BatchSummary
         numpy arrays on the host, equal to what
-        :func:`~segaudit.engine._batch.summarise_batch` returns for the same
+        :func:`~segaudit.kernels._batch.summarise_batch` returns for the same
         batch (same tiles, same float sums in pixel order).
     argmax : ndarray, shape (n, P), or None
         The full argmax when asked for.
@@ -186,23 +186,40 @@ def summarise_tensor(
         if scores_out is not None:
             wanted = scores_out.dtype
         y, void, bad_label = _class_index(y_raw, num_classes, ignore_index)
-        acc = _DeviceSummary.empty(x.device, n, h * w, num_classes, bad_label,
-                                   (_torch_dtype(natural), _torch_dtype(wanted)))  # fmt: skip
+        acc = _DeviceSummary.empty(
+            x.device,
+            n,
+            h * w,
+            num_classes,
+            bad_label,
+            (_torch_dtype(natural), _torch_dtype(wanted)),
+        )
         budget = CPU_CHUNK_PIXELS if x.device.type == "cpu" else DEVICE_CHUNK_PIXELS
         for i0, i1, r0, r1, c0, c1 in _chunks(n, h, w, budget):
             pix = slice(r0 * w + c0, (r1 - 1) * w + c1)
             xc = x[i0:i1, :, r0:r1, c0:c1].reshape(i1 - i0, k, -1)
-            _summarise_chunk(xc, y[i0:i1, pix], void[i0:i1, pix], acc, (slice(i0, i1), pix),
-                             from_logits=from_logits)  # fmt: skip
+            _summarise_chunk(
+                xc,
+                y[i0:i1, pix],
+                void[i0:i1, pix],
+                acc,
+                (slice(i0, i1), pix),
+                from_logits=from_logits,
+            )
         bad_images = torch.nonzero(acc.bad.any(dim=1)).flatten().cpu().tolist()
         if bad_images:
             _raise_first_error(
-                x, y_raw, bad_images, num_classes=num_classes, ignore_index=ignore_index,
-                from_logits=from_logits, image_offset=image_offset, shape_hw=shape_hw,
+                x,
+                y_raw,
+                bad_images,
+                num_classes=num_classes,
+                ignore_index=ignore_index,
+                from_logits=from_logits,
+                image_offset=image_offset,
+                shape_hw=shape_hw,
                 where=where,
-            )  # fmt: skip
-        summary = acc.summary(scores_out, None if scores_out is not None else wanted,
-                              disagree_out)  # fmt: skip
+            )
+        summary = acc.summary(scores_out, None if scores_out is not None else wanted, disagree_out)
         full = None
         if keep_argmax or argmax_out is not None:
             full = _to_host(acc.arg, argmax_out)
@@ -368,8 +385,7 @@ def _summarise_chunk(
     _bin(acc, at, y, void)
 
 
-def _bin(acc: _DeviceSummary, at: tuple[slice, slice], y: torch.Tensor, void: torch.Tensor
-         ) -> None:  # fmt: skip
+def _bin(acc: _DeviceSummary, at: tuple[slice, slice], y: torch.Tensor, void: torch.Tensor) -> None:
     """Slot of each pixel: its (tile, class), as the kernel's per-tile sums; count them."""
     import torch
 
@@ -463,10 +479,16 @@ def _raise_first_error(
     for img in bad_images:
         pb, lb = as_batch(to_numpy(x[img : img + 1]), to_numpy(y_raw[img : img + 1]))
         summarise_batch(
-            pb, lb, kernels=kernels, num_classes=num_classes, ignore_index=ignore_index,
-            from_logits=from_logits, image_offset=image_offset + img, shape_hw=shape_hw,
+            pb,
+            lb,
+            kernels=kernels,
+            num_classes=num_classes,
+            ignore_index=ignore_index,
+            from_logits=from_logits,
+            image_offset=image_offset + img,
+            shape_hw=shape_hw,
             where=where,
-        )  # fmt: skip
+        )
 
 
 def _to_host(t: torch.Tensor, out: np.ndarray | None) -> np.ndarray:

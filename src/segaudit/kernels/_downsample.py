@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from segaudit.engine._batch import kernel_floats
+from segaudit.kernels._batch import kernel_floats
 
 __all__ = ["pool_labels", "pool_probs", "softmax"]
 
@@ -32,7 +32,7 @@ def pool_probs(probs: np.ndarray, factor: int, valid: np.ndarray | None = None) 
     -------
     ndarray, shape (n, K, H // f, W // f)
         The dtype the kernels take (see
-        :func:`~segaudit.engine._batch.kernel_floats`: float64 stays float64,
+        :func:`~segaudit.kernels._batch.kernel_floats`: float64 stays float64,
         float32 stays float32). Without `valid` (or with no void pixel) this is
         computed with the same numpy operations as the reference.
     """

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segaudit._regions import ISSUE_TYPES, REGION_DTYPE, rank_regions, regions_frame
 from segaudit.io._space import as_disk_full
+from segaudit.regions._find import ISSUE_TYPES, REGION_DTYPE, rank_regions, regions_frame
 
 __all__ = ["RegionSpool"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from segaudit.backends._numba import ERR_LABEL, ERR_NEGATIVE, ERR_NONFINITE, TILE
+from segaudit.kernels._numba import ERR_LABEL, ERR_NEGATIVE, ERR_NONFINITE, TILE
 
 __all__ = [
     "BatchSummary",
@@ -155,7 +155,7 @@ def summarise_batch(
     probs, labels : ndarray
         One batch from :func:`as_batch`.
     kernels : module
-        :mod:`segaudit.backends._numba` or its numpy twin.
+        :mod:`segaudit.kernels._numba` or its numpy twin.
     num_classes : int
         K.
     ignore_index : int or None
@@ -201,11 +201,24 @@ def summarise_batch(
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
     kernels.summarise(
-        probs, *_common_args(probs, labels, num_classes, ignore_index), from_logits, keep_argmax,
-        scores_out, disagree_out, a_out, m_dis, a_dis, n_dis, sums, counts, maxdev, errors,
-    )  # fmt: skip
-    _raise_first_error(errors, probs, labels, image_offset, shape_hw, where, num_classes,
-                       ignore_index)  # fmt: skip
+        probs,
+        *_common_args(probs, labels, num_classes, ignore_index),
+        from_logits,
+        keep_argmax,
+        scores_out,
+        disagree_out,
+        a_out,
+        m_dis,
+        a_dis,
+        n_dis,
+        sums,
+        counts,
+        maxdev,
+        errors,
+    )
+    _raise_first_error(
+        errors, probs, labels, image_offset, shape_hw, where, num_classes, ignore_index
+    )
     return BatchSummary(
         scores=scores_out,
         disagree=disagree_out,
@@ -240,9 +253,10 @@ def score_batch(
     errors = np.zeros((tiles, 3), dtype=np.int64)
     kernels.self_confidence(
         probs, *_common_args(probs, labels, num_classes, ignore_index), scores_out, maxdev, errors
-    )  # fmt: skip
-    _raise_first_error(errors, probs, labels, image_offset, shape_hw, where, num_classes,
-                       ignore_index)  # fmt: skip
+    )
+    _raise_first_error(
+        errors, probs, labels, image_offset, shape_hw, where, num_classes, ignore_index
+    )
     return float(maxdev.max(initial=0.0))
 
 

@@ -1,1 +1,0 @@
-"""Backends: each computes the per-pixel summary of a batch (numba, numpy, torch)."""
