@@ -22,13 +22,13 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 demo: $(STAMP_BASE)
 	$(BIN)/segaudit demo --out demo_out
 
-test: $(STAMP_TEST)
-	$(BIN)/python -m ruff check src tests $(wildcard benchmarks)
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP_TEST)
 	$(BIN)/python -m ruff check src tests $(wildcard benchmarks)
-	$(BIN)/python -m ruff format --check src tests benchmarks
+	$(BIN)/python -m ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/python -m mypy
 
 bench: $(STAMP_TEST)
 	$(BIN)/python benchmarks/bench_core.py

@@ -494,7 +494,7 @@ def _broken_folder(root: Path) -> tuple[Path, Path, dict[str, str]]:
         stems[4]: f"{stems[4]}.npz: expected size 12x16 like the mask {stems[4]}.png; got 12x15",
         stems[5]: f"{stems[5]}.png: cannot read the mask, the file is corrupt",
         stems[6]: f"{stems[6]}.npz: cannot read the .npz file, it is corrupt",
-        stems[7]: f"{stems[7]}.png: expected labels 0..3 or ignore_index=255",
+        stems[7]: f"{stems[7]}.png: expected labels to be integers in 0..3 or ignore_index=255",
     }
     return masks, probs, expected
 

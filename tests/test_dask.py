@@ -19,10 +19,9 @@ from segaudit.drivers import _dask_blocks  # noqa: E402
 from segaudit.drivers._dask import (  # noqa: E402
     find_label_issues_dask,
     quality_scores_dask,
-    uses_dask,
 )
 from segaudit.drivers._dask_graph import import_dask, is_dask_array  # noqa: E402
-from segaudit.engine._finder import Options  # noqa: E402
+from segaudit.engine._block import Options  # noqa: E402
 
 pytestmark = pytest.mark.requires_dask
 
@@ -177,7 +176,7 @@ def test_one_dask_input_is_enough(local, which):
     expected = segaudit.find_label_issues(labels, probs, verbose=False)
     dl, dp = to_dask(labels, probs, CHUNKINGS["uneven"])
     args = (dl, probs) if which == "labels" else (labels, dp)
-    assert uses_dask(*args)
+    assert is_dask_array(args[0]) or is_dask_array(args[1])
     mask = find_label_issues_dask(*args, options({}), verbose=False)
     np.testing.assert_array_equal(mask.compute(), expected)
 
@@ -307,7 +306,9 @@ def test_bad_output_fails_before_any_work(monkeypatch, tmp_path):
     monkeypatch.setattr(_dask_blocks, "summarise_block", None)  # any read would fail
     labels, probs = make_data()
     dl, dp = to_dask(labels, probs, CHUNKINGS["uneven"])
-    with pytest.raises(ValueError, match=r"'out' parameter must be a path ending in '.npy'"):
+    with pytest.raises(
+        ValueError, match=r"'out' parameter of find_label_issues must be a path ending in '.npy'"
+    ):
         find_label_issues_dask(dl, dp, options({}), verbose=False, out=tmp_path / "mask.tif")
     with pytest.raises(FileNotFoundError, match="folder of 'out' does not exist"):
         find_label_issues_dask(dl, dp, options({}), verbose=False, out=tmp_path / "x" / "m.npy")
@@ -337,8 +338,8 @@ def test_missing_dask_says_which_extra(monkeypatch):
 
 def test_numpy_inputs_do_not_use_dask():
     labels, probs = make_data()
-    assert not uses_dask(labels, probs)
-    assert uses_dask(*to_dask(labels, probs, CHUNKINGS["uneven"]))
+    assert not is_dask_array(labels) and not is_dask_array(probs)
+    assert all(map(is_dask_array, to_dask(labels, probs, CHUNKINGS["uneven"])))
 
 
 def test_public_api_dispatches_dask_inputs(tmp_path):

@@ -8,6 +8,7 @@ what the engine does in one read with a radix select.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from fractions import Fraction
 
@@ -23,6 +24,7 @@ from segaudit.engine._exact import ClassSums
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 from segaudit.kernels import _numba, _numpy
 from segaudit.kernels._batch import as_batch, score_batch, score_dtype, summarise_batch
+from segaudit.kernels._protocol import Kernels
 
 # Exact results on random (often noisy) data: the set-up check's warning is
 # beside the point here (it is tested in test_sanity.py).
@@ -649,6 +651,24 @@ def test_every_compiled_kernel_has_a_numpy_twin():
     assert set(_numba.__all__) == set(_numpy.__all__)
     for name in _numba.__all__:
         assert callable(getattr(_numpy, name)), name
+
+
+def _protocol_members() -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(Kernels).items()
+        if callable(value) and not name.startswith("_")
+    )
+
+
+@pytest.mark.parametrize("module", [_numba, _numpy], ids=["numba", "numpy"])
+def test_kernel_modules_implement_the_protocol_with_its_signatures(module):
+    members = _protocol_members()
+    assert members == sorted(module.__all__)  # the protocol lists every kernel, no more
+    for name in members:
+        wanted = inspect.signature(getattr(Kernels, name))
+        wanted = wanted.replace(parameters=list(wanted.parameters.values())[1:])  # no self
+        assert inspect.signature(getattr(module, name)) == wanted, name
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -207,7 +207,7 @@ def test_no_background_skips_miss_and_spurious():
         (np.zeros((0, 4, 4), int), {}, "Got shape"),
         (np.zeros((1, 4, 4)), {}, "'labels' .* integer array.* Got float64"),
         (np.full((1, 4, 4), -1), {}, r"class ids >= 0. Got -1 at image 0, row 0, column 0"),
-        (np.full((1, 4, 4), 7), {"num_classes": 5}, r"class ids in 0..4. Got 7"),
+        (np.full((1, 4, 4), 7), {"num_classes": 5}, r"integers in 0..4. Got 7"),
         (np.zeros((2, 4, 4), int), {}, "at least one object .* to corrupt. Got none"),
         (np.ones((2, 4, 4), int), {"kinds": ["spurious"]}, "'spurious' needs background pixels"),
         (np.ones((2, 4, 4), int), {"kinds": ["swap"]}, "'swap' needs two non-background"),
@@ -474,7 +474,7 @@ def test_model_mistakes_are_whole_objects():
     n_wrong = 0
     for believed in sc.model_labels:
         for img, seen in zip(sc.true_labels, believed, strict=True):
-            objects, _ = ev._inject.image_objects(img, 0, None)
+            objects, _ = ev._shapes.image_objects(img, 0, None)
             wrong = seen != img
             assert not wrong[objects == 0].any()  # the background is never mistaken
             per_object = np.bincount(objects[wrong], minlength=objects.max() + 1)

@@ -423,7 +423,7 @@ def test_json_class_file_with_colours_in_id_order(tmp_path):
         ),
         (
             '[{"name": "a", "color": [0, 0, 300]}]',
-            r"c\.json: The 'colors' parameter of ClassInfo must hold \[r, g, b\] ints in "
+            r"c\.json: The 'colors' parameter of ClassInfo must be \[r, g, b\] ints in "
             r"0\.\.255\. Got \[0, 0, 300\] for class id 0",
         ),
         ('["a", "b", "a"]', r"must be unique\. Got 'a' twice \(ids 0 and 2\)"),
@@ -447,7 +447,7 @@ def test_bad_text_class_files(tmp_path):
 def test_class_info_validates_itself():
     with pytest.raises(ValueError, match=r"non-empty sequence of str\. Got 'road' instead"):
         ClassInfo("road")
-    with pytest.raises(ValueError, match=r"hold non-empty strings\. Got ' ' for class id 1"):
+    with pytest.raises(ValueError, match=r"sequence of non-empty strings\. Got ' ' for class id 1"):
         ClassInfo(("road", " "))
     with pytest.raises(ValueError, match=r"one colour per class \(2\)\. Got 1 colours instead"):
         ClassInfo(("road", "sky"), colors=[(0, 0, 0)])
@@ -589,7 +589,7 @@ def test_out_of_range_labels_name_values_and_pixels(tmp_path):
     save_palette_png(masks / "a.png", labels)
     ds = scan_folder(masks, probs, ignore_index=255)
     assert [str(p) for p in ds.problems] == [
-        f"{masks / 'a.png'}: expected labels 0..20 or ignore_index=255 "
+        f"{masks / 'a.png'}: expected labels to be integers in 0..20 or ignore_index=255 "
         "(as in 2 of the 2 probability files); got 21, 40 in 4 pixels."
     ]
 
@@ -598,7 +598,7 @@ def test_void_without_ignore_index_gets_a_hint(tmp_path):
     masks, probs, _ = make_voc(tmp_path, ["a"])
     (problem,) = scan_folder(masks, probs).problems
     assert problem.message == (
-        "expected labels 0..20 (as in 1 of the 1 probability files); got "
+        "expected labels to be integers in 0..20 (as in 1 of the 1 probability files); got "
         "255 in 2 pixels; pass ignore_index=255 if it marks void pixels."
     )
 
@@ -716,7 +716,7 @@ def test_folder_arguments_are_checked(tmp_path):
     with pytest.raises(
         FileNotFoundError,
         match=r"The 'probs_dir' parameter of scan_folder must be "
-        r"an existing folder\. Got '.*nope', which does not exist\.",
+        r"an existing folder\. Got '.*nope' instead\.",
     ):
         scan_folder(masks, tmp_path / "nope")
     with pytest.raises(
@@ -748,7 +748,7 @@ def test_folder_arguments_are_checked(tmp_path):
         (
             {"num_classes": 3, "classes": ["a", "b"]},
             "The 'num_classes' parameter of scan_folder "
-            "must match the 2 class names. Got 3 instead.",
+            "must be 2, the number of class names. Got 3 instead.",
         ),
     ],
 )

@@ -2,7 +2,8 @@
 
 Layers, lowest first (a module may import its own layer or any below it):
 
-0. leaves: ``_validation``, ``_typing``, ``_progress``, ``_colors``, ``_plot``, ``_sample``
+0. leaves: ``_validation``, ``_typing``, ``_progress``, ``_colors``, ``_plot``, ``_sample``,
+   ``_optional``
 1. ``kernels`` (summarise one batch) and ``io`` (files)
 2. ``engine`` (one algorithm over summaries)
 3. ``drivers`` (arrays, streaming, dask) and ``regions``
@@ -29,6 +30,7 @@ LAYERS = {
     "segaudit._colors": 0,
     "segaudit._plot": 0,
     "segaudit._sample": 0,
+    "segaudit._optional": 0,
     "segaudit.kernels": 1,
     "segaudit.io": 1,
     "segaudit.engine": 2,

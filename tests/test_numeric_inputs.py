@@ -486,9 +486,9 @@ _CACHE_SCRIPT = textwrap.dedent(
         tempfile.tempdir = "/dev/null/not-a-folder"
     import numpy as np
     import segaudit
-    from segaudit.kernels import _numba
+    from segaudit.kernels import _jit, _numba
     assert _numba.__file__.startswith(sys.argv[2]), _numba.__file__
-    print("CACHE", _numba.CACHE, _numba.CACHE_DIR)
+    print("CACHE", _jit.CACHE, _jit.CACHE_DIR)
     data = np.load(sys.argv[3])
     image, pixel = segaudit.get_label_quality_scores(data["labels"], data["probs"],
                                                      verbose=False)
@@ -561,19 +561,19 @@ def test_kernels_work_where_numba_cannot_cache(tmp_path, case):
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="folder ownership is a POSIX notion")
 def test_a_temp_cache_folder_of_someone_else_is_never_used(tmp_path, monkeypatch):
-    from segaudit.kernels import _numba
+    from segaudit.kernels import _jit
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     folder = tmp_path / f"segaudit-numba-cache-{os.getuid()}"
     folder.mkdir(mode=0o777)
     folder.chmod(0o777)  # writable by anyone: compiled code there cannot be trusted
-    assert _numba._private_temp_folder() is None
+    assert _jit._private_temp_folder() is None
     folder.chmod(0o700)
-    assert _numba._private_temp_folder() == str(folder)
+    assert _jit._private_temp_folder() == str(folder)
     folder.rmdir()
     (tmp_path / "elsewhere").mkdir()
     folder.symlink_to(tmp_path / "elsewhere")
-    assert _numba._private_temp_folder() is None
+    assert _jit._private_temp_folder() is None
 
 
 # ------------------------------------------------------------ error locations

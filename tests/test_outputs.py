@@ -99,7 +99,7 @@ def test_bad_suffix_is_a_value_error(tmp_path, name: str) -> None:
     labels, probs = _data()
     out = tmp_path / name
     message = (
-        r"The 'out' parameter must be a path ending in '\.npy' or '\.zarr'\. "
+        r"The 'out' parameter of find_label_issues must be a path ending in '\.npy' or '\.zarr'\. "
         rf"Got {re.escape(repr(out))} instead\."
     )
     with pytest.raises(ValueError, match=message):
@@ -208,7 +208,10 @@ def test_label_audit_out_equals_in_memory(tmp_path, kind: str) -> None:
 def test_label_audit_bad_suffix(tmp_path) -> None:
     labels, probs = _data(8)
     audit = _audit(labels, probs)
-    with pytest.raises(ValueError, match=r"The 'out' parameter must be a path ending in"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'out' parameter of LabelAudit\.find_label_issues must be a path ending in",
+    ):
         audit.find_label_issues(out=tmp_path / "audit.h5")
     assert list(tmp_path.iterdir()) == []
 

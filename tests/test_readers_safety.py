@@ -170,7 +170,8 @@ def test_files_changed_after_the_scan_are_item_errors(tmp_path):
     loaded, skipped = load_all(ds)
     assert loaded == []
     assert [str(p) for p in skipped] == [
-        f"{masks / 'a.png'}: expected labels 0..3 or ignore_index=0; got 9 in 256 pixels.",
+        f"{masks / 'a.png'}: expected labels to be integers in 0..3 or ignore_index=0; "
+        "got 9 in 256 pixels.",
         f"{masks / 'b.png'}: the files changed after scan_folder: expected labels (16, 16) "
         "and probabilities (4, 16, 16); got (16, 16) and (4, 8, 8).",
         f"{probs / 'c.npy'}: the file does not exist (any more).",

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segaudit.regions._find import ISSUE_TYPES, REGION_DTYPE, find_issue_regions, image_regions
+from segaudit.regions._find import find_issue_regions
+from segaudit.regions._image import image_regions
+from segaudit.regions._records import ISSUE_TYPES, REGION_DTYPE
 from segaudit.regions._spool import RegionSpool
 
 NAMES = ["bg", "road", "car", "person"]

@@ -9,13 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from segaudit.regions._find import (
-    ISSUE_TYPES,
-    REGION_DTYPE,
-    _majority,
-    find_issue_regions,
-    image_regions,
-)
+from segaudit.regions._find import find_issue_regions
+from segaudit.regions._image import _majority, image_regions
+from segaudit.regions._records import ISSUE_TYPES, REGION_DTYPE
 
 COLUMNS = [
     "image",
@@ -387,9 +383,7 @@ def test_label_outside_classes_names_value_and_place():
     del kwargs["predicted"]
     kwargs["labels"][1, 2, 3] = 3
     probs = np.full((2, 3, 4, 5), 1 / 3)
-    with pytest.raises(
-        ValueError, match=r"class ids in 0\.\.2\. Got 3 at image 1, row 2, column 3"
-    ):
+    with pytest.raises(ValueError, match=r"integers in 0\.\.2\. Got 3 at image 1, row 2, column 3"):
         find_issue_regions(**kwargs, pred_probs=probs)
     with pytest.raises(ValueError, match=r"0\.\.2 or ignore_index=255\. Got 3 at image 1, row 2"):
         find_issue_regions(**kwargs, pred_probs=probs, ignore_index=255)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import segaudit
-from segaudit.engine._finder import MAX_ISSUE_FRACTION, MIN_AGREEMENT, setup_problems
+from segaudit.engine._setup import MAX_ISSUE_FRACTION, MIN_AGREEMENT, setup_problems
 
 K = 5
 VOID = 255

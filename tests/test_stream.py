@@ -695,7 +695,7 @@ def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> No
     with pytest.raises(OSError, match="disk full"):
         audit.update(labels[:3], probs[:3])
     assert list(tmp_path.iterdir()) == []
-    assert audit._store.spill_path is None
+    assert not audit._store.mark().had_dir
     monkeypatch.undo()
     audit.update(labels[3:], probs[3:])
     fresh = segaudit.LabelAudit(K)
@@ -708,7 +708,7 @@ def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> No
 @pytest.mark.parametrize("where", ["records", "labels copy", "kernel"])
 def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -> None:
     """The same without spilling: a failure after the kernel ran adds nothing."""
-    import segaudit.drivers._stream
+    import segaudit.drivers._parts
     import segaudit.engine._finder
 
     labels, probs = _void(33)
@@ -720,7 +720,9 @@ def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -
     if where == "records":
         monkeypatch.setattr(audit._finder.acc, "_keep", _fail_on_call(lambda a: a, 2, error))
     elif where == "labels copy":
-        monkeypatch.setattr(segaudit.drivers._stream, "_host", _fail_on_call(np.asarray, 1, error))
+        monkeypatch.setattr(
+            segaudit.drivers._parts, "to_numpy", _fail_on_call(np.asarray, 1, error)
+        )
     else:
         real = segaudit.engine._finder.summarise_block
         monkeypatch.setattr(

@@ -15,11 +15,15 @@ torch = pytest.importorskip("torch", reason="torch not installed: pip install 's
 
 import segaudit  # noqa: E402
 from segaudit.kernels import _torch  # noqa: E402
-from segaudit.kernels._batch import BatchSummary, as_batch, summarise_batch  # noqa: E402
-from segaudit.kernels._choice import KERNEL_ENV, get_kernels  # noqa: E402
-from segaudit.kernels._numba import TILE  # noqa: E402
-from segaudit.kernels._torch import (  # noqa: E402
+from segaudit.kernels._batch import (  # noqa: E402
+    BatchSummary,
     argmax_dtype,
+    as_batch,
+    summarise_batch,
+)
+from segaudit.kernels._choice import KERNEL_ENV, get_kernels  # noqa: E402
+from segaudit.kernels._protocol import TILE  # noqa: E402
+from segaudit.kernels._torch import (  # noqa: E402
     is_tensor,
     summarise_tensor,
     to_numpy,

@@ -58,10 +58,6 @@ FUNCS = {
 ENGINE = ("find_label_issues", "get_label_quality_scores", "num_pixel_issues")
 SUMMARIES = ("common_label_issues", "filter_by_class", "display_issues")
 
-# (function, case) pairs where segaudit does not yet meet SPEC.md (none at present)
-XFAIL: dict[tuple[str, str], str] = {}
-
-
 def raises_with(call, *patterns, error=ValueError):
     """Call, expect `error`, and check that its message matches every pattern."""
     with pytest.raises(error) as info:
@@ -75,10 +71,7 @@ def raises_with(call, *patterns, error=ValueError):
 def _params(cases, funcs=tuple(FUNCS)):
     for f in funcs:
         for case in cases:
-            marks = ()
-            if (f, case) in XFAIL:
-                marks = pytest.mark.xfail(strict=True, reason=XFAIL[(f, case)])
-            yield pytest.param(f, case, id=f"{f}-{case}", marks=marks)
+            yield pytest.param(f, case, id=f"{f}-{case}")
 
 
 # ---------------------------------------------------------------- shapes

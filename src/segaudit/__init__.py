@@ -6,7 +6,7 @@ that switching is a one-line import change.
 """
 
 from segaudit.drivers._stream import AuditImage, LabelAudit
-from segaudit.engine._finder import SetupWarning
+from segaudit.engine._setup import SetupWarning
 from segaudit.filter import find_label_issues
 from segaudit.rank import get_label_quality_scores, issues_from_scores
 from segaudit.regions import find_issue_regions

@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from segaudit._colors import class_palette, colorize
+from segaudit._optional import require
+from segaudit._typing import SliceableArray
+
+if TYPE_CHECKING:  # matplotlib is optional: imported when a figure is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_issues", "show_figures"]
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise ImportError("display_issues needs matplotlib: pip install 'segaudit[plot]'") from err
-    return plt
+def _pyplot() -> ModuleType:
+    """``matplotlib.pyplot``, or an ImportError naming the extra."""
+    return require("matplotlib.pyplot", "plot", "display_issues")
 
 
-def _legend(plt: Any, palette: np.ndarray, class_names: Sequence[str]) -> Any:
+def _legend(plt: ModuleType, palette: np.ndarray, class_names: Sequence[str]) -> Figure:
     from matplotlib.patches import Patch
 
-    fig = plt.figure(figsize=(min(2 + 1.6 * len(class_names), 20), 1.2))
+    fig: Figure = plt.figure(figsize=(min(2 + 1.6 * len(class_names), 20), 1.2))
     handles = [Patch(color=palette[i] / 255, label=str(n)) for i, n in enumerate(class_names)]
     fig.legend(handles=handles, loc="center", ncol=min(len(handles), 8), frameon=False)
     return fig
@@ -32,13 +35,13 @@ def _legend(plt: Any, palette: np.ndarray, class_names: Sequence[str]) -> Any:
 
 def plot_issues(
     issues: np.ndarray,
-    labels: Any,
-    pred_probs: Any,
+    labels: SliceableArray | None,
+    pred_probs: SliceableArray | None,
     class_names: Sequence[str] | None,
     exclude: Sequence[int] | None,
     top: int,
     ignore_index: int | None = None,
-) -> list[Any]:
+) -> list[Figure]:
     """Draw up to `top` images with the most flagged pixels; return the figures."""
     plt = _pyplot()
     counts = issues.sum(axis=(1, 2))
@@ -54,7 +57,7 @@ def plot_issues(
     else:
         k = 1
     palette = class_palette(max(k, len(class_names or ())))
-    figures = []
+    figures: list[Figure] = []
     if class_names is not None and (labels is not None or pred_probs is not None):
         figures.append(_legend(plt, palette, class_names))
     panels = 1 + (labels is not None) + (pred_probs is not None)

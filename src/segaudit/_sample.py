@@ -59,7 +59,7 @@ def _corrupt(rng: np.random.Generator, true: np.ndarray, k: int) -> np.ndarray:
     """Inject annotator mistakes: a swapped object, a missed object, a shifted border."""
     from scipy import ndimage
 
-    given = true.copy()
+    given: np.ndarray = true.copy()
     objects, count = ndimage.label(true >= 2)
     if count:
         picks = rng.choice(np.arange(1, count + 1), size=min(count, 2), replace=False)
@@ -84,7 +84,8 @@ def _model(rng: np.random.Generator, true: np.ndarray, k: int) -> np.ndarray:
     onehot = (true[None] == np.arange(k)[:, None, None]).astype(np.float64)
     soft = np.stack([ndimage.uniform_filter(c, size=5, mode="nearest") for c in onehot])
     noise = ndimage.gaussian_filter(rng.normal(size=soft.shape), sigma=(0, 3, 3)) * 6.0
-    return (7.0 * soft + noise).astype(np.float32)
+    logits: np.ndarray = (7.0 * soft + noise).astype(np.float32)
+    return logits
 
 
 def make_sample_dataset(

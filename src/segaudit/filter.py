@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import overload
 
-import numpy as np
-
+from segaudit._typing import BoolArray, DaskArray, LabelsLike, ProbsLike, StoredMask, StrPath
 from segaudit._validation import float_dtype
 from segaudit.drivers._arrays import check_inputs, find_issues
 from segaudit.drivers._dask_graph import is_dask_array
@@ -19,9 +17,73 @@ from segaudit.kernels._batch import score_dtype
 __all__ = ["find_label_issues"]
 
 
+@overload
 def find_label_issues(
-    labels: Any,
-    pred_probs: Any,
+    labels: DaskArray,
+    pred_probs: ProbsLike,
+    *,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    label_pooling: str = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    out: None = ...,
+) -> DaskArray: ...
+
+
+@overload
+def find_label_issues(
+    labels: LabelsLike,
+    pred_probs: DaskArray,
+    *,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    label_pooling: str = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    out: None = ...,
+) -> DaskArray: ...
+
+
+@overload
+def find_label_issues(
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
+    *,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    label_pooling: str = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    out: None = ...,
+) -> BoolArray: ...
+
+
+@overload
+def find_label_issues(
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
+    *,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    label_pooling: str = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    out: StrPath,
+) -> StoredMask: ...
+
+
+def find_label_issues(
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
     *,
     batch_size: int | None = None,
     n_jobs: int | None = None,
@@ -30,8 +92,8 @@ def find_label_issues(
     label_pooling: str = "mode",
     from_logits: bool = False,
     ignore_index: int | None = None,
-    out: str | os.PathLike[str] | None = None,
-) -> np.ndarray:
+    out: StrPath | None = None,
+) -> BoolArray | DaskArray | StoredMask:
     """Find the mislabeled pixels of a segmentation dataset with Confident Learning.
 
     `pred_probs` is read once, in batches; only a compact per-pixel summary is
@@ -70,14 +132,16 @@ def find_label_issues(
         Label of void pixels: never flagged, never counted. Must fit in int64.
     out : path, optional
         Write the mask to this ``.npy`` file or ``.zarr`` folder instead of
-        memory (for masks larger than RAM) and return it opened read-only.
-        Written atomically: after an error nothing appears at `out`.
+        memory (for masks larger than RAM) and return it opened read-only
+        (a ``np.memmap`` or a ``zarr.Array``). Written atomically: after an
+        error nothing appears at `out`.
 
     Returns
     -------
     ndarray of bool, shape (N, H, W)
-        True where the given label is likely wrong. With dask inputs, a lazy
-        dask array (the summaries stay on the cluster; see the README).
+        True where the given label is likely wrong. With dask inputs (either
+        one), a lazy ``dask.array.Array`` (the summaries stay on the cluster;
+        see the README).
 
     Raises
     ------
@@ -125,12 +189,13 @@ def find_label_issues(
             verbose=c.verbose,
             n_jobs=c.n_jobs,
             out=out,
+            func=c.func,
             stacklevel=2,
         )
     if out is None:
         return find_issues(c, stacklevel=2)[0]
     with (
-        mask_output(out, (c.n, c.h, c.w)) as target,
+        mask_output(out, (c.n, c.h, c.w), func=c.func) as target,
         TemporaryDirectory(dir=Path(out).parent, prefix=".segaudit-") as tmp,
     ):
         # the score summary goes to disk too, so memory does not grow with N

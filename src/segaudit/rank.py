@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any
+from typing import overload
 
 import numpy as np
+import numpy.typing as npt
 
+from segaudit._typing import BoolArray, DaskArray, FloatArray, IntArray, LabelsLike, ProbsLike
 from segaudit._validation import check_no_nan, param_error
 from segaudit.drivers._arrays import check_inputs, find_issues, softmin_scores
 from segaudit.drivers._dask_graph import is_dask_array
@@ -16,9 +18,60 @@ from segaudit.engine._scores import check_method, check_temperature, issue_image
 __all__ = ["get_label_quality_scores", "issues_from_scores"]
 
 
+@overload
 def get_label_quality_scores(
-    labels: Any,
-    pred_probs: Any,
+    labels: DaskArray,
+    pred_probs: ProbsLike,
+    *,
+    method: str = ...,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    temperature: float = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    label_pooling: str = ...,
+) -> tuple[FloatArray, DaskArray]: ...
+
+
+@overload
+def get_label_quality_scores(
+    labels: LabelsLike,
+    pred_probs: DaskArray,
+    *,
+    method: str = ...,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    temperature: float = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    label_pooling: str = ...,
+) -> tuple[FloatArray, DaskArray]: ...
+
+
+@overload
+def get_label_quality_scores(
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
+    *,
+    method: str = ...,
+    batch_size: int | None = ...,
+    n_jobs: int | None = ...,
+    verbose: bool = ...,
+    downsample: int = ...,
+    temperature: float = ...,
+    from_logits: bool = ...,
+    ignore_index: int | None = ...,
+    label_pooling: str = ...,
+) -> tuple[FloatArray, FloatArray]: ...
+
+
+def get_label_quality_scores(
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
     *,
     method: str = "softmin",
     batch_size: int | None = None,
@@ -29,7 +82,7 @@ def get_label_quality_scores(
     from_logits: bool = False,
     ignore_index: int | None = None,
     label_pooling: str = "mode",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, FloatArray | DaskArray]:
     """Score every image and pixel by how likely its label is correct (1 good, 0 bad).
 
     Parameters
@@ -67,7 +120,8 @@ def get_label_quality_scores(
     -------
     image_scores : ndarray of float64, shape (N,)
     pixel_scores : ndarray of float64, shape (N, H, W)
-        Self-confidence ``p_{label}(x)`` of each pixel.
+        Self-confidence ``p_{label}(x)`` of each pixel. With dask inputs, a
+        lazy ``dask.array.Array``.
 
     Examples
     --------
@@ -125,9 +179,23 @@ def get_label_quality_scores(
     return issue_image_scores(flagged, valid), pixel_scores
 
 
+@overload
 def issues_from_scores(
-    image_scores: Any, pixel_scores: Any = None, threshold: float = 0.1
-) -> np.ndarray:
+    image_scores: npt.ArrayLike, pixel_scores: None = ..., threshold: float = ...
+) -> IntArray: ...
+
+
+@overload
+def issues_from_scores(
+    image_scores: npt.ArrayLike, pixel_scores: npt.ArrayLike, threshold: float = ...
+) -> BoolArray: ...
+
+
+def issues_from_scores(
+    image_scores: npt.ArrayLike,
+    pixel_scores: npt.ArrayLike | None = None,
+    threshold: float = 0.1,
+) -> BoolArray | IntArray:
     """Turn scores into issues: pixels below `threshold`, or the worst images.
 
     Parameters

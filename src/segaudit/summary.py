@@ -17,53 +17,58 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from segaudit._typing import BoolArray, IntArray, LabelsLike, MaskLike, ProbsLike, SliceableArray
 from segaudit._validation import (
     as_array_like,
     check_bool,
     check_ignore_index,
     check_issues_mask,
+    check_labels,
     check_shapes,
     param_error,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = ["common_label_issues", "display_issues", "filter_by_class"]
 
-_PREDICT_BATCH_VALUES = 1 << 24
 
-
-def _shapes(issues: Any, labels: Any, pred_probs: Any, func: str) -> tuple[np.ndarray, Any, Any]:
+def _shapes(
+    issues: MaskLike, labels: LabelsLike, pred_probs: ProbsLike, func: str
+) -> tuple[BoolArray, SliceableArray, SliceableArray]:
     """Validate ``issues (N,H,W)``, ``labels (N,H,W)``, ``pred_probs (N,K,H,W)``."""
-    pred_probs = as_array_like(pred_probs, "pred_probs", func)
-    labels = as_array_like(labels, "labels", func)
-    n, _, h, w = check_shapes(labels, pred_probs, func)
-    return check_issues_mask(issues, (n, h, w), func), labels, pred_probs
+    probs = as_array_like(pred_probs, "pred_probs", func)
+    given = as_array_like(labels, "labels", func)
+    n, _, h, w = check_shapes(given, probs, func)
+    return check_issues_mask(issues, (n, h, w), func), given, probs
 
 
-def _image_labels(labels: Any, i: int, k: int, ignore_index: int | None, func: str) -> np.ndarray:
-    """Image i's labels as int64, after checking they are classes (or void)."""
+def _image_labels(labels: SliceableArray, i: int, k: int, ignore_index: int | None) -> IntArray:
+    """Image i's labels as int64, after checking they are classes (or void).
+
+    Examples
+    --------
+    >>> _image_labels(np.array([[[0, 1]], [[2, 255]]]), 1, 3, 255)
+    array([[  2, 255]])
+    >>> _image_labels(np.array([[[0, 1]], [[2, 3]]]), 1, 3, 255)
+    Traceback (most recent call last):
+    ...
+    ValueError: labels must be integers in 0..2 or ignore_index=255; got 3 at image 1, row 0, column 1.
+    """  # noqa: E501
     given = np.asarray(labels[i])
-    as_int = given.astype(np.int64)
-    bad = (as_int != given) | (as_int < 0) | (as_int >= k)
-    if ignore_index is not None:
-        bad &= as_int != ignore_index
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        allowed = f"integers in 0..{k - 1}" + (
-            "" if ignore_index is None else f" or ignore_index={ignore_index}"
-        )
-        raise ValueError(
-            f"{func}: labels must be {allowed}; got {given[r, c].item()!r} at image {i}, "
-            f"row {r}, column {c}."
-        )
-    return as_int
+    check_labels(given, k, ignore_index, where=f"image {i}")
+    return given.astype(np.int64)
 
 
-def _predicted(pred_probs: Any, images: np.ndarray, func: str) -> Iterator[tuple[int, np.ndarray]]:
+def _predicted(
+    pred_probs: SliceableArray, images: IntArray, func: str
+) -> Iterator[tuple[int, IntArray]]:
     """Yield ``(image, argmax map)`` for the given images, reading each once."""
     for i in images:
         probs = np.asarray(pred_probs[int(i)])
@@ -77,13 +82,17 @@ def _predicted(pred_probs: Any, images: np.ndarray, func: str) -> Iterator[tuple
         yield int(i), probs.argmax(axis=0)
 
 
-def _check_class_index(value: Any, k: int, param: str, func: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < k:
+def _check_class_index(value: object, k: int, param: str, func: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= int(value) < k
+    ):
         raise param_error(param, func, f"a class index in 0..{k - 1}", repr(value))
     return int(value)
 
 
-def _check_top(top: Any, func: str) -> int:
+def _check_top(top: object, func: str) -> int:
     if top is None:
         return 20
     if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 0:
@@ -101,22 +110,22 @@ def _check_names(class_names: Sequence[str] | None, k: int, func: str) -> list[s
 
 
 def confusion_counts(
-    issues: np.ndarray,
-    labels: Any,
-    pred_probs: Any,
+    issues: MaskLike,
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
     *,
     ignore_index: int | None = None,
     func: str = "confusion_counts",
 ) -> np.ndarray:
     """Count flagged pixels per (given, predicted) class pair: a ``(K, K)`` int64 table."""
     ignore_index = check_ignore_index(ignore_index, func)
-    issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
-    k = pred_probs.shape[1]
+    mask, given_labels, probs = _shapes(issues, labels, pred_probs, func)
+    k = probs.shape[1]
     table = np.zeros(k * k, dtype=np.int64)
-    images = np.flatnonzero(issues.any(axis=(1, 2)))
-    for i, predicted in _predicted(pred_probs, images, func):
-        given = _image_labels(labels, i, k, ignore_index, func)
-        flagged = issues[i] & (given != ignore_index) if ignore_index is not None else issues[i]
+    images = np.flatnonzero(mask.any(axis=(1, 2)))
+    for i, predicted in _predicted(probs, images, func):
+        given = _image_labels(given_labels, i, k, ignore_index)
+        flagged = mask[i] & (given != ignore_index) if ignore_index is not None else mask[i]
         table += np.bincount(given[flagged] * k + predicted[flagged], minlength=k * k)
     return table.reshape(k, k)
 
@@ -126,19 +135,20 @@ def confusion_frame(table: np.ndarray, names: Sequence[str], *, top: int | None)
     given, predicted = np.nonzero(table)
     counts = table[given, predicted]
     order = np.lexsort((predicted, given, -counts))[:top]
-    return pd.DataFrame(
+    frame: pd.DataFrame = pd.DataFrame(
         {
             "given_label": [names[g] for g in given[order]],
             "predicted_label": [names[p] for p in predicted[order]],
             "num_pixel_issues": counts[order].astype(np.int64),
         }
     )
+    return frame
 
 
 def common_label_issues(
-    issues: Any,
-    labels: Any,
-    pred_probs: Any,
+    issues: MaskLike,
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
     *,
     class_names: Sequence[str] | None = None,
     exclude: Sequence[int] | None = None,
@@ -188,10 +198,9 @@ def common_label_issues(
     table = confusion_counts(issues, labels, pred_probs, ignore_index=ignore_index, func=func)
     k = table.shape[0]
     names = _check_names(class_names, k, func)
-    top = _check_top(top, func)
     for e in exclude or ():
         table[:, _check_class_index(e, k, "exclude", func)] = 0
-    df = confusion_frame(table, names, top=top)
+    df = confusion_frame(table, names, top=_check_top(top, func))
     if verbose:
         for row in df.itertuples(index=False):
             print(
@@ -203,12 +212,12 @@ def common_label_issues(
 
 def filter_by_class(
     class_index: int,
-    issues: Any,
-    labels: Any,
-    pred_probs: Any,
+    issues: MaskLike,
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
     *,
     ignore_index: int | None = None,
-) -> np.ndarray:
+) -> BoolArray:
     """Keep the issues whose given or predicted class is `class_index`.
 
     Parameters
@@ -238,20 +247,20 @@ def filter_by_class(
     """
     func = "filter_by_class"
     ignore_index = check_ignore_index(ignore_index, func)
-    issues, labels, pred_probs = _shapes(issues, labels, pred_probs, func)
-    c = _check_class_index(class_index, pred_probs.shape[1], "class_index", func)
-    out = np.zeros(issues.shape, dtype=np.bool_)
-    k = pred_probs.shape[1]
-    for i, predicted in _predicted(pred_probs, np.flatnonzero(issues.any(axis=(1, 2))), func):
-        given = _image_labels(labels, i, k, ignore_index, func)
-        out[i] = issues[i] & ((given == c) | (predicted == c))
+    mask, given_labels, probs = _shapes(issues, labels, pred_probs, func)
+    k = probs.shape[1]
+    c = _check_class_index(class_index, k, "class_index", func)
+    out = np.zeros(mask.shape, dtype=np.bool_)
+    for i, predicted in _predicted(probs, np.flatnonzero(mask.any(axis=(1, 2))), func):
+        given = _image_labels(given_labels, i, k, ignore_index)
+        out[i] = mask[i] & ((given == c) | (predicted == c))
     return out
 
 
 def display_issues(
-    issues: Any,
-    labels: Any = None,
-    pred_probs: Any = None,
+    issues: MaskLike,
+    labels: LabelsLike | None = None,
+    pred_probs: ProbsLike | None = None,
     *,
     class_names: Sequence[str] | None = None,
     exclude: Sequence[int] | None = None,
@@ -259,7 +268,7 @@ def display_issues(
     ignore_index: int | None = None,
     show: bool = True,
     block: bool | None = None,
-) -> list[Any]:
+) -> list[Figure]:
     """Plot the images with the most flagged pixels (needs matplotlib).
 
     Each figure shows the given mask, the predicted mask and the flagged pixels
@@ -314,23 +323,18 @@ def display_issues(
             "a boolean mask of shape (N, H, W)",
             f"{mask.dtype} array of shape {mask.shape}",
         )
-    if pred_probs is not None:
-        pred_probs = as_array_like(pred_probs, "pred_probs", func)
-        if len(pred_probs.shape) != 4:
-            raise param_error(
-                "pred_probs",
-                func,
-                "an array of shape (N, K, H, W)",
-                f"shape {tuple(pred_probs.shape)}",
-            )
-    if labels is not None:
-        labels = as_array_like(labels, "labels", func)
-    if pred_probs is not None and labels is not None:
-        mask, labels, pred_probs = _shapes(mask, labels, pred_probs, func)
-    elif labels is not None:
-        check_issues_mask(mask, tuple(labels.shape), func)
-    elif pred_probs is not None:
-        n, _, h, w = pred_probs.shape
+    probs = None if pred_probs is None else as_array_like(pred_probs, "pred_probs", func)
+    if probs is not None and len(probs.shape) != 4:
+        raise param_error(
+            "pred_probs", func, "an array of shape (N, K, H, W)", f"shape {tuple(probs.shape)}"
+        )
+    given = None if labels is None else as_array_like(labels, "labels", func)
+    if probs is not None and given is not None:
+        mask, given, probs = _shapes(mask, given, probs, func)
+    elif given is not None:
+        check_issues_mask(mask, tuple(given.shape), func)
+    elif probs is not None:
+        n, _, h, w = probs.shape
         check_issues_mask(mask, (n, h, w), func)
     if 0 in mask.shape:
         raise ValueError(
@@ -338,30 +342,30 @@ def display_issues(
             f"issues of shape {mask.shape}."
         )
     highest = -1
-    if labels is not None:
-        k = pred_probs.shape[1] if pred_probs is not None else None
-        highest = _check_plot_labels(labels, k, ignore_index, func)
-    if pred_probs is not None:
-        for _ in _predicted(pred_probs, np.arange(mask.shape[0]), func):
+    if given is not None:
+        highest = _check_plot_labels(given, None if probs is None else probs.shape[1], ignore_index)
+    if probs is not None:
+        for _ in _predicted(probs, np.arange(mask.shape[0]), func):
             pass
+    names = None
     if class_names is not None:
-        if pred_probs is not None:
-            class_names = _check_names(class_names, pred_probs.shape[1], func)
+        if probs is not None:
+            names = _check_names(class_names, probs.shape[1], func)
         else:
-            class_names = _check_enough_names(class_names, highest + 1, func)
+            names = _check_enough_names(class_names, highest + 1, func)
     top = _check_top(top, func)
-    figures = plot_issues(mask, labels, pred_probs, class_names, exclude, top, ignore_index)
+    figures: list[Figure] = plot_issues(mask, given, probs, names, exclude, top, ignore_index)
     if show:
         show_figures(block)
     return figures
 
 
-def _check_plot_labels(labels: Any, k: int | None, ignore_index: int | None, func: str) -> int:
+def _check_plot_labels(labels: SliceableArray, k: int | None, ignore_index: int | None) -> int:
     """Labels to draw are integers, in ``0..K-1`` when K is known (or void); return the largest."""
     highest = -1
     for i in range(labels.shape[0]):
         given = _image_labels(
-            labels, i, k if k is not None else np.iinfo(np.int64).max, ignore_index, func
+            labels, i, k if k is not None else int(np.iinfo(np.int64).max), ignore_index
         )
         if ignore_index is not None:
             given = given[given != ignore_index]

@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 
 from segaudit.io import DatasetError
+
+if TYPE_CHECKING:  # imported when a command runs, so that --help stays fast
+    from segaudit._sample import SampleDataset
+    from segaudit.cli._scan import ScanResult
 
 __all__ = ["cli", "main", "printable"]
 
@@ -130,7 +135,21 @@ def cli() -> None:
 )
 @click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def scan(masks_dir: Path, probs_dir: Path, out_dir: Path, **options: Any) -> None:
+def scan(
+    masks_dir: Path,
+    probs_dir: Path,
+    out_dir: Path,
+    images_dir: Path | None,
+    classes: Path | None,
+    ignore_index: int | None,
+    from_logits: bool,
+    downsample: int,
+    top: int,
+    layout: str,
+    background: int,
+    skip_bad: bool,
+    quiet: bool,
+) -> None:
     """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
 
     Files are matched by stem. Writes, in OUT: images.csv, regions.csv,
@@ -144,9 +163,22 @@ def scan(masks_dir: Path, probs_dir: Path, out_dir: Path, **options: Any) -> Non
     from segaudit.cli._scan import run_scan
     from segaudit.io._publish import OutputBusyError
 
-    quiet = options.pop("quiet")
     try:
-        result = run_scan(masks_dir, probs_dir, out_dir, verbose=not quiet, **options)
+        result = run_scan(
+            masks_dir,
+            probs_dir,
+            out_dir,
+            images_dir=images_dir,
+            classes=classes,
+            ignore_index=ignore_index,
+            from_logits=from_logits,
+            downsample=downsample,
+            layout=layout,
+            top=top,
+            background=background,
+            skip_bad=skip_bad,
+            verbose=not quiet,
+        )
     except DatasetError as err:
         raise InputError(_problems_message(err)) from err
     except (ValueError, OutputBusyError) as err:
@@ -225,7 +257,7 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
     click.echo(f"Figure of the worst image: {printable(figure)}")
 
 
-def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
+def _save_figure(flagged: np.ndarray, data: SampleDataset, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -244,7 +276,7 @@ def _save_figure(flagged: Any, data: Any, path: Path) -> Path:
     return path
 
 
-def _print_summary(result: Any) -> None:
+def _print_summary(result: ScanResult) -> None:
     safe = printable
     click.echo(f"\nsegaudit scan: {safe(result.out_dir)}")
     for key, value in result.summary.items():

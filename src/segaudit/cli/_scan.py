@@ -22,7 +22,7 @@ import pandas as pd
 
 from segaudit._progress import progress
 from segaudit.drivers._stream import LabelAudit
-from segaudit.engine._finder import SetupWarning
+from segaudit.engine._setup import SetupWarning
 from segaudit.io import (
     ClassInfo,
     DatasetError,
@@ -34,7 +34,7 @@ from segaudit.io import (
 from segaudit.io._atomic import atomic_write
 from segaudit.io._csv import write_csv
 from segaudit.io._publish import OutputFolder, check_out_dir
-from segaudit.regions._find import image_regions
+from segaudit.regions._image import image_regions
 from segaudit.regions._spool import RegionSpool
 from segaudit.summary import confusion_frame
 
@@ -153,7 +153,7 @@ def _per_class(audit: LabelAudit, names: list[str]) -> pd.DataFrame:
     pixels, flagged = audit.class_counts()
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(pixels > 0, flagged / np.maximum(pixels, 1), 0.0)
-    return pd.DataFrame(
+    frame: pd.DataFrame = pd.DataFrame(
         {
             "class": names,
             "pixels": pixels,
@@ -162,6 +162,7 @@ def _per_class(audit: LabelAudit, names: list[str]) -> pd.DataFrame:
             "threshold": audit.thresholds,
         }
     )
+    return frame
 
 
 def run_scan(
@@ -271,6 +272,8 @@ def run_scan(
         else:
             dataset.raise_if_problems()
         k = dataset.num_classes
+        if k is None:  # not reached: with no readable probability file, every item is a problem
+            raise DatasetError(dataset.problems, "no probability file could be read")
         info = dataset.classes
         names = list(info.names) if info is not None else [str(i) for i in range(k)]
         colors = list(info.colors) if info is not None and info.colors is not None else None

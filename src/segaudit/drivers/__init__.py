@@ -1,6 +1,7 @@
 """Drivers: how data reaches the engine.
 
 ``_arrays`` (numpy arrays, memmaps, zarr, torch tensors, batch by batch),
-``_stream`` (:class:`~segaudit.LabelAudit`, with its RAM-then-disk
-``_store``) and ``_dask*`` (the same steps as a dask graph).
+``_stream`` (:class:`~segaudit.LabelAudit`; ``_parts``, what one batch goes
+through; ``_store``, RAM then disk) and ``_dask*`` (the same steps as a dask
+graph).
 """

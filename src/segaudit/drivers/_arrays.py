@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from segaudit._progress import progress
+from segaudit._typing import LabelsLike, ProbsLike, SliceableArray
 from segaudit._validation import (
     as_array_like,
     check_batch_size,
@@ -20,7 +21,8 @@ from segaudit._validation import (
     float_dtype,
 )
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._finder import IssueFinder, Options, summarise_block, valid_per_image
+from segaudit.engine._block import Options, summarise_block, valid_per_image
+from segaudit.engine._finder import IssueFinder
 from segaudit.kernels._batch import as_batch, score_batch
 from segaudit.kernels._choice import get_kernels, use_threads
 from segaudit.kernels._torch import on_device, to_numpy
@@ -38,25 +40,24 @@ __all__ = [
 DEFAULT_BATCH_VALUES = 1 << 24
 
 
+@dataclass(frozen=True)
 class Checked:
-    """Validated arguments shared by the entry points."""
+    """Validated arguments shared by the entry points, as :func:`check_inputs` returns them."""
 
-    def __init__(self, labels: Any, pred_probs: Any, func: str, **options: Any) -> None:
-        self.func = func
-        self.labels = as_array_like(labels, "labels", func)
-        self.pred_probs = as_array_like(pred_probs, "pred_probs", func)
-        self.n, self.k, self.h, self.w = check_shapes(self.labels, self.pred_probs, func)
-        check_batch_size(options.get("batch_size"), func)
-        check_n_jobs(options.get("n_jobs"), func)
-        self.batch_size = options.get("batch_size")
-        self.n_jobs = options.get("n_jobs")
-        self.verbose = check_bool(options.get("verbose", True), "verbose", func)
-        self.from_logits = check_bool(options.get("from_logits", False), "from_logits", func)
-        self.ignore_index = check_ignore_index(options.get("ignore_index"), func)
-        self.downsample = check_downsample(options.get("downsample", 1), self.h, self.w, func)
-        self.label_pooling = check_choice(
-            options.get("label_pooling", "mode"), "label_pooling", ("mode", "mean"), func
-        )
+    func: str
+    labels: SliceableArray
+    pred_probs: SliceableArray
+    n: int
+    k: int
+    h: int
+    w: int
+    batch_size: int | None
+    n_jobs: int | None
+    verbose: bool
+    from_logits: bool
+    ignore_index: int | None
+    downsample: int
+    label_pooling: str
 
     def options(self) -> Options:
         """Return the engine options these arguments describe."""
@@ -65,9 +66,55 @@ class Checked:
         )
 
 
-def check_inputs(labels: Any, pred_probs: Any, func: str, **options: Any) -> Checked:
-    """Validate the arguments of an entry point; see :class:`Checked`."""
-    return Checked(labels, pred_probs, func, **options)
+def check_inputs(
+    labels: LabelsLike,
+    pred_probs: ProbsLike,
+    func: str,
+    *,
+    batch_size: int | None = None,
+    n_jobs: int | None = None,
+    verbose: bool = True,
+    downsample: int = 1,
+    label_pooling: str = "mode",
+    from_logits: bool = False,
+    ignore_index: int | None = None,
+) -> Checked:
+    """Validate the arguments of the entry point `func`, once, at the boundary.
+
+    Parameters are those of :func:`~segaudit.find_label_issues`; a bad one
+    raises ``ValueError`` naming it and `func`.
+
+    Examples
+    --------
+    >>> c = check_inputs(np.zeros((2, 4, 6), int), np.ones((2, 3, 4, 6)) / 3, "f", downsample=2)
+    >>> c.n, c.k, c.h, c.w, c.downsample
+    (2, 3, 4, 6, 2)
+    >>> check_inputs(np.zeros((2, 4, 6), int), np.ones((2, 3, 4, 6)), "f", verbose="no")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'verbose' parameter of f must be True or False. Got 'no' instead.
+    """
+    labels = as_array_like(labels, "labels", func)
+    pred_probs = as_array_like(pred_probs, "pred_probs", func)
+    n, k, h, w = check_shapes(labels, pred_probs, func)
+    check_batch_size(batch_size, func)
+    check_n_jobs(n_jobs, func)
+    return Checked(
+        func,
+        labels,
+        pred_probs,
+        n,
+        k,
+        h,
+        w,
+        batch_size=batch_size,
+        n_jobs=n_jobs,
+        verbose=check_bool(verbose, "verbose", func),
+        from_logits=check_bool(from_logits, "from_logits", func),
+        ignore_index=check_ignore_index(ignore_index, func),
+        downsample=check_downsample(downsample, h, w, func),
+        label_pooling=check_choice(label_pooling, "label_pooling", ("mode", "mean"), func),
+    )
 
 
 def images_per_batch(batch_size: int | None, k: int, h: int, w: int) -> int:
@@ -76,7 +123,9 @@ def images_per_batch(batch_size: int | None, k: int, h: int, w: int) -> int:
     return max(values // (k * h * w), 1)
 
 
-def iter_batches(c: Checked, desc: str) -> Iterator[tuple[int, int, Any, Any]]:
+def iter_batches(
+    c: Checked, desc: str
+) -> Iterator[tuple[int, int, SliceableArray, SliceableArray]]:
     """Yield ``(start, stop, probs, labels)`` slices, with a progress bar."""
     step = images_per_batch(c.batch_size, c.k, c.h, c.w)
     with progress(c.n, desc, c.verbose) as bar:
@@ -125,6 +174,7 @@ def find_issues(
     with use_threads(c.n_jobs) as threads:
         finder = IssueFinder(c.options(), kernels=kernels, nchunks=threads)
         for start, stop, probs, labels in iter_batches(c, "reading pred_probs"):
+            keep: np.ndarray | None
             if pixel_scores is not None:
                 keep = pixel_scores[start:stop].reshape(-1, p)
             else:

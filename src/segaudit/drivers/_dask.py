@@ -13,13 +13,14 @@ chunking and any scheduler.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from segaudit._typing import DaskArray, Delayed, FloatArray, SliceableArray, StoredMask, StrPath
 from segaudit.drivers._dask_blocks import (
     Stats,
     count_part,
@@ -35,23 +36,20 @@ from segaudit.drivers._dask_blocks import (
 from segaudit.drivers._dask_graph import (
     DaskKeys,
     import_dask,
-    is_dask_array,
     persist,
     tree_reduce,
     whole_image_blocks,
 )
-from segaudit.drivers._dask_output import check_output, write_mask
+from segaudit.drivers._dask_output import write_mask
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._finder import Options, Selection, setup_problems, warn_setup
+from segaudit.engine._block import Options
+from segaudit.engine._finder import Selection
 from segaudit.engine._scores import check_method
 from segaudit.engine._select import find_cutoff
+from segaudit.engine._setup import setup_problems, warn_setup
+from segaudit.io._outputs import check_output
 
-__all__ = ["find_label_issues_dask", "is_dask_array", "quality_scores_dask", "uses_dask"]
-
-
-def uses_dask(labels: Any, pred_probs: Any) -> bool:
-    """Return True if either input is a dask array: the entry points then use this backend."""
-    return is_dask_array(labels) or is_dask_array(pred_probs)
+__all__ = ["find_label_issues_dask", "quality_scores_dask"]
 
 
 def _threads(n_jobs: int | None) -> int:
@@ -63,15 +61,15 @@ def _threads(n_jobs: int | None) -> int:
 class _Summaries:
     """The persisted parts (one per block) and what the client knows of the layout."""
 
-    parts: list[Any]
+    parts: list[Delayed]
     sizes: tuple[int, ...]
     shape: tuple[int, int, int]
     dtype: np.dtype
 
 
 def _summarise(
-    labels: Any,
-    pred_probs: Any,
+    labels: SliceableArray,
+    pred_probs: SliceableArray,
     opts: Options,
     *,
     verbose: bool,
@@ -87,23 +85,37 @@ def _summarise(
     sizes = tuple(int(c) for c in probs.chunks[0])
     per_image = (h // opts.downsample) * (w // opts.downsample)
     task = dask.delayed(summarise_part, pure=True)
-    keep = {"keep_pixel_scores": keep_pixel_scores, "temperature": temperature}
-    leaves: list[Any] = []
+    leaves: list[Delayed] = []
     start = 0
-    blocks = zip(
-        probs.to_delayed().reshape(-1), labels.to_delayed().reshape(-1), sizes, strict=True
-    )
+    blocks = zip(_delayed_blocks(probs), _delayed_blocks(labels), sizes, strict=True)
     for pb, lb, size in blocks:
-        leaves.append(task(pb, lb, opts, start, start * per_image, n_jobs=threads, **keep))
+        leaves.append(
+            task(
+                pb,
+                lb,
+                opts,
+                start,
+                start * per_image,
+                n_jobs=threads,
+                keep_pixel_scores=keep_pixel_scores,
+                temperature=temperature,
+            )
+        )
         start += size
     parts = persist(dask, leaves, sizes, verbose)
     dtype = np.dtype(np.float64) if opts.from_logits else np.dtype(probs.dtype)
     return _Summaries(parts, sizes, (start, h, w), dtype)
 
 
+def _delayed_blocks(x: DaskArray) -> list[Delayed]:
+    """Return the blocks of `x` (one chunk along every axis but N) as Delayed objects, in order."""
+    return list(x.to_delayed().reshape(-1))  # type: ignore[no-untyped-call]
+
+
 def _check(s: _Summaries, dask: ModuleType, num_classes: int, stacklevel: int) -> Stats:
     """Reduce the small facts; raise the dataset's first input error; warn on row sums."""
     leaves = [dask.delayed(stats_of, pure=True)(p) for p in s.parts]
+    stats: Stats
     (stats,) = dask.compute(tree_reduce(leaves, merge_stats, dask.delayed))
     if stats.error is not None:
         raise ValueError(*stats.error[1].args)
@@ -132,27 +144,34 @@ def _select(
 
 
 def _lazy(
-    s: _Summaries, func: Any, args: tuple[Any, ...], dtype: Any, da: ModuleType, dask: ModuleType
-) -> Any:
+    s: _Summaries,
+    func: Callable[..., np.ndarray],
+    args: tuple[object, ...],
+    dtype: npt.DTypeLike,
+    da: ModuleType,
+    dask: ModuleType,
+) -> DaskArray:
     """Assemble ``func(part, *args)`` of every part into one lazy ``(N, H, W)`` array."""
     _, h, w = s.shape
     blocks = [
         da.from_delayed(dask.delayed(func, pure=True)(p, *args), shape=(n, h, w), dtype=dtype)
         for p, n in zip(s.parts, s.sizes, strict=True)
     ]
-    return da.concatenate(blocks, axis=0)
+    lazy: DaskArray = da.concatenate(blocks, axis=0)
+    return lazy
 
 
 def find_label_issues_dask(
-    labels: Any,
-    pred_probs: Any,
+    labels: SliceableArray,
+    pred_probs: SliceableArray,
     opts: Options,
     *,
     verbose: bool = True,
     n_jobs: int | None = None,
-    out: str | os.PathLike[str] | None = None,
+    out: StrPath | None = None,
+    func: str = "find_label_issues",
     stacklevel: int = 2,
-) -> Any:
+) -> DaskArray | StoredMask:
     """Find the label issues of dask (or dask-and-numpy) inputs.
 
     Parameters
@@ -172,6 +191,8 @@ def find_label_issues_dask(
         return it opened read-only. Written atomically (a temporary name beside
         it, renamed on success); a ``.zarr`` folder is written by the workers,
         so it must be on a file system they share.
+    func : str, default="find_label_issues"
+        The entry point, named in error messages.
     stacklevel : int, default=2
         For the row-sum warning.
 
@@ -183,16 +204,16 @@ def find_label_issues_dask(
     """
     dask, da = import_dask()
     if out is not None:
-        check_output(out)
+        check_output(out, func)
     s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs)
     selection = _select(s, opts, dask, n_jobs, stacklevel + 1)
     mask = _lazy(s, mask_part, (selection.cutoff, opts.downsample), np.bool_, da, dask)
-    return mask if out is None else write_mask(mask, out, dask)
+    return mask if out is None else write_mask(mask, out, dask, func=func)
 
 
 def quality_scores_dask(
-    labels: Any,
-    pred_probs: Any,
+    labels: SliceableArray,
+    pred_probs: SliceableArray,
     opts: Options,
     *,
     method: str = "softmin",
@@ -200,7 +221,7 @@ def quality_scores_dask(
     verbose: bool = True,
     n_jobs: int | None = None,
     stacklevel: int = 2,
-) -> tuple[np.ndarray, Any]:
+) -> tuple[FloatArray, DaskArray]:
     """Image and pixel scores of dask inputs; see ``segaudit.get_label_quality_scores``.
 
     Returns

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from segaudit.engine._accumulate import count_issues
+from segaudit.engine._block import Options, block_mask, summarise_block, valid_per_image
 from segaudit.engine._exact import ClassSums
-from segaudit.engine._finder import Options, block_mask, summarise_block, valid_per_image
 from segaudit.engine._scores import issue_image_scores
 from segaudit.engine._select import Cutoff, keys_of
 from segaudit.kernels._choice import get_kernels, use_threads
@@ -90,8 +90,8 @@ class Part:
 
 
 def summarise_part(
-    probs: Any,
-    labels: Any,
+    probs: np.ndarray,
+    labels: np.ndarray,
     opts: Options,
     start: int,
     base: int,

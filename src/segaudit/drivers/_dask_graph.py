@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 
-from segaudit._progress import progress
+from segaudit._progress import ProgressBar, progress
+from segaudit._typing import DaskArray, SliceableArray
 from segaudit.drivers._dask_blocks import (
     gather_part,
     histogram_part,
@@ -47,35 +48,37 @@ def import_dask() -> tuple[ModuleType, ModuleType]:
     return dask, da
 
 
-def is_dask_array(x: Any) -> bool:
+def is_dask_array(x: object) -> TypeGuard[DaskArray]:
     """Return True if `x` is a dask array (checked without importing dask)."""
     module = sys.modules.get("dask.array")
     return module is not None and isinstance(x, module.Array)
 
 
-def whole_image_blocks(labels: Any, pred_probs: Any, da: ModuleType) -> tuple[Any, Any]:
+def whole_image_blocks(
+    labels: SliceableArray, pred_probs: SliceableArray, da: ModuleType
+) -> tuple[DaskArray, DaskArray]:
     """Return dask arrays ``(labels, pred_probs)`` chunked into matching blocks of whole images.
 
     pred_probs keeps its chunks along N (empty chunks dropped) and gets one chunk
     along K, H and W; labels follow those N-chunks. A non-dask input is wrapped
     lazily (``da.from_array``) with the other one's N-chunks.
     """
-    if not is_dask_array(pred_probs):
-        n_chunks = labels.chunks[0]
-        pred_probs = da.from_array(pred_probs, chunks=(n_chunks, -1, -1, -1))
-    _, k, h, w = pred_probs.shape
-    chunks = tuple(c for c in pred_probs.chunks[0] if c)
+    if is_dask_array(pred_probs):
+        probs = pred_probs
+    else:  # then labels is the dask array
+        n_chunks = cast("DaskArray", labels).chunks[0]
+        probs = da.from_array(pred_probs, chunks=(n_chunks, -1, -1, -1))
+    _, k, h, w = probs.shape
+    chunks = tuple(c for c in probs.chunks[0] if c)
     if any(c != c for c in chunks):
         raise ValueError(
             "pred_probs must have known chunk sizes along N; call "
             "pred_probs.compute_chunk_sizes() first."
         )
-    pred_probs = pred_probs.rechunk((chunks, (k,), (h,), (w,)))
+    probs = da.rechunk(probs, (chunks, (k,), (h,), (w,)))
     if is_dask_array(labels):
-        labels = labels.rechunk((chunks, (h,), (w,)))
-    else:
-        labels = da.from_array(labels, chunks=(chunks, (h,), (w,)))
-    return labels, pred_probs
+        return da.rechunk(labels, (chunks, (h,), (w,))), probs
+    return da.from_array(labels, chunks=(chunks, (h,), (w,))), probs
 
 
 def tree_reduce(
@@ -112,7 +115,7 @@ def persist(
 
     images = {leaf.key: n for leaf, n in zip(leaves, sizes, strict=True)}
     with progress(sum(sizes), "reading pred_probs", verbose) as bar:
-        with Callback(posttask=_Advance(bar, images)):
+        with Callback(posttask=_Advance(bar, images)):  # type: ignore[no-untyped-call]
             parts = list(dask.persist(*leaves))
         _follow_futures(parts, images, bar)
     return parts
@@ -121,7 +124,7 @@ def persist(
 class _Advance:
     """Local-scheduler callback: advance the bar when a summary task finishes."""
 
-    def __init__(self, bar: Any, images: dict[Any, int]) -> None:
+    def __init__(self, bar: ProgressBar, images: dict[Any, int]) -> None:
         self.bar = bar
         self.images = images
 
@@ -129,16 +132,17 @@ class _Advance:
         self.bar.update(self.images.get(key, 0))
 
 
-def _follow_futures(parts: list[Any], images: dict[Any, int], bar: Any) -> None:
+def _follow_futures(parts: list[Any], images: dict[Any, int], bar: ProgressBar) -> None:
     """On dask.distributed, advance the bar as the persisted futures finish."""
     try:
         from distributed import as_completed, futures_of
     except ImportError:  # pragma: no cover - local schedulers only
         return
-    futures = futures_of(parts)
+    futures = futures_of(parts)  # type: ignore[no-untyped-call]
     if not futures:
         return
-    for future in as_completed(futures, loop=futures[0].client.loop):
+    done = as_completed(futures, loop=futures[0].client.loop)  # type: ignore[no-untyped-call]
+    for future in done:
         bar.update(images.get(future.key, 0))
 
 

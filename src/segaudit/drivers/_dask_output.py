@@ -1,42 +1,36 @@
 """Writing a lazy dask mask to ``out=``, atomically, like the in-memory API.
 
-A ``.zarr`` target is written by the workers themselves (into a hidden
-``.{name}.part`` folder beside it, renamed on success), so the mask never
-passes through the client; `out` must then be on a file system the workers
-share. A ``.npy`` target is filled block by block from the client through
-:func:`segaudit.io._outputs.mask_output`, which works on every scheduler.
+A ``.zarr`` target is written by the workers themselves (into the hidden
+folder of :func:`segaudit.io._outputs.publish_zarr`, renamed on success), so
+the mask never passes through the client; `out` must then be on a file
+system the workers share. A ``.npy`` target is filled block by block from the
+client through :func:`segaudit.io._outputs.mask_output`, which works on every
+scheduler.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from segaudit.io._outputs import mask_output, output_kind
-from segaudit.io._space import as_disk_full
+from segaudit._typing import DaskArray, StoredMask, StrPath
+from segaudit.io._outputs import check_output, mask_output, publish_zarr
 
-__all__ = ["BLOCKS_AT_ONCE", "check_output", "write_mask"]
+if TYPE_CHECKING:
+    import zarr
+
+__all__ = ["BLOCKS_AT_ONCE", "write_mask"]
 
 BLOCKS_AT_ONCE = 8
 
 
-def check_output(out: str | os.PathLike[str]) -> str:
-    """Validate `out` before any work: its kind (``"npy"`` or ``"zarr"``) and its folder."""
-    kind = output_kind(out)
-    parent = Path(out).parent
-    if not parent.exists():
-        raise FileNotFoundError(f"The folder of 'out' does not exist: {parent}")
-    return kind
-
-
-def write_mask(mask: Any, out: str | os.PathLike[str], dask: ModuleType) -> Any:
+def write_mask(mask: DaskArray, out: StrPath, dask: ModuleType, *, func: str) -> StoredMask:
     """Write the lazy bool mask ``(N, H, W)`` to `out`; return it opened read-only."""
-    if check_output(out) == "zarr":
-        return _write_zarr(mask, Path(out))
-    with mask_output(out, mask.shape) as target:
+    if check_output(out, func) == "zarr":
+        return publish_zarr(Path(out), mask.shape, int(mask.nbytes), partial(_store, mask))
+    with mask_output(out, mask.shape, func=func) as target:
         start = 0
         for first in range(0, mask.numblocks[0], BLOCKS_AT_ONCE):
             stop = min(first + BLOCKS_AT_ONCE, mask.numblocks[0])
@@ -46,28 +40,9 @@ def write_mask(mask: Any, out: str | os.PathLike[str], dask: ModuleType) -> Any:
     return target.result
 
 
-def _write_zarr(mask: Any, final: Path) -> Any:
-    """Let the workers store the mask in a temporary zarr folder, then rename it onto `final`."""
-    try:
-        import zarr
-    except ImportError as err:
-        raise ImportError("Writing masks to zarr needs zarr: pip install 'segaudit[zarr]'") from err
-    part = final.with_name(f".{final.name}.part")
-    old = final.with_name(f".{final.name}.old")
-    for stale in (part, old):
-        if stale.exists():
-            shutil.rmtree(stale)
-    _, h, w = mask.shape
-    target = zarr.create_array(store=str(part), shape=mask.shape, chunks=(1, h, w), dtype=bool)
-    try:
-        mask.store(target, lock=False)  # one zarr chunk per image: blocks never share a chunk
-    except BaseException as err:
-        shutil.rmtree(part, ignore_errors=True)
-        if isinstance(err, OSError):
-            raise as_disk_full(err, part, f"the issue mask {final.name}", mask.nbytes) from err
-        raise
-    if final.exists():
-        os.replace(final, old)
-    os.replace(part, final)
-    shutil.rmtree(old, ignore_errors=True)
-    return zarr.open_array(str(final), mode="r")
+def _store(mask: DaskArray, target: zarr.Array[Any]) -> None:
+    """Let the workers store `mask` into `target` (one chunk per image: no lock needed)."""
+    import dask.array as da
+
+    # dask's annotations ask for an array-like target; any object with __setitem__ is stored into
+    da.store(mask, target, lock=False)  # type: ignore[arg-type]

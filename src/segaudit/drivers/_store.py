@@ -8,10 +8,11 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from segaudit._typing import StrPath
 from segaudit.io._space import as_disk_full, reserved_memmap
 
 __all__ = ["Mark", "SummaryStore"]
@@ -46,16 +47,16 @@ class SummaryStore:
     allocations of a failed step.
     """
 
-    def __init__(self, memory_limit: int | None, spill_dir: Any = None) -> None:
+    def __init__(self, memory_limit: int | None, spill_dir: StrPath | None = None) -> None:
         self.memory_limit = memory_limit
         self.spill_parent = spill_dir
         self.in_memory = 0
         self.spilled = 0
         self._dir: Path | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[..., SummaryStore] | None = None
         self._count = 0
 
-    def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    def empty(self, shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarray:
         """Return a new uninitialised array, in memory or spilled to disk."""
         dtype = np.dtype(dtype)
         size = int(np.prod(shape)) * dtype.itemsize
@@ -112,18 +113,13 @@ class SummaryStore:
             self._finalizer()
             self._dir, self._finalizer = None, None
 
-    @property
-    def spill_path(self) -> Path | None:
-        """The temporary folder holding spilled arrays, if any."""
-        return self._dir
-
     def close(self) -> None:
         """Delete the spilled files."""
         if self._finalizer is not None:
             self._finalizer()
 
 
-def _make_dir(parent: Any) -> Path:
+def _make_dir(parent: StrPath | None) -> Path:
     """Create the spill folder; a full disk is a :class:`DiskFullError`."""
     try:
         return Path(tempfile.mkdtemp(prefix="segaudit-", dir=parent))

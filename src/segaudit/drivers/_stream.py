@@ -1,39 +1,44 @@
-"""The streaming API: audit labels inside a model's inference loop."""
+"""The streaming API: audit labels inside a model's inference loop.
+
+:class:`LabelAudit` holds the audit's state and its results; what one batch
+goes through (checks, summary, the kept :class:`~segaudit.drivers._parts.Part`)
+lives in :mod:`segaudit.drivers._parts`. The module is a little over 400
+lines because it is one public class whose every method carries its numpydoc
+docstring; splitting the class would only scatter its API.
+"""
 
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from segaudit._typing import BoolArray, LabelsLike, ProbsLike, StoredMask, StrPath
 from segaudit._validation import (
-    as_array_like,
     check_bool,
     check_choice,
     check_ignore_index,
     check_n_jobs,
-    check_shapes,
-    float_dtype,
     param_error,
+)
+from segaudit.drivers._parts import (
+    Part,
+    check_batch,
+    class_counts,
+    confusions,
+    loosest_dtype,
+    summarise_batch,
 )
 from segaudit.drivers._store import SummaryStore
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._finder import (
-    IssueFinder,
-    Options,
-    Selection,
-    Staged,
-    block_mask,
-    valid_per_image,
-    warn_setup,
-)
+from segaudit.engine._block import Options, block_mask
+from segaudit.engine._finder import IssueFinder, Selection
 from segaudit.engine._scores import check_method, check_temperature, issue_image_scores
+from segaudit.engine._setup import warn_setup
 from segaudit.io._outputs import mask_output
-from segaudit.kernels._choice import get_kernels, use_threads
+from segaudit.kernels._choice import get_kernels
 
 __all__ = ["AuditImage", "LabelAudit"]
 
@@ -63,18 +68,6 @@ class AuditImage:
     predicted: np.ndarray
     scores: np.ndarray
     issues: np.ndarray
-
-
-@dataclass
-class _Part:
-    """What is kept of one batch besides the engine's own entry."""
-
-    start: int
-    shape: tuple[int, int, int]
-    labels: np.ndarray
-    argmax: np.ndarray
-    scores: np.ndarray
-    valid: np.ndarray
 
 
 class LabelAudit:
@@ -145,7 +138,7 @@ class LabelAudit:
         downsample: int = 1,
         label_pooling: str = "mode",
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-        spill_dir: str | os.PathLike[str] | None = None,
+        spill_dir: StrPath | None = None,
         n_jobs: int | None = None,
     ) -> None:
         func = "LabelAudit"
@@ -165,23 +158,27 @@ class LabelAudit:
                 expected = "a number of bytes >= 0 (an integer) or None"
                 raise param_error("memory_limit", func, expected, repr(memory_limit))
             memory_limit = int(memory_limit)
-        self.options = Options(
+        self.options: Options = Options(
             int(num_classes),
             check_ignore_index(ignore_index, func),
             bool(from_logits),
             int(downsample),
             check_choice(label_pooling, "label_pooling", ("mode", "mean"), func),
         )
-        self.n_jobs = n_jobs
-        self._store = SummaryStore(memory_limit, spill_dir)
-        self._finder = IssueFinder(self.options, kernels=get_kernels(), keep=self._store.keep)
-        self._parts: list[_Part] = []
+        self.n_jobs: int | None = n_jobs
+        self._store: SummaryStore = SummaryStore(memory_limit, spill_dir)
+        self._finder: IssueFinder = IssueFinder(
+            self.options, kernels=get_kernels(), keep=self._store.keep
+        )
+        self._parts: list[Part] = []
         self._selection: Selection | None = None
-        self._num_images = 0
-        self._loosest = np.dtype(np.float64)  # probability dtype with the widest rounding
+        self._num_images: int = 0
+        self._loosest: np.dtype = np.dtype(np.float64)  # probability dtype, widest rounding
 
     # -- feeding ---------------------------------------------------------------
-    def update(self, labels: Any, pred_probs: Any, *, from_logits: bool | None = None) -> None:
+    def update(
+        self, labels: LabelsLike, pred_probs: ProbsLike, *, from_logits: bool | None = None
+    ) -> None:
         """Add one batch: ``labels (n, H, W)`` and ``pred_probs (n, K, H, W)``.
 
         A single image may be given as ``(H, W)`` and ``(K, H, W)``. numpy
@@ -213,71 +210,31 @@ class LabelAudit:
         start = self._num_images
         func = f"LabelAudit.update (the batch starting at image {start})"
         if from_logits is not None:
-            check_bool(from_logits, "from_logits", func)
-        labels = as_array_like(labels, "labels", func)
-        pred_probs = as_array_like(pred_probs, "pred_probs", func)
-        if len(labels.shape) == 2 and len(pred_probs.shape) == 3:
-            labels, pred_probs = labels[None], pred_probs[None]
-        n, k, h, w = check_shapes(labels, pred_probs, func)
-        if k != self.options.num_classes:
-            raise ValueError(
-                f"{func}: expected pred_probs with K={self.options.num_classes} classes on "
-                f"axis 1 (num_classes); got shape {tuple(pred_probs.shape)}."
-            )
-        f = self.options.downsample
-        if h % f or w % f:
-            raise ValueError(
-                f"{func}: 'downsample' must divide both the height and the width of the "
-                f"images; got H={h}, W={w} and downsample={f}."
-            )
+            from_logits = check_bool(from_logits, "from_logits", func)
+        labels, pred_probs, shape = check_batch(labels, pred_probs, self.options, func)
         mark = self._store.mark()
         try:
-            part, staged = self._summarise(labels, pred_probs, from_logits, start, (n, h, w))
+            part, staged = summarise_batch(
+                labels,
+                pred_probs,
+                finder=self._finder,
+                store=self._store,
+                from_logits=from_logits,
+                start=start,
+                shape=shape,
+                n_jobs=self.n_jobs,
+            )
         except BaseException:
             self._store.rollback(mark)  # the batch's arrays, in memory or on disk
             raise
         # commit: nothing below can fail half-way
-        logits = self.options.from_logits if from_logits is None else bool(from_logits)
-        loosest = self._loosest
-        if not logits:
-            dtype = float_dtype(pred_probs.dtype)
-            if np.finfo(dtype).eps > np.finfo(loosest).eps:
-                loosest = dtype
+        logits = self.options.from_logits if from_logits is None else from_logits
+        loosest = loosest_dtype(self._loosest, pred_probs, logits)
         self._finder.commit(staged)
         self._parts.append(part)
-        self._num_images += n
+        self._num_images += shape[0]
         self._selection = None
         self._loosest = loosest
-
-    def _summarise(
-        self,
-        labels: Any,
-        pred_probs: Any,
-        from_logits: bool | None,
-        start: int,
-        shape: tuple[int, int, int],
-    ) -> tuple[_Part, Staged]:
-        """Summarise one checked batch into new arrays; the audit itself is not changed."""
-        n, h, w = shape
-        p = h * w
-        k = self.options.num_classes
-        scores = self._store.empty((n, p), np.float64)
-        disagree = self._store.empty((n, p), np.bool_)
-        argmax = self._store.empty((n, p), np.int32 if k > 32767 else np.int16)
-        with use_threads(self.n_jobs):
-            staged = self._finder.stage(
-                pred_probs,
-                labels,
-                from_logits=None if from_logits is None else bool(from_logits),
-                image_offset=start,
-                scores_out=scores,
-                disagree_out=disagree,
-                argmax_out=argmax,
-            )
-        given = self._store.empty((n, p), _label_dtype(self.options))
-        given[...] = _host(labels).reshape(n, p)
-        valid = valid_per_image(staged.block.full, n)
-        return _Part(start, shape, given, argmax, scores, valid), staged
 
     # -- results ---------------------------------------------------------------
     @property
@@ -325,7 +282,7 @@ class LabelAudit:
     def _same_shape(self) -> bool:
         return len({part.shape[1:] for part in self._parts}) == 1
 
-    def _masks(self) -> Iterator[tuple[_Part, np.ndarray]]:
+    def _masks(self) -> Iterator[tuple[Part, BoolArray]]:
         """Yield each part with its issue mask ``(n, H, W)``, computed on the fly."""
         selection = self._select()
         for part, entry in zip(self._parts, self._finder.entries, strict=True):
@@ -342,8 +299,8 @@ class LabelAudit:
             yield part, mask.reshape(part.shape)
 
     def find_label_issues(
-        self, *, out: str | os.PathLike[str] | None = None
-    ) -> np.ndarray | list[np.ndarray]:
+        self, *, out: StrPath | None = None
+    ) -> BoolArray | StoredMask | list[BoolArray]:
         """Return the issue mask of every image seen.
 
         Parameters
@@ -373,7 +330,8 @@ class LabelAudit:
             for part, mask in self._masks():
                 result[part.start : part.start + part.shape[0]] = mask
             return result
-        with mask_output(out, (self._num_images, h, w)) as target:
+        func = "LabelAudit.find_label_issues"
+        with mask_output(out, (self._num_images, h, w), func=func) as target:
             for part, mask in self._masks():
                 target.array[part.start : part.start + part.shape[0]] = mask
         return target.result
@@ -445,27 +403,11 @@ class LabelAudit:
 
     def confusions(self) -> np.ndarray:
         """Count flagged pixels per (given, predicted) class: ``(K, K)`` int64."""
-        k = self.options.num_classes
-        table = np.zeros(k * k, dtype=np.int64)
-        for part, mask in self._masks():
-            flat = mask.reshape(part.shape[0], -1)
-            given = part.labels[flat].astype(np.int64)
-            table += np.bincount(given * k + part.argmax[flat], minlength=k * k)
-        return table.reshape(k, k)
+        return confusions(self._masks(), self.options.num_classes)
 
     def class_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """Labelled pixels and flagged pixels per given class, each ``(K,)`` int64."""
-        k = self.options.num_classes
-        flagged = np.zeros(k, dtype=np.int64)
-        full = np.zeros(k, dtype=np.int64)
-        for part, mask in self._masks():
-            lab = part.labels.reshape(-1).astype(np.int64)
-            keep = (lab >= 0) & (lab < k)
-            if self.options.ignore_index is not None:
-                keep &= lab != self.options.ignore_index
-            full += np.bincount(lab[keep], minlength=k)
-            flagged += np.bincount(lab[mask.reshape(-1)], minlength=k)
-        return full, flagged
+        return class_counts(self._masks(), self.options.num_classes, self.options.ignore_index)
 
     def close(self) -> None:
         """Delete any spilled files."""
@@ -476,18 +418,3 @@ class LabelAudit:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _label_dtype(opts: Options) -> np.dtype:
-    """Compact dtype for the given labels, void included."""
-    ignore = opts.ignore_index if opts.ignore_index is not None else 0
-    if opts.num_classes <= 32767 and -32768 <= ignore <= 32767:
-        return np.dtype(np.int16)
-    return np.dtype(np.int64)
-
-
-def _host(x: Any) -> np.ndarray:
-    """Return a numpy view or copy of an array or tensor (moved to the CPU)."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from types import ModuleType
 
 import numpy as np
 
 from segaudit.engine._exact import ClassSums
 from segaudit.kernels._batch import BatchSummary
+from segaudit.kernels._protocol import Kernels
 
 __all__ = ["FLOAT_TOLERANCE", "Accumulator", "count_issues"]
 
@@ -17,7 +17,7 @@ FLOAT_TOLERANCE = 1e-6
 
 
 def count_issues(
-    thresholds: np.ndarray, max_prob: np.ndarray, argmax: np.ndarray, kernels: ModuleType
+    thresholds: np.ndarray, max_prob: np.ndarray, argmax: np.ndarray, kernels: Kernels
 ) -> int:
     """Count disagreeing pixels with ``m(x) >= t_{a(x)} - 1e-6``."""
     if max_prob.size == 0:
@@ -58,10 +58,6 @@ class Accumulator:
             return None
         return self._keep(batch.max_prob), self._keep(batch.argmax)
 
-    def add(self, batch: BatchSummary) -> None:
-        """Fold one batch in."""
-        self.commit(batch, self.keep_records(batch))
-
     def commit(self, batch: BatchSummary, records: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Fold one batch in, with its records from :meth:`keep_records`.
 
@@ -82,14 +78,10 @@ class Accumulator:
         """Confident threshold per class."""
         return self.sums.thresholds()
 
-    def num_issues(self, thresholds: np.ndarray, kernels: ModuleType) -> int:
+    def num_issues(self, thresholds: np.ndarray, kernels: Kernels) -> int:
         """Return the number of label issues T."""
         pairs = zip(self.max_prob, self.argmax, strict=True)
         return sum(count_issues(thresholds, m, a, kernels) for m, a in pairs)
-
-    def warn_row_sums(self, dtype: np.dtype, num_classes: int, stacklevel: int) -> None:
-        """Warn when probabilities do not sum to 1 beyond float rounding."""
-        warn_row_sums(self.max_row_deviation, dtype, num_classes, stacklevel + 1)
 
 
 def warn_row_sums(deviation: float, dtype: np.dtype, num_classes: int, stacklevel: int) -> None:

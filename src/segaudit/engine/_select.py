@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Protocol
 
 import numpy as np
+
+from segaudit.kernels._protocol import Kernels
 
 __all__ = [
     "GATHER_LIMIT",
@@ -100,7 +101,7 @@ def find_cutoff(rank: int, nbits: int, source: KeySource) -> Cutoff:
 class BlockKeys:
     """A :class:`KeySource` over in-memory key blocks, using the chosen kernels."""
 
-    def __init__(self, blocks: Sequence[KeyBlock], kernels: ModuleType, nchunks: int) -> None:
+    def __init__(self, blocks: Sequence[KeyBlock], kernels: Kernels, nchunks: int) -> None:
         self.blocks = blocks
         self.kernels = kernels
         self.nchunks = nchunks
@@ -135,7 +136,7 @@ def compose(
     blocks: Sequence[KeyBlock],
     masks: Sequence[np.ndarray],
     cutoff: Cutoff | None,
-    kernels: ModuleType,
+    kernels: Kernels,
     *,
     and_with_mask: bool,
 ) -> None:

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from segaudit._validation import param_error
+from segaudit._optional import require
+from segaudit._validation import allowed_labels, bad_labels, param_error
+from segaudit.evaluate._shapes import disc, draw_shapes, image_objects, window
 
 __all__ = ["ERROR_COLUMNS", "ERROR_KINDS", "NoisyLabels", "inject_label_noise"]
 
@@ -49,7 +50,6 @@ ERROR_COLUMNS = (
 )
 _FUNC = "inject_label_noise"
 _MAX_SHIFT = 4
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 class NoisyLabels(NamedTuple):
@@ -78,89 +78,6 @@ class NoisyLabels(NamedTuple):
     error_ids: np.ndarray
 
 
-def _ndimage() -> ModuleType:
-    """Import ``scipy.ndimage``, or say which extra provides it."""
-    try:
-        from scipy import ndimage
-    except ImportError as err:  # pragma: no cover - scipy is installed in the test env
-        raise ImportError(
-            "segaudit.evaluate needs scipy; install it with: pip install 'segaudit[io]'"
-        ) from err
-    return ndimage
-
-
-def _disc(radius: int) -> np.ndarray:
-    """Boolean disc of the given radius, shape ``(2 radius + 1, 2 radius + 1)``."""
-    r = np.arange(-radius, radius + 1)
-    return r[:, None] ** 2 + r[None, :] ** 2 <= radius * radius
-
-
-def draw_shapes(
-    rng: np.random.Generator,
-    area: np.ndarray,
-    cy: np.ndarray,
-    cx: np.ndarray,
-    yy: np.ndarray,
-    xx: np.ndarray,
-) -> np.ndarray:
-    """Masks of random shapes, one per entry of `area`, on the grid ``(yy, xx)``.
-
-    Each shape is an ellipse, a rotated rectangle or a star-shaped blob (radius
-    ``r0 (1 + sum_j c_j cos(j phi + p_j))``, j = 2..4), of about the given area,
-    centred at ``(cy, cx)``; it lies within ``2 sqrt(area / pi) + 1`` of its centre.
-    Returns a boolean array of shape ``(len(area), *yy.shape)``.
-    """
-    n = len(area)
-    col = (-1,) + (1,) * yy.ndim  # one entry per shape, broadcast over the grid
-    kind = rng.integers(0, 3, size=n)
-    angle = rng.uniform(0.0, np.pi, size=n).reshape(col)
-    aspect = rng.uniform(0.35, 1.0, size=n).reshape(col)
-    wave = rng.uniform(0.0, 0.25, size=(n, 3)) * np.exp(1j * rng.uniform(0, 2 * np.pi, (n, 3)))
-    a = np.asarray(area, dtype=np.float64).reshape(col)
-    # u + iv: the grid in each shape's rotated frame
-    w = (xx[None] - np.reshape(cx, col) + 1j * (yy[None] - np.reshape(cy, col))) * np.exp(
-        -1j * angle
-    )
-    out = np.empty(w.shape, dtype=bool)
-    e, r, b = kind == 0, kind == 1, kind == 2
-    semi = np.sqrt(a / (np.pi * aspect))
-    out[e] = (w[e].real / semi[e]) ** 2 + (w[e].imag / (semi[e] * aspect[e])) ** 2 <= 1.0
-    side = np.sqrt(a / aspect)
-    out[r] = (np.abs(w[r].real) <= side[r] / 2) & (np.abs(w[r].imag) <= side[r] * aspect[r] / 2)
-    if b.any():
-        rho = np.abs(w[b])
-        z = w[b] / np.maximum(rho, 1e-9)  # exp(i phi)
-        # sum_j c_j cos(j phi + p_j) = Re sum_j (c_j exp(i p_j)) exp(i j phi), j = 2..4
-        z2 = z * z
-        harmonics = sum(
-            (wave[b, j].reshape(col) * zj).real for j, zj in enumerate((z2, z2 * z, z2 * z2))
-        )
-        out[b] = rho <= np.sqrt(a[b] / np.pi) * (1.0 + harmonics)
-    return out
-
-
-def image_objects(
-    img: np.ndarray, background: int | None, ignore_index: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Objects of one image: an int32 map (0 = no object, ids ``1..n``) and their classes.
-
-    Objects are the 8-connected components of each class other than `background`
-    and `ignore_index`, numbered class by class (ascending), then in scan order.
-    """
-    ndi = _ndimage()
-    objects = np.zeros(img.shape, dtype=np.int32)
-    classes = []
-    n = 0
-    for c in np.unique(img).tolist():
-        if c in (background, ignore_index):
-            continue
-        lab, k = ndi.label(img == c, structure=_EIGHT)
-        objects[lab > 0] = lab[lab > 0] + n
-        classes.append(np.full(k, c, dtype=np.int64))
-        n += k
-    return objects, np.concatenate([np.empty(0, np.int64), *classes])
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -175,24 +92,24 @@ def _check_labels(labels: Any) -> np.ndarray:
     return arr
 
 
-def _check_kinds(kinds: Any) -> tuple[str, ...]:
+def _check_kinds(kinds: object) -> tuple[str, ...]:
     if isinstance(kinds, str):
         kinds = (kinds,)
     allowed = f"a non-empty sequence of distinct kinds from {ERROR_KINDS}"
     if not isinstance(kinds, Sequence):
         raise param_error("kinds", _FUNC, allowed, repr(kinds))
-    kinds = tuple(kinds)
-    unknown = [k for k in kinds if k not in ERROR_KINDS]
-    if not kinds or unknown or len(set(kinds)) != len(kinds):
-        got = f"unknown kinds {unknown!r}" if unknown else repr(kinds)
+    given = tuple(kinds)
+    unknown = [k for k in given if k not in ERROR_KINDS]
+    if not given or unknown or len(set(given)) != len(given):
+        got = f"unknown kinds {unknown!r}" if unknown else repr(given)
         raise param_error("kinds", _FUNC, allowed, got)
-    return kinds
+    return tuple(str(k) for k in given)
 
 
 def _check_options(
     rate: Any, seed: Any, background: Any, ignore_index: Any, num_classes: Any
 ) -> None:
-    ok = isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0.0 <= rate <= 1.0
+    ok = isinstance(rate, numbers.Real) and not isinstance(rate, bool) and 0.0 <= float(rate) <= 1.0
     if not ok:
         raise param_error("rate", _FUNC, "a number in [0, 1]", repr(rate))
     if not _is_int(seed) or seed < 0:
@@ -210,18 +127,20 @@ def _check_options(
 
 
 def _check_values(arr: np.ndarray, ignore_index: int | None, num_classes: int | None) -> None:
-    valid = np.ones(arr.shape, bool) if ignore_index is None else arr != ignore_index
-    bad = valid & (arr < 0)
-    if num_classes is not None:
-        bad |= valid & (arr >= num_classes)
+    """Labels follow the label rule of `bad_labels` when K is known, else are ``>= 0``."""
+    if num_classes is None:  # no K to compare with: a class id is only known to be >= 0
+        bad = arr < 0
+        if ignore_index is not None:
+            bad &= arr != ignore_index
+        expected = "class ids >= 0"
+        expected += "" if ignore_index is None else f" or ignore_index={ignore_index}"
+    else:
+        bad = bad_labels(arr, num_classes, ignore_index)
+        expected = allowed_labels(num_classes, ignore_index)
     if bad.any():
         i, r, c = np.argwhere(bad)[0]
-        expected = "class ids >= 0" if num_classes is None else f"class ids in 0..{num_classes - 1}"
-        if ignore_index is not None:
-            expected += f" or ignore_index={ignore_index}"
-        raise param_error(
-            "labels", _FUNC, expected, f"{arr[i, r, c]} at image {i}, row {r}, column {c}"
-        )
+        got = f"{arr[i, r, c]} at image {i}, row {r}, column {c}"
+        raise param_error("labels", _FUNC, expected, got)
 
 
 def _usable_kinds(
@@ -303,14 +222,6 @@ class _Image:
         )
 
 
-def _window(sl: tuple[slice, slice], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
-    """Grow the box `sl` by `margin` on every side, clipped to `shape`."""
-    (r, c), (h, w) = sl, shape
-    rows = slice(max(r.start - margin, 0), min(r.stop + margin, h))
-    cols = slice(max(c.start - margin, 0), min(c.stop + margin, w))
-    return rows, cols
-
-
 def _boundary(
     rng: np.random.Generator,
     state: _Image,
@@ -321,20 +232,20 @@ def _boundary(
     sl: tuple[slice, slice],
     valid: np.ndarray,
 ) -> None:
-    ndi = _ndimage()
+    ndi = require("scipy.ndimage", "io", "segaudit.evaluate")
     grow = bool(rng.random() < 0.5)
     d = int(rng.integers(1, _MAX_SHIFT + 1))
-    win = _window(sl, d + 1, objects.shape)
+    win = window(sl, d + 1, objects.shape)
     inside = objects[win] == obj
     free = valid[win] & ~state.claimed[win]
     if grow:
-        ring = ndi.binary_dilation(inside, structure=_disc(d)) & ~inside & free
+        ring = ndi.binary_dilation(inside, structure=disc(d)) & ~inside & free
         state.apply(rows, "boundary", win, ring, cls, d)
         return
     other = ~inside & valid[win]
     if not other.any():
         return
-    ring = inside & ndi.binary_dilation(other, structure=_disc(d)) & free
+    ring = inside & ndi.binary_dilation(other, structure=disc(d)) & free
     near = ndi.distance_transform_edt(~other, return_distances=False, return_indices=True)
     state.apply(rows, "boundary", win, ring, state.original[win][near[0], near[1]], -d)
 
@@ -354,7 +265,7 @@ def _spurious(
         return
     cy, cx = np.unravel_index(spots[rng.integers(spots.size)], free.shape)
     reach = int(2 * np.sqrt(area / np.pi)) + 2
-    win = _window((slice(cy, cy + 1), slice(cx, cx + 1)), reach, free.shape)
+    win = window((slice(cy, cy + 1), slice(cx, cx + 1)), reach, free.shape)
     yy, xx = np.mgrid[win[0], win[1]]
     shape = draw_shapes(rng, np.array([area]), np.array([cy]), np.array([cx]), yy, xx)[0]
     shape[cy - win[0].start, cx - win[1].start] = True
@@ -441,7 +352,7 @@ def inject_label_noise(
     has_bg = background is not None and bool((arr == background).any())
     usable = _usable_kinds(kinds, classes, has_bg, background)
 
-    ndi = _ndimage()
+    ndi = require("scipy.ndimage", "io", "segaudit.evaluate")
     bg = -1 if background is None else int(background)  # only used when not None
     rng = np.random.default_rng(seed)
     out = arr.copy()

@@ -10,14 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segaudit._optional import require
 from segaudit._validation import param_error
-from segaudit.evaluate._inject import (
-    ERROR_KINDS,
-    _ndimage,
-    draw_shapes,
-    image_objects,
-    inject_label_noise,
-)
+from segaudit.evaluate._inject import ERROR_KINDS, inject_label_noise
+from segaudit.evaluate._shapes import draw_shapes, image_objects
 
 __all__ = ["Scenes", "make_scenes"]
 
@@ -68,7 +64,11 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(float(value)))
+    )
 
 
 def _check_pair(value: Any, name: str, integer: bool, low: float, high: float) -> tuple[Any, Any]:
@@ -148,7 +148,7 @@ def _model(
         true_hot = (scenes[:, None] == planes) & wrong[:, None]
         scale = np.where(wrong, _HESITANT[0] * logit_scale, logit_scale).astype(np.float32)[:, None]
         logits = scale * onehot + np.float32(_HESITANT[1] * logit_scale) * true_hot
-    ndi = _ndimage()
+    ndi = require("scipy.ndimage", "io", "segaudit.evaluate")
     if blur > 0:
         logits = ndi.gaussian_filter(logits, sigma=(0, 0, blur, blur), mode="nearest")
     if logit_noise > 0:
@@ -266,14 +266,14 @@ def make_scenes(
     objects = _check_pair(objects, "objects", True, 1, np.inf)
     object_size = _check_pair(object_size, "object_size", False, 1e-6, 1.0)
     _check("models", models, _is_int(models) and models >= 1, "an integer >= 1")
-    for name, value in (
+    for name, rate in (
         ("label_noise_rate", label_noise_rate),
         ("model_error_rate", model_error_rate),
     ):
-        _check(name, value, _is_real(value) and 0 <= value <= 1, "a number in [0, 1]")
+        _check(name, rate, _is_real(rate) and 0 <= rate <= 1, "a number in [0, 1]")
     _check("model_confident", model_confident, isinstance(model_confident, bool), "a bool")
-    for name, value in (("blur", blur), ("logit_noise", logit_noise)):
-        _check(name, value, _is_real(value) and value >= 0, "a number >= 0")
+    for name, amount in (("blur", blur), ("logit_noise", logit_noise)):
+        _check(name, amount, _is_real(amount) and amount >= 0, "a number >= 0")
     _check("logit_scale", logit_scale, _is_real(logit_scale) and logit_scale > 0, "a number > 0")
     _check("seed", seed, _is_int(seed) and seed >= 0, "a non-negative integer")
 
@@ -292,7 +292,7 @@ def make_scenes(
     top = max(num_classes - 1, 0 if ignore_index is None else ignore_index)
     small = (ignore_index is None or ignore_index >= 0) and top <= 255
     true_labels = scenes.astype(np.uint8 if small else np.int32)
-    if void_border:
+    if void_border and ignore_index is not None:  # the checks above: a border needs void
         b = void_border
         true_labels[:, :b] = true_labels[:, -b:] = ignore_index
         true_labels[:, :, :b] = true_labels[:, :, -b:] = ignore_index

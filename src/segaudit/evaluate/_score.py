@@ -9,8 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from segaudit._optional import require
 from segaudit._validation import param_error
-from segaudit.evaluate._inject import ERROR_KINDS, _ndimage
+from segaudit.evaluate._inject import ERROR_KINDS
 
 __all__ = ["DetectionScores", "average_precision", "score_detection"]
 
@@ -129,7 +130,8 @@ class DetectionScores:
                     "region_recall": _ratio(found, len(part)),
                 }
         table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=list(_TABLE_COLUMNS))
-        return table.astype(dict.fromkeys(_TABLE_COLUMNS, np.float64))
+        typed: pd.DataFrame = table.astype(dict.fromkeys(_TABLE_COLUMNS, np.float64))
+        return typed
 
 
 def average_precision(y_true: npt.ArrayLike, score: npt.ArrayLike) -> float:
@@ -213,7 +215,8 @@ def _volume_label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """8-connected components of each image of an (N, H, W) mask, numbered across images."""
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = True
-    lab, n = _ndimage().label(mask, structure=structure)
+    ndi = require("scipy.ndimage", "io", "segaudit.evaluate")
+    lab, n = ndi.label(mask, structure=structure)
     return lab, int(n)
 
 

@@ -7,7 +7,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal, overload
+
+from segaudit._validation import param_error
 
 __all__ = ["atomic_path", "atomic_write"]
 
@@ -55,10 +57,17 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
         raise
 
 
-@contextlib.contextmanager
+@overload
+def atomic_write(
+    path: str | os.PathLike[str], mode: Literal["w"] = "w", *, encoding: str | None = "utf-8"
+) -> contextlib.AbstractContextManager[IO[str]]: ...
+@overload
+def atomic_write(
+    path: str | os.PathLike[str], mode: Literal["wb"], *, encoding: str | None = "utf-8"
+) -> contextlib.AbstractContextManager[IO[bytes]]: ...
 def atomic_write(
     path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8"
-) -> Iterator[IO]:
+) -> contextlib.AbstractContextManager[IO[Any]]:
     """Open a temporary file for writing and move it onto `path` when the block succeeds.
 
     Parameters
@@ -70,14 +79,30 @@ def atomic_write(
     encoding : str, optional, default="utf-8"
         Text encoding; ignored in binary mode.
 
-    Yields
-    ------
-    file object
+    Returns
+    -------
+    context manager of a file object
         Write to it; it is flushed and synced before the rename.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_write(path) as fh:
+    ...     _ = fh.write("done")
+    >>> path.read_text()
+    'done'
     """
-    with atomic_path(path) as tmp:
-        kwargs = {} if "b" in mode else {"encoding": encoding}
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+    if mode not in ("w", "wb"):
+        raise param_error("mode", "atomic_write", "'w' or 'wb'", repr(mode))
+    return _atomic_open(path, mode, None if "b" in mode else encoding)
+
+
+@contextlib.contextmanager
+def _atomic_open(
+    path: str | os.PathLike[str], mode: str, encoding: str | None
+) -> Iterator[IO[Any]]:
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())

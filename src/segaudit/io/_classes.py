@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segaudit._validation import param_error
+
 __all__ = ["ClassInfo", "read_class_names"]
 
 Color = tuple[int, int, int]
+_FUNC = "ClassInfo"
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist = 3, 60, 60, 6
 
@@ -38,10 +41,10 @@ class ClassInfo:
     >>> info = ClassInfo(["background", "cat"], colors=[(0, 0, 0), (128, 0, 0)])
     >>> info.num_classes, info.colors[1]
     (2, (128, 0, 0))
-    >>> ClassInfo(["cat", "cat"])
+    >>> ClassInfo(["cat", "cat"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: The 'names' parameter of ClassInfo must be unique. Got 'cat' twice (ids 0 and 1).
+    ValueError: The 'names' parameter of ClassInfo must be unique. Got 'cat' twice (ids 0 and 1)...
     """
 
     names: tuple[str, ...]
@@ -61,37 +64,26 @@ class ClassInfo:
 
 def _check_names(names: Sequence[str]) -> tuple[str, ...]:
     if isinstance(names, str) or not isinstance(names, Sequence) or len(names) == 0:
-        raise ValueError(
-            "The 'names' parameter of ClassInfo must be a non-empty sequence of str. "
-            f"Got {_short(names)} instead."
-        )
+        raise param_error("names", _FUNC, "a non-empty sequence of str", _short(names))
     seen: dict[str, int] = {}
     for k, name in enumerate(names):
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(
-                "The 'names' parameter of ClassInfo must hold non-empty strings. "
-                f"Got {_short(name)} for class id {k}."
-            )
+            got = f"{_short(name)} for class id {k}"
+            raise param_error("names", _FUNC, "a sequence of non-empty strings", got)
         if name in seen:
-            raise ValueError(
-                "The 'names' parameter of ClassInfo must be unique. "
-                f"Got {_short(name)} twice (ids {seen[name]} and {k})."
-            )
+            got = f"{_short(name)} twice (ids {seen[name]} and {k})"
+            raise param_error("names", _FUNC, "unique", got)
         seen[name] = k
     return tuple(names)
 
 
 def _check_colors(colors: Sequence[Sequence[int]], k: int) -> tuple[Color, ...]:
     if isinstance(colors, str) or not isinstance(colors, Sequence):
-        raise ValueError(
-            "The 'colors' parameter of ClassInfo must be a sequence of [r, g, b] or None. "
-            f"Got {_short(colors)} instead."
-        )
+        expected = "a sequence of [r, g, b] or None"
+        raise param_error("colors", _FUNC, expected, _short(colors))
     if len(colors) != k:
-        raise ValueError(
-            f"The 'colors' parameter of ClassInfo must hold one colour per class ({k}). "
-            f"Got {len(colors)} colours instead."
-        )
+        expected = f"a sequence of one colour per class ({k})"
+        raise param_error("colors", _FUNC, expected, f"{len(colors)} colours")
     return tuple(_check_color(c, i) for i, c in enumerate(colors))
 
 
@@ -102,10 +94,8 @@ def _check_color(color: Any, k: int) -> Color:
         and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in color)
     )
     if not ok:
-        raise ValueError(
-            "The 'colors' parameter of ClassInfo must hold [r, g, b] ints in 0..255. "
-            f"Got {_short(color)} for class id {k}."
-        )
+        expected = "[r, g, b] ints in 0..255"
+        raise param_error("colors", _FUNC, expected, f"{_short(color)} for class id {k}")
     return (color[0], color[1], color[2])
 
 

@@ -18,11 +18,20 @@ __all__ = ["FORMULA_PREFIXES", "neutralise_cell", "neutralise_frame", "write_csv
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _is_formula(value: object) -> bool:
+    """Whether `value` is text that a spreadsheet would run as a formula."""
+    return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
+
+
 def neutralise_cell(value: Any) -> Any:
-    """Return `value` with a leading ``'`` if it is text that a spreadsheet would run."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Return `value` with a leading ``'`` if it is text that a spreadsheet would run.
+
+    Examples
+    --------
+    >>> neutralise_cell("=1+1"), neutralise_cell("-3"), neutralise_cell(-3)
+    ("'=1+1", "'-3", -3)
+    """
+    return "'" + value if _is_formula(value) else value
 
 
 def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +46,7 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
         text = column.astype(object)
-        risky = text.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES))
+        risky = text.map(_is_formula)
         if risky.any():
             if out is frame:
                 out = frame.copy()

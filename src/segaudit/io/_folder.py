@@ -10,6 +10,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 
 from segaudit._typing import FloatArray, IntArray
+from segaudit._validation import allowed_labels, bad_labels
 from segaudit.io._classes import ClassInfo
 from segaudit.io._formats import RGBArray, read_image, read_label_mask, read_probs
 from segaudit.io._problems import DatasetError, InputProblem, ItemError, problem_of
@@ -158,12 +159,12 @@ class FolderDataset:
                 f"got {labels.shape} and {probs.shape}."
             )
             return InputProblem(item.mask_path, message, item.stem)
-        message = None if k is None else label_message(labels, k, self.ignore_index, "")
-        if message is not None:
-            return InputProblem(item.mask_path, message, item.stem)
-        message = value_message(probs, self.from_logits)
-        if message is not None:
-            return InputProblem(item.probs_path, message, item.stem)
+        labels_wrong = None if k is None else label_message(labels, k, self.ignore_index, "")
+        if labels_wrong is not None:
+            return InputProblem(item.mask_path, labels_wrong, item.stem)
+        values_wrong = value_message(probs, self.from_logits)
+        if values_wrong is not None:
+            return InputProblem(item.probs_path, values_wrong, item.stem)
         return None
 
 
@@ -176,21 +177,27 @@ def _step(path: Path, stem: str, read: Callable[[], T]) -> T:
 
 
 def label_message(labels: np.ndarray, k: int, ignore_index: int | None, reason: str) -> str | None:
-    """Describe the labels outside ``0..k-1`` that are not `ignore_index`; None if none."""
-    bad_mask = (labels < 0) | (labels >= k)
-    if ignore_index is not None:
-        bad_mask &= labels != ignore_index
+    """Describe the labels that break the label rule of `bad_labels`; None if none.
+
+    Examples
+    --------
+    >>> labels = np.array([[0, 1], [255, 255]])
+    >>> print(label_message(labels, 2, None, "K=2"))  # doctest: +NORMALIZE_WHITESPACE
+    expected labels to be integers in 0..1 (K=2); got 255 in 2 pixels; pass ignore_index=255
+    if it marks void pixels.
+    """
+    bad_mask = bad_labels(labels, k, ignore_index)
     if not bad_mask.any():
         return None
     bad = labels[bad_mask]
     values = np.unique(bad)
     shown = ", ".join(str(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
-    void = "" if ignore_index is None else f" or ignore_index={ignore_index}"
     hint = ""
     if ignore_index is None and 255 in values:
         hint = "; pass ignore_index=255 if it marks void pixels"
     why = f" ({reason})" if reason else ""
-    return f"expected labels 0..{k - 1}{void}{why}; got {shown} in {bad.size} pixels{hint}."
+    allowed = allowed_labels(k, ignore_index)
+    return f"expected labels to be {allowed}{why}; got {shown} in {bad.size} pixels{hint}."
 
 
 def value_message(probs: np.ndarray, from_logits: bool | None) -> str | None:
@@ -207,7 +214,7 @@ def value_message(probs: np.ndarray, from_logits: bool | None) -> str | None:
     value = probs[k, row, col].item()
     where = f"class {k}, row {row}, column {col}"
     if nonfinite.any():
-        kind = {True: "logits", False: "probabilities"}.get(from_logits, "values")
+        kind = {True: "logits", False: "probabilities", None: "values"}[from_logits]
         return f"expected finite {kind}; got {value!r} at {where}."
     return (
         f"expected probabilities >= 0; got {value!r} at {where}. "

@@ -7,12 +7,15 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from segaudit._optional import require
 from segaudit._typing import FloatArray, IntArray
+from segaudit._validation import param_error
 from segaudit.io._problems import DatasetError, fail
 
 __all__ = [
@@ -41,13 +44,9 @@ _NPZ_KEYS = ("probs", "pred_probs", "logits", "arr_0")
 _MASK_MODES = ("1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
-def _pillow() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        message = "Reading PNG, TIFF and JPEG files needs Pillow: pip install 'segaudit[io]'"
-        raise ImportError(message) from exc
-    return Image
+def _pillow() -> ModuleType:
+    """``PIL.Image``, or an ImportError naming the extra."""
+    return require("PIL.Image", "io", "Reading PNG, TIFF and JPEG files", package="Pillow")
 
 
 def _native(arr: np.ndarray) -> np.ndarray:
@@ -200,9 +199,7 @@ def read_probs(path: PathLike, *, layout: str = "KHW") -> FloatArray:
 def check_layout(layout: str, func: str) -> None:
     """Raise unless `layout` is ``"KHW"`` or ``"HWK"``."""
     if layout not in ("KHW", "HWK"):
-        raise ValueError(
-            f"The 'layout' parameter of {func} must be 'KHW' or 'HWK'. Got {layout!r} instead."
-        )
+        raise param_error("layout", func, "'KHW' or 'HWK'", repr(layout))
 
 
 def probe(path: Path) -> tuple[tuple[int, ...], str | None]:

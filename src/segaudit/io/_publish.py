@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from segaudit._validation import param_error
 
@@ -115,13 +116,14 @@ def _is_our_link(entry: Path, name: str) -> bool:
     return entry.is_symlink() and os.readlink(entry) == _link_target(name)
 
 
-def read_manifest(run_dir: PathLike) -> dict:
+def read_manifest(run_dir: PathLike) -> dict[str, Any]:
     """Return the manifest of a published run: ``run_id``, ``version`` and ``files``.
 
     ``files`` maps each file's path inside the run (``masks/x.png``) to its sha256.
     """
     with open(Path(run_dir) / MANIFEST, encoding="utf-8") as fh:
-        return json.load(fh)
+        manifest: dict[str, Any] = json.load(fh)
+    return manifest
 
 
 def _sha256(path: Path) -> str:

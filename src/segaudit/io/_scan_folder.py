@@ -102,10 +102,8 @@ def scan_folder(
     _check_params(ignore_index, num_classes, downsample, from_logits)
     info = _class_info(classes)
     if info is not None and num_classes is not None and info.num_classes != num_classes:
-        raise ValueError(
-            f"The 'num_classes' parameter of scan_folder must match the "
-            f"{info.num_classes} class names. Got {num_classes} instead."
-        )
+        expected = f"{info.num_classes}, the number of class names"
+        raise param_error("num_classes", "scan_folder", expected, num_classes)
     scan = _Scan(Path(masks_dir), Path(probs_dir), layout, ignore_index, downsample)
     masks = _index(scan.masks_dir, "masks_dir", MASK_SUFFIXES)
     probs = _index(scan.probs_dir, "probs_dir", PROBS_SUFFIXES)
@@ -147,10 +145,7 @@ def _check_params(ignore_index: Any, num_classes: Any, downsample: Any, from_log
     for name, value, low in (("ignore_index", ignore_index, None), ("num_classes", num_classes, 1)):
         if value is not None and (not _is_int(value) or (low is not None and value < low)):
             kind = "an int" if low is None else f"an int >= {low}"
-            raise ValueError(
-                f"The {name!r} parameter of scan_folder must be {kind} or None. "
-                f"Got {value!r} instead."
-            )
+            raise param_error(name, "scan_folder", f"{kind} or None", repr(value))
     if not _is_int(downsample) or downsample < 1:
         raise param_error("downsample", "scan_folder", "an int >= 1", repr(downsample))
     if from_logits not in (None, True, False) or _is_int(from_logits):
@@ -173,14 +168,10 @@ def _index(folder: Path, param: str, suffixes: tuple[str, ...]) -> dict[str, lis
     """Map stem to the files of `folder` with one of `suffixes`, broken links included."""
     if not folder.is_dir():
         if folder.exists():
-            raise NotADirectoryError(
-                f"The {param!r} parameter of scan_folder must be a folder. "
-                f"Got the file '{folder}' instead."
-            )
-        raise FileNotFoundError(
-            f"The {param!r} parameter of scan_folder must be an existing "
-            f"folder. Got '{folder}', which does not exist."
-        )
+            message = param_error(param, "scan_folder", "a folder", f"the file '{folder}'")
+            raise NotADirectoryError(str(message))
+        message = param_error(param, "scan_folder", "an existing folder", f"'{folder}'")
+        raise FileNotFoundError(str(message))
     found: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in suffixes or path.name.startswith("."):

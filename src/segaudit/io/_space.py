@@ -70,10 +70,10 @@ class DiskFullError(OSError):
 
 
 def _rebuild(
-    cls: type, code: int, message: str, filename: str, need: int, free: int | None
+    cls: type[DiskFullError], code: int, message: str, filename: str, need: int, free: int | None
 ) -> DiskFullError:
     """Unpickle a DiskFullError without touching the file system again."""
-    err = OSError.__new__(cls, code, message)
+    err: DiskFullError = OSError.__new__(cls, code, message)
     OSError.__init__(err, code, message)
     err.message, err.filename, err.need, err.free = message, filename, need, free
     return err

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from segaudit.kernels._numba import ERR_LABEL, ERR_NEGATIVE, ERR_NONFINITE, TILE
+from segaudit._typing import ArrayLike
+from segaudit._validation import label_error
+from segaudit.kernels._protocol import (
+    ERR_LABEL,
+    ERR_NEGATIVE,
+    ERR_NONFINITE,
+    TILE,
+    Kernels,
+    LabelArray,
+    UIntArray,
+)
 
 __all__ = [
     "BatchSummary",
     "Scratch",
+    "argmax_dtype",
     "as_batch",
     "index_dtype",
     "kernel_floats",
@@ -71,7 +81,7 @@ class BatchSummary:
     max_row_deviation: float
 
 
-def score_dtype(probs_dtype: Any, from_logits: bool) -> np.dtype:
+def score_dtype(probs_dtype: npt.DTypeLike, from_logits: bool) -> np.dtype:
     """float32 scores hold float16/float32 probabilities exactly; else float64.
 
     Wider types (float64 in either byte order, longdouble) are read as float64.
@@ -82,8 +92,27 @@ def score_dtype(probs_dtype: Any, from_logits: bool) -> np.dtype:
 
 
 def index_dtype(num_classes: int) -> np.dtype:
-    """Smallest integer type that holds a class index."""
+    """Smallest integer type that holds a class index (a(x) of the disagreeing pixels).
+
+    Examples
+    --------
+    >>> index_dtype(256), index_dtype(257)
+    (dtype('uint8'), dtype('int32'))
+    """
     return np.dtype(np.uint8 if num_classes <= 256 else np.int32)
+
+
+def argmax_dtype(num_classes: int) -> np.dtype:
+    """Integer type of a full argmax a(x): holds the classes 0..K-1 and -1 on void pixels.
+
+    The one rule for every full argmax kept (the torch backend's, the stream's).
+
+    Examples
+    --------
+    >>> argmax_dtype(32768), argmax_dtype(32769)
+    (dtype('int16'), dtype('int32'))
+    """
+    return np.dtype(np.int16 if num_classes <= 32768 else np.int32)
 
 
 def kernel_floats(values: np.ndarray) -> np.ndarray:
@@ -120,7 +149,7 @@ def kernel_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def as_batch(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+def as_batch(probs: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Turn one batch slice into kernel-ready ``(n, K, P)`` and ``(n, P)`` arrays.
 
     No copy for C-ordered, native float32/float64 numpy input; otherwise the
@@ -136,7 +165,7 @@ def summarise_batch(
     probs: np.ndarray,
     labels: np.ndarray,
     *,
-    kernels: ModuleType,
+    kernels: Kernels,
     num_classes: int,
     ignore_index: int | None,
     from_logits: bool,
@@ -154,7 +183,7 @@ def summarise_batch(
     ----------
     probs, labels : ndarray
         One batch from :func:`as_batch`.
-    kernels : module
+    kernels : Kernels
         :mod:`segaudit.kernels._numba` or its numpy twin.
     num_classes : int
         K.
@@ -190,7 +219,7 @@ def summarise_batch(
     if disagree_out is None:
         disagree_out = np.empty((n, p), dtype=np.bool_)
     keep_argmax = argmax_out is not None
-    a_out = argmax_out if keep_argmax else np.empty((1, 1), dtype=np.int32)
+    a_out = argmax_out if argmax_out is not None else np.empty((1, 1), dtype=np.int32)
     tiles = n * ((p + TILE - 1) // TILE)
     scratch = scratch or Scratch()
     m_dis = scratch.get("m", tiles * TILE, scores_out.dtype)
@@ -234,7 +263,7 @@ def score_batch(
     probs: np.ndarray,
     labels: np.ndarray,
     *,
-    kernels: ModuleType,
+    kernels: Kernels,
     num_classes: int,
     ignore_index: int | None,
     image_offset: int,
@@ -261,12 +290,13 @@ def score_batch(
 
 
 def _common_args(
-    probs: np.ndarray, labels: np.ndarray, num_classes: int, ignore_index: int | None
-) -> tuple[Any, ...]:
-    """Return the kernels' arguments after `probs`: sign bits, labels, K, void label."""
-    use_ignore = ignore_index is not None
+    probs: np.ndarray, labels: LabelArray, num_classes: int, ignore_index: int | None
+) -> tuple[UIntArray, LabelArray, int, np.int64, bool]:
+    """Return the kernels' arguments after `probs`: sign bits, labels, K, void label, use it."""
     bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
-    return bits, labels, num_classes, np.int64(ignore_index if use_ignore else 0), use_ignore
+    if ignore_index is None:
+        return bits, labels, num_classes, np.int64(0), False
+    return bits, labels, num_classes, np.int64(ignore_index), True
 
 
 def _raise_first_error(
@@ -291,11 +321,7 @@ def _raise_first_error(
     w = shape_hw[1]
     loc = f"image {image_offset + img}, row {j // w}, column {j % w}{where}"
     if code == ERR_LABEL:
-        value = labels[img, j].item()
-        allowed = f"integers in 0..{num_classes - 1}"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
-        raise ValueError(f"labels must be {allowed}; got {value!r} at {loc}.")
+        raise label_error(labels[img, j].item(), num_classes, ignore_index, loc)
     value = probs[img, cls, j].item()
     if code == ERR_NONFINITE:
         raise ValueError(f"pred_probs must be finite; got {value!r} at class {cls} of {loc}.")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
+from segaudit._typing import BoolArray, FloatArray
 from segaudit.kernels._batch import kernel_floats
 
 __all__ = ["pool_labels", "pool_probs", "softmax"]
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> npt.NDArray[np.float64]:
     """Numerically stable softmax over axis 1, in float64."""
     x = logits.astype(np.float64)
     e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    out: npt.NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
-def pool_probs(probs: np.ndarray, factor: int, valid: np.ndarray | None = None) -> np.ndarray:
+def pool_probs(probs: np.ndarray, factor: int, valid: BoolArray | None = None) -> FloatArray:
     """Mean over each f x f block, then renormalise over classes.
 
     Parameters
@@ -47,12 +50,13 @@ def pool_probs(probs: np.ndarray, factor: int, valid: np.ndarray | None = None) 
         total = np.where(keep, probs.reshape(shape), 0).sum((5, 3), dtype=probs.dtype)
         plain = probs.reshape(shape).mean((5, 3))
         small = np.where(count > 0, total / np.maximum(count, 1).astype(probs.dtype), plain)
-    return small / np.expand_dims(small.sum(axis=1), 1)
+    out: FloatArray = small / np.expand_dims(small.sum(axis=1), 1)
+    return out
 
 
 def pool_labels(
     labels: np.ndarray, factor: int, method: str, num_classes: int, ignore_index: int | None
-) -> np.ndarray:
+) -> npt.NDArray[np.int64]:
     """Pool labels over f x f blocks.
 
     Parameters
@@ -69,19 +73,29 @@ def pool_labels(
     Returns
     -------
     ndarray of int64, shape (n, H // f, W // f)
+
+    Examples
+    --------
+    A 2x2 block with two 1s, one 0 and one void pixel; an all-void block stays void:
+
+    >>> labels = np.array([[[1, 1, 9, 9], [0, 9, 9, 9]]])
+    >>> pool_labels(labels, 2, "mode", 2, 9)
+    array([[[1, 9]]])
     """
     n, h, w = labels.shape
     if not labels.dtype.isnative:
         labels = labels.astype(labels.dtype.newbyteorder("="))
     blocks = labels.reshape(n, h // factor, factor, w // factor, factor)
-    valid = None if ignore_index is None else blocks != ignore_index
     if method == "mean":
-        if valid is None:
-            return np.round(blocks.mean((4, 2))).astype(np.int64)
+        if ignore_index is None:
+            rounded: npt.NDArray[np.int64] = np.round(blocks.mean((4, 2))).astype(np.int64)
+            return rounded
+        valid = blocks != ignore_index
         total = np.where(valid, blocks, 0).sum((4, 2), dtype=np.float64)
         count = valid.sum((4, 2))
         mean = np.round(total / np.maximum(count, 1)).astype(np.int64)
-        return np.where(count > 0, mean, ignore_index)
+        pooled: npt.NDArray[np.int64] = np.where(count > 0, mean, ignore_index)
+        return pooled
     best = np.full((n, h // factor, w // factor), -1, dtype=np.int64)
     best_count = np.zeros(best.shape, dtype=np.int64)
     for k in range(num_classes):

@@ -1,31 +1,38 @@
 """The compiled per-pixel kernels (numba): one fused pass per batch.
 
-Every function here has a twin in :mod:`segaudit.kernels._numpy` that gives
-identical results; the engine picks one at call time.
+This module implements :class:`~segaudit.kernels._protocol.Kernels`; every
+function has a twin in :mod:`segaudit.kernels._numpy` that gives identical
+results, and the engine picks one at call time. Compiled with
+:func:`~segaudit.kernels._jit.njit` (nogil, cached on disk).
 
-Compiled code is cached on disk where numba can (a ``__pycache__`` next to
-this file, ``NUMBA_CACHE_DIR`` or the user's cache folder). When none of them
-is writable (a read-only install with an unwritable home), numba would refuse
-to define the kernels at all; instead they are cached in a private folder of
-the temporary directory (``segaudit-numba-cache-<uid>``), or, failing that,
-compiled in every new process; a one-line ``logging`` warning of the
-``segaudit`` logger says which. The choice is made once, here, before any
-kernel is defined.
+It is longer than most modules (about 490 lines) on purpose: it is the whole
+compiled implementation of the protocol, function for function beside its
+numpy twin, so that one module is one backend; and the fused pass
+(:func:`summarise` with its helpers) is some 200 lines of hand-unrolled loops
+(four class planes per pass) that read best in one piece.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import os
-import stat
-import tempfile
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
+
+from segaudit._typing import BoolArray, FloatArray, IntArray
+from segaudit.kernels._jit import njit as _njit
+from segaudit.kernels._protocol import (
+    ERR_LABEL,
+    ERR_NEGATIVE,
+    ERR_NONE,
+    ERR_NONFINITE,
+    TILE,
+    Int64Array,
+    LabelArray,
+    ScalarT,
+    UIntArray,
+)
 
 __all__ = [
     "compact",
@@ -39,114 +46,19 @@ __all__ = [
     "summarise",
 ]
 
-TILE = 4096
-
-ERR_NONE = 0
-ERR_LABEL = 1
-ERR_NONFINITE = 2
-ERR_NEGATIVE = 3
-
-
 _OK, _VOID, _BAD_LABEL = 0, 1, 2
-
-_log = logging.getLogger("segaudit")
-FALLBACK_CACHE_PREFIX = "segaudit-numba-cache-"
-
-
-def _probe() -> None:
-    """Do nothing: numba is asked whether it could cache this function of this file."""
-
-
-def _numba_can_cache() -> bool:
-    """Tell whether numba finds a writable cache location for this file's functions."""
-    try:
-        numba.njit(cache=True)(_probe)
-    except RuntimeError:  # "cannot cache function ...: no locator available for file ..."
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _cache_dir(folder: str | None) -> Iterator[None]:
-    """Point numba's cache folder at `folder` while kernels are defined (None: as is).
-
-    numba fixes a function's cache location when it is decorated, so the
-    setting is restored afterwards and other numba users are not affected.
-    """
-    if folder is None:
-        yield
-        return
-    before = numba.config.CACHE_DIR
-    numba.config.CACHE_DIR = folder
-    try:
-        yield
-    finally:
-        numba.config.CACHE_DIR = before
-
-
-def _private_temp_folder() -> str | None:
-    """Return ``<tempdir>/segaudit-numba-cache-<uid>`` if it is ours and writable, else None.
-
-    Compiled code is loaded from this folder, so one that another user could
-    have prepared (not owned by us, writable by others, or a symbolic link) is
-    never used.
-    """
-    owner = os.getuid() if hasattr(os, "getuid") else None
-    name = FALLBACK_CACHE_PREFIX + (str(owner) if owner is not None else "user")
-    try:
-        folder = os.path.join(tempfile.gettempdir(), name)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.lstat(folder)
-        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            return None
-        if owner is not None and (info.st_uid != owner or info.st_mode & 0o022):
-            return None
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError:
-        return None
-    return folder
-
-
-def _cache_setting() -> tuple[bool, str | None]:
-    """Decide, once, whether the kernels are cached and in which folder (None: numba's)."""
-    if _numba_can_cache():
-        return True, None
-    folder = _private_temp_folder()
-    if folder is not None:
-        with _cache_dir(folder):
-            if _numba_can_cache():
-                _log.warning(
-                    "segaudit: numba cannot cache compiled kernels next to the package, in "
-                    "NUMBA_CACHE_DIR or in the user cache folder; caching them in %s instead "
-                    "(set NUMBA_CACHE_DIR to a writable folder to choose).",
-                    folder,
-                )
-                return True, folder
-    _log.warning(
-        "segaudit: no writable folder to cache compiled kernels in (package folder, "
-        "NUMBA_CACHE_DIR, user cache, temporary folder); they are compiled again in every "
-        "new process (set NUMBA_CACHE_DIR to a writable folder to avoid that)."
-    )
-    return False, None
-
-
-CACHE, CACHE_DIR = _cache_setting()
-"""Whether the kernels are cached on disk, and the fallback folder if numba's own failed."""
-
-
-def _njit(*, parallel: bool = False) -> Callable[[Any], Any]:
-    """``numba.njit`` (nogil) with the cache setting decided above."""
-
-    def wrap(func: Any) -> Any:
-        with _cache_dir(CACHE_DIR):
-            return numba.njit(parallel=parallel, nogil=True, cache=CACHE)(func)
-
-    return wrap
 
 
 @_njit()
-def _label_state(yf, num_classes, ignore_index, use_ignore):
-    """Class index of one label (0 unless usable) and whether it is usable, void or bad."""
+def _label_state(
+    yf: float, num_classes: int, ignore_index: np.int64, use_ignore: bool
+) -> tuple[int | np.int64, int]:
+    """Class index of one label (0 unless usable) and whether it is usable, void or bad.
+
+    The label-range rule of :func:`segaudit._validation.bad_labels`, applied
+    pixel by pixel inside the kernel; the error message is built from the
+    tile's first bad pixel by :func:`segaudit._validation.label_error`.
+    """
     yi = np.int64(yf)
     if use_ignore and yi == ignore_index and yi == yf:
         return 0, _VOID
@@ -156,7 +68,16 @@ def _label_state(yf, num_classes, ignore_index, use_ignore):
 
 
 @_njit()
-def _note_problem(err, state, probs, img, j, total, maybe_negative, from_logits):
+def _note_problem(
+    err: Int64Array,
+    state: int,
+    probs: FloatArray,
+    img: int,
+    j: int,
+    total: float,
+    maybe_negative: bool,
+    from_logits: bool,
+) -> None:
     """Keep the tile's first problem in `err` as (code, pixel, class); labels go first."""
     if err[0] != ERR_NONE:
         return
@@ -169,7 +90,11 @@ def _note_problem(err, state, probs, img, j, total, maybe_negative, from_logits)
 
 
 @_njit()
-def _four_planes(probs, bits, img, k, j0, size):
+def _four_planes(
+    probs: FloatArray, bits: UIntArray, img: int, k: int, j0: int, size: int
+) -> tuple[
+    FloatArray, FloatArray, FloatArray, FloatArray, UIntArray, UIntArray, UIntArray, UIntArray
+]:
     """Return views of class planes k..k+3 of one tile, as values and as bits."""
     stop = j0 + size
     return (
@@ -185,7 +110,9 @@ def _four_planes(probs, bits, img, k, j0, size):
 
 
 @_njit()
-def _first_bad_class(probs, img, j, k_total, from_logits):
+def _first_bad_class(
+    probs: FloatArray, img: int, j: int, k_total: int, from_logits: bool
+) -> tuple[int, int]:
     """Class index and error code of the first bad probability of one pixel."""
     for k in range(k_total):
         v = probs[img, k, j]
@@ -198,25 +125,25 @@ def _first_bad_class(probs, img, j, k_total, from_logits):
 
 @_njit(parallel=True)
 def summarise(
-    probs,
-    bits,
-    labels,
-    num_classes,
-    ignore_index,
-    use_ignore,
-    from_logits,
-    keep_argmax,
-    s_out,
-    disagree_out,
-    a_out,
-    m_dis,
-    a_dis,
-    n_dis,
-    sums,
-    counts,
-    maxdev,
-    errors,
-):
+    probs: FloatArray,
+    bits: UIntArray,
+    labels: LabelArray,
+    num_classes: int,
+    ignore_index: np.int64,
+    use_ignore: bool,
+    from_logits: bool,
+    keep_argmax: bool,
+    s_out: FloatArray,
+    disagree_out: BoolArray,
+    a_out: IntArray,
+    m_dis: FloatArray,
+    a_dis: IntArray,
+    n_dis: Int64Array,
+    sums: npt.NDArray[np.float64],
+    counts: Int64Array,
+    maxdev: npt.NDArray[np.float64],
+    errors: Int64Array,
+) -> None:
     """Fused pass over one batch.
 
     probs (n, K, P) float32/64 and `bits`, the same memory viewed as unsigned
@@ -346,8 +273,16 @@ def summarise(
 
 @_njit(parallel=True)
 def self_confidence(
-    probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
-):
+    probs: FloatArray,
+    bits: UIntArray,
+    labels: LabelArray,
+    num_classes: int,
+    ignore_index: np.int64,
+    use_ignore: bool,
+    s_out: FloatArray,
+    maxdev: npt.NDArray[np.float64],
+    errors: Int64Array,
+) -> None:
     """Scores-only pass over probabilities (not logits): s, row-sum deviation, errors.
 
     What :func:`summarise` gives for these outputs, bit for bit, without the
@@ -405,13 +340,13 @@ CHUNK = 1 << 18  # keys per parallel chunk of the selection helpers
 
 
 @_njit()
-def _chunks(size):
+def _chunks(size: int) -> int:
     """Count the CHUNK-sized pieces that cover `size` items."""
     return (size + CHUNK - 1) // CHUNK
 
 
 @_njit(parallel=True)
-def key_histogram(keys, prefix, shift, nchunks):
+def key_histogram(keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int) -> Int64Array:
     """Count the next 16-bit digit of the keys whose bits above `shift` equal `prefix`.
 
     Keys are flat unsigned ints; the digit is ``(key >> (shift - 16)) & 0xFFFF``.
@@ -429,16 +364,20 @@ def key_histogram(keys, prefix, shift, nchunks):
             key = np.uint64(keys[i])
             if shift == 64 or (key >> np.uint64(shift)) == prefix:
                 row[(key >> low) & np.uint64(0xFFFF)] += 1
-    return rows.sum(axis=0)
+    total: Int64Array = rows.sum(axis=0)
+    return total
 
 
 @_njit()
-def _in_bucket(key, prefix, shift):
+def _in_bucket(key: np.uint32 | np.uint64, prefix: np.uint64, shift: int) -> bool:
+    """Tell whether `key`'s bits above `shift` equal `prefix` (always, at shift 64)."""
     return shift == 64 or (np.uint64(key) >> np.uint64(shift)) == prefix
 
 
 @_njit(parallel=True)
-def gather_bucket(keys, prefix, shift, base, limit):
+def gather_bucket(
+    keys: UIntArray, prefix: np.uint64, shift: int, base: int, limit: int
+) -> tuple[npt.NDArray[np.uint64], Int64Array]:
     """Gather the keys whose bits above `shift` equal `prefix`, with their indices.
 
     Indices are offset by `base` and come in index order; at most `limit`.
@@ -470,7 +409,7 @@ def gather_bucket(keys, prefix, shift, base, limit):
 
 
 @_njit()
-def nth_match(keys, key, nth):
+def nth_match(keys: UIntArray, key: np.uint64, nth: int) -> tuple[int, int]:
     """Position of the `nth` (0-based) occurrence of `key`, or -1 with the count seen."""
     seen = 0
     for i in range(keys.shape[0]):
@@ -482,7 +421,7 @@ def nth_match(keys, key, nth):
 
 
 @_njit(parallel=True)
-def compact(per_tile, used, tile):
+def compact(per_tile: npt.NDArray[ScalarT], used: Int64Array, tile: int) -> npt.NDArray[ScalarT]:
     """Join the first ``used[t]`` entries of each tile's `tile`-long slot."""
     starts = np.zeros(used.shape[0] + 1, dtype=np.int64)
     starts[1:] = np.cumsum(used)
@@ -494,7 +433,7 @@ def compact(per_tile, used, tile):
 
 
 @_njit()
-def count_above(max_prob, argmax, adjusted):
+def count_above(max_prob: FloatArray, argmax: IntArray, adjusted: FloatArray) -> int:
     """Count ``max_prob[i] >= adjusted[argmax[i]]`` (compared in float64)."""
     total = 0
     for i in range(max_prob.shape[0]):
@@ -503,7 +442,14 @@ def count_above(max_prob, argmax, adjusted):
 
 
 @_njit(parallel=True)
-def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
+def compose_mask(
+    keys: UIntArray,
+    cut_key: np.uint64,
+    cut_index: np.int64,
+    base: np.int64,
+    mask: BoolArray,
+    use_mask: bool,
+) -> None:
     """Set ``mask[i] = (use_mask ? mask[i] : True) and (key, base + i) <= cutoff``."""
     size = keys.shape[0]
     for c in numba.prange(_chunks(size)):
@@ -517,7 +463,7 @@ def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
 
 
 @_njit(parallel=True)
-def softmin(scores, temperature, out):
+def softmin(scores: FloatArray, temperature: float, out: FloatArray) -> None:
     """Softmin image score per row of ``scores (n, P)``, skipping NaN (ignored) pixels.
 
     ``sum_i s_i w_i`` with ``w = softmax((1 - s) / temperature)``, shifted by the

@@ -1,5 +1,8 @@
 """Pure-numpy twins of the compiled kernels in :mod:`segaudit.kernels._numba`.
 
+Implements :class:`~segaudit.kernels._protocol.Kernels` with the same
+signatures, function for function, and never imports numba.
+
 Same arguments and the same outputs, bit for bit, for everything that decides a
 result: self-confidence, argmax, disagreement, per-tile class sums (added in
 pixel order, as the kernel does), counts and the selection. Two numbers agree
@@ -13,13 +16,19 @@ between numpy and LLVM. Used when numba is switched off
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-from segaudit.kernels._numba import (
+from segaudit._typing import BoolArray, FloatArray, IntArray
+from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
     ERR_NONE,
     ERR_NONFINITE,
     TILE,
+    Int64Array,
+    LabelArray,
+    ScalarT,
+    UIntArray,
 )
 
 __all__ = [
@@ -36,25 +45,25 @@ __all__ = [
 
 
 def summarise(
-    probs,
-    bits,
-    labels,
-    num_classes,
-    ignore_index,
-    use_ignore,
-    from_logits,
-    keep_argmax,
-    s_out,
-    disagree_out,
-    a_out,
-    m_dis,
-    a_dis,
-    n_dis,
-    sums,
-    counts,
-    maxdev,
-    errors,
-):
+    probs: FloatArray,
+    bits: UIntArray,
+    labels: LabelArray,
+    num_classes: int,
+    ignore_index: np.int64,
+    use_ignore: bool,
+    from_logits: bool,
+    keep_argmax: bool,
+    s_out: FloatArray,
+    disagree_out: BoolArray,
+    a_out: IntArray,
+    m_dis: FloatArray,
+    a_dis: IntArray,
+    n_dis: Int64Array,
+    sums: npt.NDArray[np.float64],
+    counts: Int64Array,
+    maxdev: npt.NDArray[np.float64],
+    errors: Int64Array,
+) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.summarise`."""
     n, _, p_total = probs.shape
     tiles = (p_total + TILE - 1) // TILE
@@ -110,8 +119,16 @@ def summarise(
 
 
 def self_confidence(
-    probs, bits, labels, num_classes, ignore_index, use_ignore, s_out, maxdev, errors
-):
+    probs: FloatArray,
+    bits: UIntArray,
+    labels: LabelArray,
+    num_classes: int,
+    ignore_index: np.int64,
+    use_ignore: bool,
+    s_out: FloatArray,
+    maxdev: npt.NDArray[np.float64],
+    errors: Int64Array,
+) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.self_confidence` (via `summarise`)."""
     n, _, p = probs.shape
     tiles = errors.shape[0]
@@ -166,7 +183,7 @@ def _first_pixel_error(
             errors[t] = (this, jj, k)
 
 
-def key_histogram(keys, prefix, shift, nchunks):
+def key_histogram(keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int) -> Int64Array:
     """Numpy twin of :func:`segaudit.kernels._numba.key_histogram`."""
     keys = np.asarray(keys).astype(np.uint64, copy=False)
     if shift < 64:
@@ -175,7 +192,9 @@ def key_histogram(keys, prefix, shift, nchunks):
     return np.bincount(digits.astype(np.int64), minlength=65536).astype(np.int64)
 
 
-def gather_bucket(keys, prefix, shift, base, limit):
+def gather_bucket(
+    keys: UIntArray, prefix: np.uint64, shift: int, base: int, limit: int
+) -> tuple[npt.NDArray[np.uint64], Int64Array]:
     """Numpy twin of :func:`segaudit.kernels._numba.gather_bucket`."""
     keys = np.asarray(keys).astype(np.uint64, copy=False)
     if shift < 64:
@@ -185,7 +204,7 @@ def gather_bucket(keys, prefix, shift, base, limit):
     return keys[idx], idx.astype(np.int64) + base
 
 
-def nth_match(keys, key, nth):
+def nth_match(keys: UIntArray, key: np.uint64, nth: int) -> tuple[int, int]:
     """Numpy twin of :func:`segaudit.kernels._numba.nth_match`."""
     hits = np.flatnonzero(np.asarray(keys).astype(np.uint64, copy=False) == np.uint64(key))
     if nth < hits.shape[0]:
@@ -193,18 +212,25 @@ def nth_match(keys, key, nth):
     return -1, int(hits.shape[0])
 
 
-def compact(per_tile, used, tile):
+def compact(per_tile: npt.NDArray[ScalarT], used: Int64Array, tile: int) -> npt.NDArray[ScalarT]:
     """Numpy twin of :func:`segaudit.kernels._numba.compact`."""
     parts = [per_tile[t * tile : t * tile + k] for t, k in enumerate(used.tolist()) if k]
     return np.concatenate(parts) if parts else per_tile[:0].copy()
 
 
-def count_above(max_prob, argmax, adjusted):
+def count_above(max_prob: FloatArray, argmax: IntArray, adjusted: FloatArray) -> int:
     """Numpy twin of :func:`segaudit.kernels._numba.count_above`."""
     return int(np.count_nonzero(max_prob.astype(np.float64) >= adjusted[argmax]))
 
 
-def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
+def compose_mask(
+    keys: UIntArray,
+    cut_key: np.uint64,
+    cut_index: np.int64,
+    base: np.int64,
+    mask: BoolArray,
+    use_mask: bool,
+) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.compose_mask`."""
     keys = np.asarray(keys).astype(np.uint64, copy=False)
     index = np.arange(keys.shape[0], dtype=np.int64) + base
@@ -216,8 +242,18 @@ def compose_mask(keys, cut_key, cut_index, base, mask, use_mask):
         mask[...] = below
 
 
-def softmin(scores, temperature, out):
-    """Numpy twin of :func:`segaudit.kernels._numba.softmin`."""
+def softmin(scores: FloatArray, temperature: float, out: FloatArray) -> None:
+    """Numpy twin of :func:`segaudit.kernels._numba.softmin`.
+
+    Examples
+    --------
+    A row with no labelled pixel (all NaN) scores 1.0:
+
+    >>> out = np.empty(2)
+    >>> softmin(np.array([[0.5, 0.5], [np.nan, np.nan]]), 0.1, out)
+    >>> out
+    array([0.5, 1. ])
+    """
     s = np.asarray(scores, dtype=np.float64)
     valid = ~np.isnan(s)
     low = np.where(valid, s, np.inf).min(axis=1)

@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 
-from segaudit.kernels._batch import (
-    BatchSummary,
-    as_batch,
-    index_dtype,
-    score_dtype,
-    summarise_batch,
-)
+from segaudit._typing import ArrayLike
+from segaudit.kernels._batch import BatchSummary, as_batch, score_dtype, summarise_batch
 from segaudit.kernels._choice import get_kernels
-from segaudit.kernels._numba import TILE
+from segaudit.kernels._torch_summary import DeviceSummary, summarise_chunk, to_host, torch_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CPU_CHUNK_PIXELS",
     "DEVICE_CHUNK_PIXELS",
-    "argmax_dtype",
     "is_tensor",
     "on_device",
     "summarise_tensor",
@@ -48,7 +42,7 @@ DEVICE_CHUNK_PIXELS = 1 << 22  # elsewhere: bounds the temporaries, few launches
 _INT_SAFE = float(2**62)  # float labels are clamped here before the int64 cast
 
 
-def is_tensor(x: Any) -> bool:
+def is_tensor(x: object) -> TypeGuard[torch.Tensor]:
     """Tell whether `x` is a torch tensor, without importing torch.
 
     Parameters
@@ -70,12 +64,12 @@ def is_tensor(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def on_device(x: Any) -> bool:
+def on_device(x: object) -> TypeGuard[torch.Tensor]:
     """Tell whether `x` is a torch tensor on an accelerator (not the CPU)."""
     return is_tensor(x) and x.device.type != "cpu"
 
 
-def to_numpy(x: Any) -> np.ndarray:
+def to_numpy(x: object) -> np.ndarray:
     """Copy a tensor (any device) to a host numpy array; bfloat16 becomes float32.
 
     numpy input is returned as ``np.asarray(x)``.
@@ -90,14 +84,9 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(t.cpu().numpy())
 
 
-def argmax_dtype(num_classes: int) -> np.dtype:
-    """Integer type of the full argmax kept by `summarise_tensor`: holds 0..K-1 and -1."""
-    return np.dtype(np.int16 if num_classes <= 32768 else np.int32)
-
-
 def summarise_tensor(
     probs: torch.Tensor,
-    labels: Any,
+    labels: torch.Tensor | ArrayLike,
     *,
     num_classes: int,
     ignore_index: int | None,
@@ -105,7 +94,7 @@ def summarise_tensor(
     image_offset: int,
     shape_hw: tuple[int, int],
     where: str = "",
-    scores_dtype: Any = None,
+    scores_dtype: npt.DTypeLike | None = None,
     keep_argmax: bool = False,
     scores_out: np.ndarray | None = None,
     disagree_out: np.ndarray | None = None,
@@ -137,7 +126,8 @@ def summarise_tensor(
         16- and 32-bit probabilities, float64 for float64 or logits).
     keep_argmax : bool, default=False
         Also return a(x) of every pixel, -1 on ignored pixels, as
-        :func:`argmax_dtype` (int16 up to 32768 classes, else int32).
+        :func:`~segaudit.kernels._batch.argmax_dtype` (int16 up to 32768
+        classes, else int32).
     scores_out, disagree_out : ndarray, optional, shape (n, P)
         Host buffers to write s(x) and the disagreement into (as
         :func:`~segaudit.kernels._batch.summarise_batch`); allocated when None.
@@ -186,19 +176,19 @@ def summarise_tensor(
         if scores_out is not None:
             wanted = scores_out.dtype
         y, void, bad_label = _class_index(y_raw, num_classes, ignore_index)
-        acc = _DeviceSummary.empty(
+        acc = DeviceSummary.empty(
             x.device,
             n,
             h * w,
             num_classes,
             bad_label,
-            (_torch_dtype(natural), _torch_dtype(wanted)),
+            (torch_dtype(natural), torch_dtype(wanted)),
         )
         budget = CPU_CHUNK_PIXELS if x.device.type == "cpu" else DEVICE_CHUNK_PIXELS
         for i0, i1, r0, r1, c0, c1 in _chunks(n, h, w, budget):
             pix = slice(r0 * w + c0, (r1 - 1) * w + c1)
             xc = x[i0:i1, :, r0:r1, c0:c1].reshape(i1 - i0, k, -1)
-            _summarise_chunk(
+            summarise_chunk(
                 xc,
                 y[i0:i1, pix],
                 void[i0:i1, pix],
@@ -222,7 +212,7 @@ def summarise_tensor(
         summary = acc.summary(scores_out, None if scores_out is not None else wanted, disagree_out)
         full = None
         if keep_argmax or argmax_out is not None:
-            full = _to_host(acc.arg, argmax_out)
+            full = to_host(acc.arg, argmax_out)
     return summary, full
 
 
@@ -248,158 +238,7 @@ def _chunks(n: int, h: int, w: int, budget: int) -> Iterator[tuple[int, int, int
                     yield i, i + 1, r, r + 1, c0, min(c0 + budget, w)
 
 
-@dataclass
-class _DeviceSummary:
-    """The batch's summary while it is built on the device, all (n, P) but the last two.
-
-    ``scores`` holds s(x) in the numpy path's score type (NaN on void), ``m``
-    holds m(x) in the type asked for, ``arg`` a(x) as :func:`argmax_dtype` (-1
-    on void), ``bins`` the (tile, class) slot of each pixel for the per-tile
-    sums (a spare last slot for void pixels), ``counts`` the pixels per slot.
-    """
-
-    num_classes: int
-    scores: torch.Tensor
-    disagree: torch.Tensor
-    m: torch.Tensor
-    arg: torch.Tensor
-    bad: torch.Tensor
-    bins: torch.Tensor
-    counts: torch.Tensor
-    deviation: torch.Tensor
-
-    @classmethod
-    def empty(
-        cls,
-        device: torch.device,
-        n: int,
-        p: int,
-        num_classes: int,
-        bad_label: torch.Tensor,
-        dtypes: tuple[torch.dtype, torch.dtype],
-    ) -> _DeviceSummary:
-        import torch
-
-        slots = n * _tiles_per_image(p) * num_classes + 1
-        bins = torch.int32 if slots < 2**31 else torch.int64
-        return cls(
-            num_classes=num_classes,
-            scores=torch.empty((n, p), dtype=dtypes[0], device=device),
-            disagree=torch.empty((n, p), dtype=torch.bool, device=device),
-            m=torch.empty((n, p), dtype=dtypes[1], device=device),
-            arg=torch.empty((n, p), dtype=_torch_dtype(argmax_dtype(num_classes)), device=device),
-            bad=bad_label.clone(),
-            bins=torch.empty((n, p), dtype=bins, device=device),
-            counts=torch.zeros(slots, dtype=torch.int64, device=device),
-            deviation=torch.zeros((), dtype=torch.float64, device=device),
-        )
-
-    def summary(
-        self,
-        scores_out: np.ndarray | None,
-        wanted: np.dtype | None,
-        disagree_out: np.ndarray | None,
-    ) -> BatchSummary:
-        """Compact on the device, copy to the host, and add up s per tile and class there.
-
-        The per-tile sums are float64 sums in pixel order, as in the compiled
-        kernel: `np.bincount` adds its weights in input order.
-        """
-        import torch
-
-        k = self.num_classes
-        hits = torch.nonzero(self.disagree.reshape(-1)).flatten()
-        scores = _to_host(self.scores, None)
-        bins = _to_host(self.bins, None).reshape(-1)
-        sums = np.bincount(bins, weights=scores.reshape(-1), minlength=self.counts.shape[0])
-        if scores_out is not None:
-            scores_out[...] = scores
-            scores = scores_out
-        elif wanted is not None and wanted != scores.dtype:
-            scores = scores.astype(wanted)
-        return BatchSummary(
-            scores=scores,
-            disagree=_to_host(self.disagree, disagree_out),
-            max_prob=_to_host(self.m.reshape(-1)[hits], None),
-            argmax=_to_host(self.arg.reshape(-1)[hits].to(_torch_dtype(index_dtype(k))), None),
-            sums=sums[:-1].reshape(-1, k),
-            counts=_to_host(self.counts[:-1], None).reshape(-1, k),
-            max_row_deviation=float(self.deviation.item()),
-        )
-
-
-def _tiles_per_image(p: int) -> int:
-    return (p + TILE - 1) // TILE
-
-
-def _summarise_chunk(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    void: torch.Tensor,
-    acc: _DeviceSummary,
-    at: tuple[slice, slice],
-    *,
-    from_logits: bool,
-) -> None:
-    """Summarise ``x (c, K, q)`` against ``y (c, q)`` into `acc` at ``[at]``.
-
-    Works as the compiled kernel does, pixel by pixel: a = the first maximal
-    class; the row sum in the probabilities' type (float32 for 16-bit ones) and
-    the softmax denominator in float64, both in class order; s = p_y (or the
-    softmax of the logits); any NaN, inf (or negative probability) flagged.
-    """
-    import torch
-
-    best = x.amax(dim=1)
-    lowest = x.amin(dim=1)
-    broken = ~torch.isfinite(best) | ~torch.isfinite(lowest)
-    if not from_logits:
-        broken |= lowest < 0
-    acc.bad[at] |= broken & ~void
-    arg = torch.zeros(best.shape, dtype=torch.int64, device=x.device)
-    for c in range(x.shape[1] - 1, -1, -1):  # the lowest maximal class wins
-        arg.masked_fill_(x[:, c] == best, c)
-    given = x.gather(1, y[:, None]).squeeze(1)
-    if from_logits:
-        shift = best.to(torch.float64)
-        denom = torch.zeros(best.shape, dtype=torch.float64, device=x.device)
-        term = torch.empty_like(denom)
-        for c in range(x.shape[1]):
-            torch.sub(x[:, c], shift, out=term)
-            denom += term.exp_()
-        s = torch.exp(given.to(torch.float64) - shift).div_(denom)
-        acc.m[at] = denom.reciprocal_()
-    else:
-        row = torch.float64 if x.dtype == torch.float64 else torch.float32
-        total = x[:, 0].to(row, copy=True)  # never add into the caller's tensor
-        for c in range(1, x.shape[1]):
-            total += x[:, c]
-        s = given.to(acc.scores.dtype)
-        acc.m[at] = x.gather(1, arg[:, None]).squeeze(1)
-        deviation = total.to(torch.float64).sub_(1.0).abs_().masked_fill_(void, 0.0).amax()
-        torch.maximum(acc.deviation, deviation, out=acc.deviation)
-    s.masked_fill_(s == 0.0, 0.0)  # -0.0 becomes +0.0: the ordering key stays monotone
-    acc.scores[at] = s.masked_fill_(void, float("nan"))
-    acc.disagree[at] = (arg != y) & ~void
-    acc.arg[at] = arg.masked_fill_(void, -1)
-    _bin(acc, at, y, void)
-
-
-def _bin(acc: _DeviceSummary, at: tuple[slice, slice], y: torch.Tensor, void: torch.Tensor) -> None:
-    """Slot of each pixel: its (tile, class), as the kernel's per-tile sums; count them."""
-    import torch
-
-    images, pixels = at
-    tiles = _tiles_per_image(acc.scores.shape[1])
-    device = y.device
-    image = torch.arange(images.start, images.stop, device=device)[:, None] * tiles
-    tile = torch.arange(pixels.start, pixels.stop, device=device)[None, :] // TILE
-    slot = ((image + tile) * acc.num_classes + y).masked_fill_(void, acc.counts.shape[0] - 1)
-    acc.bins[at] = slot
-    acc.counts.index_add_(0, slot.reshape(-1), torch.ones_like(slot.reshape(-1)))
-
-
-def _as_probs(probs: Any) -> torch.Tensor:
+def _as_probs(probs: torch.Tensor) -> torch.Tensor:
     """Detach; non-float input becomes float32, as in the numpy path.
 
     On a device without float64 (Apple's MPS) the batch is summarised on the CPU.
@@ -414,7 +253,7 @@ def _as_probs(probs: Any) -> torch.Tensor:
     return x
 
 
-def _labels_on(labels: Any, device: torch.device) -> torch.Tensor:
+def _labels_on(labels: torch.Tensor | ArrayLike, device: torch.device) -> torch.Tensor:
     """Labels as a tensor on `device`, in their own dtype (bool becomes uint8)."""
     import torch
 
@@ -439,9 +278,12 @@ def _class_index(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return the class of each pixel (0 where void or bad), the void mask and bad labels.
 
-    As the compiled kernel: y = int64(label); a pixel is void when y equals
-    `ignore_index` and the label is integral; any other label must be an
-    integer in ``0..K-1``.
+    The label-range rule of :func:`segaudit._validation.bad_labels`, as the
+    compiled kernel applies it, in torch operations on the labels' device:
+    y = int64(label); a pixel is void when y equals `ignore_index` and the
+    label is integral; any other label must be an integer in ``0..K-1``. The
+    message for a bad label is built on the host by
+    :func:`segaudit._validation.label_error` (see :func:`_raise_first_error`).
     """
     import torch
 
@@ -489,19 +331,3 @@ def _raise_first_error(
             shape_hw=shape_hw,
             where=where,
         )
-
-
-def _to_host(t: torch.Tensor, out: np.ndarray | None) -> np.ndarray:
-    """Copy a result to the host, into `out` when given."""
-    host = np.asarray(t.cpu().numpy())
-    if out is None:
-        return host
-    out[...] = host
-    return out
-
-
-def _torch_dtype(dtype: np.dtype) -> torch.dtype:
-    """Return the torch twin of a numpy dtype."""
-    import torch
-
-    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype

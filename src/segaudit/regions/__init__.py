@@ -12,6 +12,7 @@ Examples
 0     4  spurious_label
 """
 
-from segaudit.regions._find import ISSUE_TYPES, find_issue_regions
+from segaudit.regions._find import find_issue_regions
+from segaudit.regions._records import BBOX_COLUMNS, ISSUE_TYPES
 
-__all__ = ["ISSUE_TYPES", "find_issue_regions"]
+__all__ = ["BBOX_COLUMNS", "ISSUE_TYPES", "find_issue_regions"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from segaudit.io._space import as_disk_full
-from segaudit.regions._find import ISSUE_TYPES, REGION_DTYPE, rank_regions, regions_frame
+from segaudit.regions._records import ISSUE_TYPES, REGION_DTYPE, rank_regions, regions_frame
 
 __all__ = ["RegionSpool"]
 
@@ -84,7 +84,8 @@ class RegionSpool:
 
     def head(self, n: int, class_names: Sequence[str] | None) -> pd.DataFrame:
         """Return the `n` most severe regions as one DataFrame."""
-        return next(self.ranked(class_names, chunk=max(n, 1))).head(n)
+        top: pd.DataFrame = next(self.ranked(class_names, chunk=max(n, 1))).head(n)
+        return top
 
     def close(self) -> None:
         """Close the file (the caller removes its folder)."""

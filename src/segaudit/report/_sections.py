@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from segaudit.regions import BBOX_COLUMNS
 from segaudit.report._image import ReportImage
 from segaudit.report._render import (
     FLAG_COLOR,
@@ -27,7 +28,6 @@ from segaudit.report._tables import (
     render_mapping,
     render_table,
 )
-from segaudit.report._validate import BBOX_COLUMNS
 
 __all__ = ["Context", "iter_document"]
 

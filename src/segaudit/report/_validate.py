@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from segaudit._validation import allowed_labels, bad_labels
+from segaudit.regions import BBOX_COLUMNS, ISSUE_TYPES
 from segaudit.report._image import ReportImage, invalid
 from segaudit.report._tables import is_missing
 
 __all__ = [
-    "BBOX_COLUMNS",
     "CONFUSION_COLUMNS",
-    "ISSUE_TYPES",
     "REGION_COLUMNS",
     "check_class_names",
     "check_count",
@@ -28,8 +28,6 @@ __all__ = [
 ]
 
 _FUNC = "write_report"
-ISSUE_TYPES = ("wrong_class", "missing_label", "spurious_label", "boundary")
-BBOX_COLUMNS = ("bbox_row0", "bbox_col0", "bbox_row1", "bbox_col1")
 REGION_COLUMNS = (
     "stem",
     *BBOX_COLUMNS,
@@ -106,14 +104,10 @@ def check_summary(summary: Mapping[str, object]) -> None:
 def _check_range(
     array: np.ndarray, stem: str, field: str, num_classes: int, ignore_index: int | None
 ) -> None:
-    bad = (array < 0) | (array >= num_classes)
-    if ignore_index is not None:
-        bad &= array != ignore_index
+    bad = bad_labels(array, num_classes, ignore_index)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        allowed = f"class ids 0..{num_classes - 1}"
-        if ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
+        allowed = allowed_labels(num_classes, ignore_index)
         got = f"{int(array[where])} at (row, col) {where} of image {stem!r}.{field}"
         raise invalid("images", _FUNC, f"masks holding only {allowed}", got)
 
@@ -177,7 +171,7 @@ def check_regions(
             raise invalid("regions", _FUNC, f"a DataFrame with an integer {column!r}", got)
     for row, record in enumerate(regions.itertuples(index=False)):
         box = tuple(int(getattr(record, col)) for col in BBOX_COLUMNS)
-        item = by_stem.get(record.stem)
+        item = by_stem.get(record.stem) if isinstance(record.stem, str) else None
         height, width = item.labels.shape if item is not None else (np.inf, np.inf)
         if not (0 <= box[0] < box[2] <= height and 0 <= box[1] < box[3] <= width):
             where = "" if item is None else f" inside {record.stem!r} of shape {(height, width)}"

@@ -1,0 +1,122 @@
+"""The kernels' interface: what the engine calls on a kernel module, and its constants.
+
+:mod:`segaudit.kernels._numba` (compiled) and :mod:`segaudit.kernels._numpy`
+(its pure-numpy twin) both implement :class:`Kernels`, function for function
+with the same signatures; :func:`~segaudit.kernels._choice.get_kernels`
+returns one of them. Outputs are written into arrays the caller allocates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from segaudit._typing import BoolArray, FloatArray, IntArray
+
+__all__ = [
+    "ERR_LABEL",
+    "ERR_NEGATIVE",
+    "ERR_NONE",
+    "ERR_NONFINITE",
+    "TILE",
+    "Int64Array",
+    "Kernels",
+    "LabelArray",
+    "ScalarT",
+    "UIntArray",
+]
+
+TILE = 4096
+"""Pixels per tile: per-tile class sums make the totals independent of batching."""
+
+ERR_NONE = 0
+ERR_LABEL = 1
+ERR_NONFINITE = 2
+ERR_NEGATIVE = 3
+"""Codes of the first bad input of a tile, in ``errors[t, 0]``."""
+
+UIntArray: TypeAlias = npt.NDArray[np.unsignedinteger[Any]]
+Int64Array: TypeAlias = npt.NDArray[np.int64]
+LabelArray: TypeAlias = "npt.NDArray[np.integer[Any] | np.floating[Any]]"
+ScalarT = TypeVar("ScalarT", bound=np.generic)
+
+
+class Kernels(Protocol):
+    """The per-pixel summary and the selection helpers, as one module provides them.
+
+    Shapes: n images of P pixels, K classes, T tiles of :data:`TILE` pixels.
+    """
+
+    def summarise(
+        self,
+        probs: FloatArray,
+        bits: UIntArray,
+        labels: LabelArray,
+        num_classes: int,
+        ignore_index: np.int64,
+        use_ignore: bool,
+        from_logits: bool,
+        keep_argmax: bool,
+        s_out: FloatArray,
+        disagree_out: BoolArray,
+        a_out: IntArray,
+        m_dis: FloatArray,
+        a_dis: IntArray,
+        n_dis: Int64Array,
+        sums: npt.NDArray[np.float64],
+        counts: Int64Array,
+        maxdev: npt.NDArray[np.float64],
+        errors: Int64Array,
+    ) -> None:
+        """Fused pass over ``probs (n, K, P)``, ``labels (n, P)``: s, a, m, sums per tile."""
+
+    def self_confidence(
+        self,
+        probs: FloatArray,
+        bits: UIntArray,
+        labels: LabelArray,
+        num_classes: int,
+        ignore_index: np.int64,
+        use_ignore: bool,
+        s_out: FloatArray,
+        maxdev: npt.NDArray[np.float64],
+        errors: Int64Array,
+    ) -> None:
+        """Scores-only pass over probabilities: s, row-sum deviation, first errors."""
+
+    def key_histogram(
+        self, keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int
+    ) -> Int64Array:
+        """Count (65536,) the 16-bit digit below `shift` of the keys in bucket `prefix`."""
+
+    def gather_bucket(
+        self, keys: UIntArray, prefix: np.uint64, shift: int, base: int, limit: int
+    ) -> tuple[npt.NDArray[np.uint64], Int64Array]:
+        """Return the keys in bucket `prefix` and their indices (+ `base`), at most `limit`."""
+
+    def nth_match(self, keys: UIntArray, key: np.uint64, nth: int) -> tuple[int, int]:
+        """Return the position of the `nth` occurrence of `key`, or -1 and the count seen."""
+
+    def compact(
+        self, per_tile: npt.NDArray[ScalarT], used: Int64Array, tile: int
+    ) -> npt.NDArray[ScalarT]:
+        """Join the first ``used[t]`` entries of each tile's `tile`-long slot."""
+
+    def count_above(self, max_prob: FloatArray, argmax: IntArray, adjusted: FloatArray) -> int:
+        """Count ``max_prob[i] >= adjusted[argmax[i]]``."""
+
+    def compose_mask(
+        self,
+        keys: UIntArray,
+        cut_key: np.uint64,
+        cut_index: np.int64,
+        base: np.int64,
+        mask: BoolArray,
+        use_mask: bool,
+    ) -> None:
+        """Write ``(key, base + i) <= (cut_key, cut_index)`` into (or AND it with) `mask`."""
+
+    def softmin(self, scores: FloatArray, temperature: float, out: FloatArray) -> None:
+        """Write the softmin image score of each row of ``scores (n, P)`` into `out`."""

@@ -1,0 +1,188 @@
+"""Regions of one image: connected groups of flagged pixels, typed and measured.
+
+Flagged pixels are grouped into connected components (``scipy.ndimage.label``).
+Each region gets a bounding box, an area, its majority given and predicted
+class, its mean self-confidence, a severity and one issue type, decided in this
+order:
+
+1. ``boundary``: a thin strip along the border between two given segments, which
+   the model assigns to the segment on its other side (see
+   :func:`~segaudit.regions.find_issue_regions`).
+2. ``missing_label``: given background, predicted an object.
+3. ``spurious_label``: given an object, predicted background.
+4. ``wrong_class``: anything else.
+
+Void pixels (``ignore_index``) are not a segment: they never join a region, a
+void/class border is not a border, and void is never an adjacent class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from segaudit._optional import require
+from segaudit._typing import BoolArray
+from segaudit.regions._records import BBOX_COLUMNS, ISSUE_TYPES, REGION_DTYPE
+
+__all__ = ["image_regions"]
+
+_BOUNDARY_FRACTION = 0.8  # share of a region's pixels that must lie near a border
+_TYPE = {name: code for code, name in enumerate(ISSUE_TYPES)}
+
+
+def _border_map(labels_hw: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of a different class, void pairs excluded."""
+    border = np.zeros(labels_hw.shape, dtype=bool)
+    for axis in (0, 1):
+        head = [slice(None), slice(None)]
+        tail = [slice(None), slice(None)]
+        head[axis], tail[axis] = slice(1, None), slice(None, -1)
+        h, t = tuple(head), tuple(tail)
+        change = (labels_hw[h] != labels_hw[t]) & valid[h] & valid[t]
+        border[h] |= change
+        border[t] |= change
+    return border
+
+
+def _majority(region_ids: np.ndarray, values: np.ndarray, n_regions: int) -> np.ndarray:
+    """Most frequent value per region (ids ``1..n_regions``); ties go to the smallest."""
+    uniq, inv = np.unique(values, return_inverse=True)
+    keys, counts = np.unique(region_ids.astype(np.int64) * uniq.size + inv, return_counts=True)
+    region, value = keys // uniq.size, keys % uniq.size
+    order = np.lexsort((value, -counts, region))
+    region, value = region[order], value[order]
+    first = np.flatnonzero(np.r_[True, region[1:] != region[:-1]])
+    out = np.empty(n_regions, dtype=np.int64)
+    out[region[first] - 1] = uniq[value[first]]
+    return out
+
+
+def _ring_has(
+    lab: np.ndarray,
+    mask: np.ndarray,
+    labels_hw: np.ndarray,
+    valid: np.ndarray,
+    wanted: tuple[np.ndarray, ...],
+    asked: np.ndarray,
+    width: int,
+) -> np.ndarray:
+    """Whether every class in `wanted` occurs near each `asked` region; False elsewhere.
+
+    A class occurs near region ``R`` when some non-void pixel of that class, not in
+    ``R``, lies within chessboard distance `width` of a pixel of ``R``. Each pixel of
+    an asked region looks at its ``(2 width + 1)**2`` window, one offset at a time,
+    over padded flat copies of the maps (the padding is void).
+    """
+    stride = lab.shape[1] + 2 * width
+    pad = ((width, width), (width, width))
+    lab_p = np.pad(lab, pad).ravel()
+    labels_p = np.pad(labels_hw, pad).ravel()
+    valid_p = np.pad(valid, pad).ravel()
+    rows, cols = np.nonzero(mask)
+    region = lab[rows, cols]
+    sel = asked[region - 1]
+    region = region[sel]
+    base = (rows[sel] + width) * stride + cols[sel] + width
+    classes = [c[region - 1] for c in wanted]
+    seen = [np.zeros(region.size, dtype=bool) for _ in wanted]
+    for dr in range(-width, width + 1):
+        for dc in range(-width, width + 1):
+            at = base + (dr * stride + dc)
+            other = valid_p[at] & (lab_p[at] != region)
+            label = labels_p[at]
+            for c, s in zip(classes, seen, strict=True):
+                s |= other & (label == c)
+    found = [np.bincount(region, weights=s, minlength=asked.size + 1)[1:] > 0 for s in seen]
+    near_all: BoolArray = asked & np.logical_and.reduce(found)
+    return near_all
+
+
+def image_regions(
+    issues_hw: npt.ArrayLike,
+    labels_hw: npt.ArrayLike,
+    predicted_hw: npt.ArrayLike,
+    scores_hw: npt.ArrayLike | None = None,
+    *,
+    image: int = 0,
+    background: int | None = 0,
+    ignore_index: int | None = None,
+    connectivity: int = 2,
+    min_area: int = 1,
+    boundary_width: int = 2,
+) -> np.ndarray:
+    """Regions of one image ``(H, W)`` as a `REGION_DTYPE` record array, in label order.
+
+    Options mean the same as in `find_issue_regions`; inputs are not validated here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> issues = np.zeros((4, 4), bool); issues[1:3, 1:3] = True
+    >>> labels = np.ones((4, 4), int); predicted = np.where(issues, 3, 1)
+    >>> out = image_regions(issues, labels, predicted)
+    >>> out["area"], out["predicted_label"], [ISSUE_TYPES[t] for t in out["issue_type"]]
+    (array([4]), array([3]), ['wrong_class'])
+    """
+    ndi = require("scipy.ndimage", "io", "Finding region-level issues")
+    labels_hw, predicted_hw = np.asarray(labels_hw), np.asarray(predicted_hw)
+    valid = np.ones(labels_hw.shape, bool) if ignore_index is None else labels_hw != ignore_index
+    mask = np.asarray(issues_hw).astype(bool, copy=False) & valid
+    structure = ndi.generate_binary_structure(2, connectivity)
+    lab, n = ndi.label(mask, structure=structure)
+    if n == 0:
+        return np.empty(0, dtype=REGION_DTYPE)
+    ids = lab[mask]
+    area = np.bincount(ids, minlength=n + 1)[1:]
+    given = _majority(ids, labels_hw[mask], n)
+    predicted = _majority(ids, predicted_hw[mask], n)
+    mean_conf: np.ndarray
+    severity: np.ndarray
+    if scores_hw is None:
+        mean_conf = np.full(n, np.nan)
+        severity = area.astype(np.float64)
+    else:
+        total = np.bincount(ids, weights=np.asarray(scores_hw, np.float64)[mask], minlength=n + 1)
+        mean_conf = total[1:] / area
+        severity = area - total[1:]
+    border = _border_map(labels_hw, valid)
+    near_count = np.zeros(n)
+    if border.any():
+        near = ndi.distance_transform_cdt(~border, metric="chessboard") < boundary_width
+        near_count = np.bincount(ids, weights=near[mask], minlength=n + 1)[1:]
+    # A pixel whose chessboard distance to the region's outside exceeds the width is the
+    # centre of a (2w+1)-square lying wholly inside its region: min == max over the square.
+    size = 2 * boundary_width + 1
+    lo = ndi.minimum_filter(lab, size=size, mode="constant")
+    thick = mask & (lo == ndi.maximum_filter(lab, size=size, mode="constant"))
+    thin = np.bincount(ids, weights=thick[mask], minlength=n + 1)[1:] == 0
+    keep = area >= min_area
+    candidate = keep & thin & (near_count >= _BOUNDARY_FRACTION * area) & (given != predicted)
+    kind = np.full(n, _TYPE["wrong_class"], dtype=np.int8)
+    if background is not None:
+        kind[(given == background) & (predicted != background)] = _TYPE["missing_label"]
+        kind[(given != background) & (predicted == background)] = _TYPE["spurious_label"]
+    if candidate.any():
+        both = (given, predicted)
+        ring = _ring_has(lab, mask, labels_hw, valid, both, candidate, boundary_width)
+        kind[ring] = _TYPE["boundary"]
+    boxes = np.array(
+        [(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in ndi.find_objects(lab)],
+        dtype=np.int64,
+    ).reshape(n, 4)
+    out = np.empty(int(keep.sum()), dtype=REGION_DTYPE)
+    out["image"] = image
+    out["region"] = np.flatnonzero(keep) + 1
+    for j, name in enumerate(BBOX_COLUMNS):
+        out[name] = boxes[keep, j]
+    fields = {
+        "area": area,
+        "given_label": given,
+        "predicted_label": predicted,
+        "mean_self_confidence": mean_conf,
+        "severity": severity,
+        "issue_type": kind,
+    }
+    for name, values in fields.items():
+        out[name] = values[keep]
+    return out
