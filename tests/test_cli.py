@@ -24,6 +24,8 @@ import segaudit
 import segaudit.report
 from conftest import make_dataset
 from segaudit.cli import cli, run_scan
+from segaudit.cli._scan import score_method_for
+from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
 from segaudit.io import DatasetError
 
 PIL = pytest.importorskip("PIL")
@@ -118,6 +120,8 @@ def _summary(output: str) -> dict[str, str]:
         "images with issues",
         "regions",
         "estimated issues (T)",
+        "filter by",
+        "image scores",
     )
     found = {}
     for key in keys:
@@ -130,16 +134,39 @@ def _summary(output: str) -> dict[str, str]:
 # ------------------------------------------------------------------ oracle checks
 
 
-def _check_outputs(out: Path, stems, labels, pred, *, ignore_index, from_logits, names):
-    """Compare every file of a scan with the array API on the same arrays."""
+def _check_outputs(
+    out: Path,
+    stems,
+    labels,
+    pred,
+    *,
+    ignore_index,
+    from_logits,
+    names,
+    filter_by=RECOMMENDED_FILTER,
+):
+    """Compare every file of a scan with the array API on the same arrays.
+
+    `filter_by` is the scan's detector; the image scores are its recommended method.
+    """
     options = {"ignore_index": ignore_index, "from_logits": from_logits, "verbose": False}
-    mask = segaudit.find_label_issues(labels, pred, **options)
-    image_scores, pixel_scores = segaudit.get_label_quality_scores(labels, pred, **options)
+    method = score_method_for(filter_by)
+    mask = segaudit.find_label_issues(labels, pred, filter_by=filter_by, **options)
+    image_scores, pixel_scores = segaudit.get_label_quality_scores(
+        labels, pred, method=method, **options
+    )
     valid = (labels != ignore_index) if ignore_index is not None else np.ones_like(mask)
     assert mask.any(), "the data must have issues for this comparison to mean anything"
 
     images = _read_csv(out / "images.csv")
-    assert list(images.columns) == ["image", "score", "num_pixel_issues", "fraction_pixel_issues"]
+    assert list(images.columns) == [
+        "image",
+        "score",
+        "num_pixel_issues",
+        "fraction_pixel_issues",
+        "method",
+    ]
+    assert set(images["method"]) == {method}
     order = np.lexsort((np.array(stems), image_scores))
     assert images["image"].tolist() == [stems[i] for i in order]  # worst first, ties by stem
     flagged = mask.sum(axis=(1, 2))
@@ -227,10 +254,13 @@ def _assert_one_clean_run(out: Path) -> None:
 # ------------------------------------------------------------------ end to end
 
 
-def test_scan_voc_like_folder_matches_array_api(tmp_path) -> None:
+@pytest.mark.parametrize("filter_by", [*FILTER_BY, None])
+def test_scan_voc_like_folder_matches_array_api(tmp_path, filter_by) -> None:
+    """Every detector (None: the default) gives the array API's masks, scores and tables."""
     labels, logits16 = _dataset(1)
     masks, probs = _write_voc_like(tmp_path, labels, logits16, photos=True)
     out = tmp_path / "audit"
+    chosen = () if filter_by is None else ("--filter-by", filter_by)
     result = _invoke(
         *_scan_args(
             masks,
@@ -245,11 +275,20 @@ def test_scan_voc_like_folder_matches_array_api(tmp_path) -> None:
             tmp_path / "images",
             "--top",
             "3",
+            *chosen,
         )
     )
     assert result.exit_code == 0, result.output
+    used = RECOMMENDED_FILTER if filter_by is None else filter_by
     mask = _check_outputs(
-        out, _stems(5), labels, logits16, ignore_index=VOID, from_logits=True, names=NAMES
+        out,
+        _stems(5),
+        labels,
+        logits16,
+        ignore_index=VOID,
+        from_logits=True,
+        names=NAMES,
+        filter_by=used,
     )
     summary = _summary(result.output)
     assert summary["images"] == "5"
@@ -257,7 +296,12 @@ def test_scan_voc_like_folder_matches_array_api(tmp_path) -> None:
     assert summary["flagged pixels"] == str(int(mask.sum()))
     assert summary["labelled pixels"] == str(int((labels != VOID).sum()))
     assert summary["images with issues"] == str(int(mask.any(axis=(1, 2)).sum()))
-    assert int(summary["estimated issues (T)"]) >= mask.sum()
+    assert summary["filter by"] == used
+    assert summary["image scores"] == score_method_for(used)
+    if used == "self_confidence":  # the reference flags at most T pixels
+        assert int(summary["estimated issues (T)"]) >= mask.sum()
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert used in report and score_method_for(used) in report
     assert f"Report: {out / 'report.html'}" in result.output
     assert "Images with the lowest label quality:" in result.output
     assert "Most common confusions (given -> predicted):" in result.output
@@ -304,7 +348,14 @@ def test_scan_images_of_different_sizes(tmp_path) -> None:
     out = tmp_path / "out"
     result = _invoke(
         *_scan_args(
-            tmp_path / "masks", tmp_path / "probs", out, "--ignore-index", "255", "--from-logits"
+            tmp_path / "masks",
+            tmp_path / "probs",
+            out,
+            "--ignore-index",
+            "255",
+            "--from-logits",
+            "--filter-by",
+            "self_confidence",  # per pixel: the images laid end to end give the same flags
         )
     )
     assert result.exit_code == 0, result.output
@@ -358,7 +409,12 @@ def test_run_scan_publishes_report_last(tmp_path) -> None:
     names = {p.name for p in result.files}
     assert {"images.csv", "regions.csv", "confusions.csv", "per_class.csv"} <= names
     mask = segaudit.find_label_issues(
-        labels, logits16, ignore_index=VOID, from_logits=True, verbose=False
+        labels,
+        logits16,
+        ignore_index=VOID,
+        from_logits=True,
+        verbose=False,
+        filter_by=RECOMMENDED_FILTER,
     )
     assert result.summary["flagged pixels"] == mask.sum()
 
@@ -579,7 +635,7 @@ def test_dataset_error_from_run_scan_lists_problems(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ([], ["Usage: segaudit", "scan", "demo"]),
+        ([], ["Usage: segaudit", "scan", "evaluate", "demo"]),
         (
             ["scan"],
             [
@@ -589,6 +645,22 @@ def test_dataset_error_from_run_scan_lists_problems(tmp_path) -> None:
                 "--layout [KHW|HWK]",
                 "--skip-bad",
                 "--out",
+                "--filter-by [self_confidence|confident_regions]",
+                "--score-method [softmin|num_pixel_issues|region_fraction]",
+            ],
+        ),
+        (
+            ["evaluate"],
+            [
+                "Usage: segaudit evaluate [OPTIONS] MASKS_DIR PROBS_DIR",
+                "--kinds",
+                "--rate",
+                "--seed",
+                "--classes",
+                "--ignore-index",
+                "--from-logits",
+                "--layout [KHW|HWK]",
+                "--background",
             ],
         ),
         (["demo"], ["Usage: segaudit demo [OPTIONS]", "--images", "--seed", "--out"]),
@@ -651,7 +723,12 @@ def test_python_m_segaudit_in_a_fresh_interpreter(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     mask = segaudit.find_label_issues(
-        labels, logits16, ignore_index=VOID, from_logits=True, verbose=False
+        labels,
+        logits16,
+        ignore_index=VOID,
+        from_logits=True,
+        verbose=False,
+        filter_by=RECOMMENDED_FILTER,
     )
     assert _summary(done.stdout)["flagged pixels"] == str(int(mask.sum()))
     images = _read_csv(tmp_path / "audit" / "images.csv").set_index("image")
@@ -660,3 +737,64 @@ def test_python_m_segaudit_in_a_fresh_interpreter(tmp_path) -> None:
     bad = _run_module("scan", masks, cwd=tmp_path)
     assert bad.returncode == 2
     assert "Missing argument 'PROBS_DIR'" in bad.stderr
+
+
+def test_filter_by_self_confidence_reproduces_the_reference_outputs(tmp_path) -> None:
+    """``--filter-by self_confidence``: the masks of the API's default, LabelAudit's softmin."""
+    labels, logits16 = _dataset(14)
+    masks, probs = _write_voc_like(tmp_path, labels, logits16)
+    out = tmp_path / "out"
+    args = ("--ignore-index", "255", "--from-logits", "--filter-by", "self_confidence")
+    result = _invoke(*_scan_args(masks, probs, out, *args))
+    assert result.exit_code == 0, result.output
+    reference = segaudit.find_label_issues(
+        labels, logits16, ignore_index=VOID, from_logits=True, verbose=False
+    )
+    with segaudit.LabelAudit(K, ignore_index=VOID, from_logits=True) as audit:
+        audit.update(labels, logits16)
+        softmin = audit.image_scores()
+    images = _read_csv(out / "images.csv").set_index("image").loc[_stems(5)]
+    np.testing.assert_array_equal(images["score"], softmin)
+    np.testing.assert_array_equal(images["num_pixel_issues"], reference.sum(axis=(1, 2)))
+    assert set(images["method"]) == {"softmin"}
+    assert reference.any()
+    for stem, expected in zip(_stems(5), reference, strict=True):
+        path = out / "masks" / f"{stem}.png"
+        if expected.any():
+            with Image.open(path) as img:
+                np.testing.assert_array_equal(np.asarray(img) > 0, expected)
+        else:
+            assert not path.exists()
+    summary = _summary(result.output)
+    assert (summary["filter by"], summary["image scores"]) == ("self_confidence", "softmin")
+
+
+def test_score_method_overrides_the_detectors_scores(tmp_path) -> None:
+    labels, logits16 = _dataset(15, n=3)
+    masks, probs = _write_voc_like(tmp_path, labels, logits16)
+    out = tmp_path / "out"
+    result = _invoke(
+        *_scan_args(masks, probs, out, "--from-logits", "--ignore-index", "255"),
+        "--score-method",
+        "num_pixel_issues",
+    )
+    assert result.exit_code == 0, result.output
+    images = _read_csv(out / "images.csv")
+    assert set(images["method"]) == {"num_pixel_issues"}
+    np.testing.assert_allclose(images["score"], 1.0 - images["fraction_pixel_issues"])
+    summary = _summary(result.output)
+    assert (summary["filter by"], summary["image scores"]) == (
+        RECOMMENDED_FILTER,
+        "num_pixel_issues",
+    )
+
+
+def test_run_scan_refuses_an_unknown_filter_before_any_work(tmp_path) -> None:
+    labels, logits16 = _dataset(16, n=2)
+    masks, probs = _write_voc_like(tmp_path, labels, logits16)
+    with pytest.raises(ValueError, match="The 'filter_by' parameter of run_scan must be one of"):
+        run_scan(masks, probs, tmp_path / "out", filter_by="bogus", verbose=False)
+    assert not (tmp_path / "out").exists()
+    result = _invoke(*_scan_args(masks, probs, tmp_path / "out", "--filter-by", "bogus"))
+    assert result.exit_code == 2
+    assert "Invalid value for '--filter-by'" in result.output

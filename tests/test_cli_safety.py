@@ -551,12 +551,18 @@ def test_downsample_is_checked_against_every_size_before_any_work(tmp_path) -> N
     _save_palette_png(masks / "odd.png", odd_labels[0])
     np.savez_compressed(probs / "odd.npz", logits=odd_logits[0])
     out = tmp_path / "out"
-    result = _scan(masks, probs, out, "--downsample", "2")
+    result = _scan(masks, probs, out, "--downsample", "2")  # the default detector: no blocks
+    assert _error_line(result).startswith(
+        "Error: The 'downsample' parameter of run_scan must be 1 with filter_by='confident_regions'"
+    )
+    assert not out.exists()
+    blocks = ("--downsample", "2", "--filter-by", "self_confidence")
+    result = _scan(masks, probs, out, *blocks)
     assert result.exit_code == 2, result.output
     assert "odd.png" in result.output and "downsample" in result.output
     assert "Traceback" not in result.output and "batch" not in result.output
     assert not out.exists()
-    result = _scan(masks, probs, out, "--downsample", "2", "--skip-bad")
+    result = _scan(masks, probs, out, *blocks, "--skip-bad")
     assert result.exit_code == 0, result.output
     assert "skipped: " in result.output and "odd.png" in result.output
     with open(out / "images.csv", newline="") as fh:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import segaudit
-import segaudit.drivers._stream
+import segaudit.engine._finder
 from conftest import make_dataset
 
 VOID = 255
@@ -227,7 +227,7 @@ def test_label_audit_failure_mid_way_leaves_nothing(
     if existing:
         audit.find_label_issues(out=out)
     before = _snapshot(tmp_path)
-    real = segaudit.drivers._stream.block_mask
+    real = segaudit.engine._finder.block_mask  # the per-batch mask, called by LabelAudit
     calls = []
 
     def fail_on_second_batch(*args, **kwargs):
@@ -236,7 +236,7 @@ def test_label_audit_failure_mid_way_leaves_nothing(
             raise RuntimeError("disk on fire")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(segaudit.drivers._stream, "block_mask", fail_on_second_batch)
+    monkeypatch.setattr(segaudit.engine._finder, "block_mask", fail_on_second_batch)
     with pytest.raises(RuntimeError, match="disk on fire"):
         audit.find_label_issues(out=out)
     assert len(calls) == 2  # the first batch was written before the failure

@@ -18,6 +18,8 @@ import segaudit
 from segaudit._sample import make_sample_dataset
 from segaudit.cli import cli, run_scan
 from segaudit.cli._demo import write_sample_folder
+from segaudit.cli._scan import score_method_for
+from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
 
 VOID = 255
 
@@ -37,7 +39,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_scan_matches_the_array_api(dataset, tmp_path):
+@pytest.mark.parametrize("filter_by", FILTER_BY)
+def test_scan_matches_the_array_api(dataset, tmp_path, filter_by):
     data, paths, logits = dataset
     out = tmp_path / "out"
     result = CliRunner().invoke(
@@ -56,22 +59,24 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
             "255",
             "--from-logits",
             "--quiet",
+            "--filter-by",
+            filter_by,
         ],
     )
     assert result.exit_code == 0, result.output
-    expected = segaudit.find_label_issues(
-        data.labels, logits, ignore_index=VOID, from_logits=True, verbose=False
-    )
-    scores, _ = segaudit.get_label_quality_scores(
-        data.labels, logits, ignore_index=VOID, from_logits=True, verbose=False
-    )
+    options = {"ignore_index": VOID, "from_logits": True, "verbose": False}
+    expected = segaudit.find_label_issues(data.labels, logits, filter_by=filter_by, **options)
+    method = score_method_for(filter_by)
+    scores, _ = segaudit.get_label_quality_scores(data.labels, logits, method=method, **options)
     rows = {r["image"]: r for r in read_csv(out / "images.csv")}
     assert list(read_csv(out / "images.csv")[0]) == [
         "image",
         "score",
         "num_pixel_issues",
         "fraction_pixel_issues",
+        "method",
     ]
+    assert {r["method"] for r in rows.values()} == {method}
     for i in range(data.labels.shape[0]):
         stem = f"scene_{i:03d}"
         row = rows[stem]
@@ -127,6 +132,7 @@ def test_scan_matches_the_array_api(dataset, tmp_path):
     ] == list(table.itertuples(index=False, name=None))
     html = (out / "report.html").read_text()
     assert "scene_" in html and "data:image/png;base64," in html
+    assert filter_by in html and method in html  # the summary names the method
     assert "Images with the lowest label quality" in result.output
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".segaudit"]
     assert sorted(p.name for p in (out / ".segaudit").iterdir()) == ["current", "lock", "runs"]
@@ -141,7 +147,9 @@ def test_hwk_layout_and_float32_npy(tmp_path):
         Image.fromarray(data.labels[i]).save(masks / f"a{i}.png")
         np.save(probs / f"a{i}.npy", np.moveaxis(data.pred_probs[i], 0, -1))
     res = run_scan(masks, probs, tmp_path / "o", layout="HWK", verbose=False)
-    expected = segaudit.find_label_issues(data.labels, data.pred_probs, verbose=False)
+    expected = segaudit.find_label_issues(
+        data.labels, data.pred_probs, filter_by=RECOMMENDED_FILTER, verbose=False
+    )
     assert res.images.set_index("image").loc[
         [f"a{i}" for i in range(3)], "num_pixel_issues"
     ].tolist() == [int(m.sum()) for m in expected]
@@ -216,7 +224,7 @@ def test_bad_usage_exits_2(tmp_path):
 
 def test_help():
     runner = CliRunner()
-    for args in ([], ["scan"], ["demo"]):
+    for args in ([], ["scan"], ["evaluate"], ["demo"]):
         result = runner.invoke(cli, [*args, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
 

@@ -58,6 +58,7 @@ FUNCS = {
 ENGINE = ("find_label_issues", "get_label_quality_scores", "num_pixel_issues")
 SUMMARIES = ("common_label_issues", "filter_by_class", "display_issues")
 
+
 def raises_with(call, *patterns, error=ValueError):
     """Call, expect `error`, and check that its message matches every pattern."""
     with pytest.raises(error) as info:

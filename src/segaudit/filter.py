@@ -10,6 +10,8 @@ from segaudit._typing import BoolArray, DaskArray, LabelsLike, ProbsLike, Stored
 from segaudit._validation import float_dtype
 from segaudit.drivers._arrays import check_inputs, find_issues
 from segaudit.drivers._dask_graph import is_dask_array
+from segaudit.engine._detect import FILTER_BY as FILTER_BY
+from segaudit.engine._detect import RECOMMENDED_FILTER as RECOMMENDED_FILTER
 from segaudit.io._outputs import mask_output
 from segaudit.io._space import reserved_memmap
 from segaudit.kernels._batch import score_dtype
@@ -29,6 +31,7 @@ def find_label_issues(
     label_pooling: str = ...,
     from_logits: bool = ...,
     ignore_index: int | None = ...,
+    filter_by: str = ...,
     out: None = ...,
 ) -> DaskArray: ...
 
@@ -45,6 +48,7 @@ def find_label_issues(
     label_pooling: str = ...,
     from_logits: bool = ...,
     ignore_index: int | None = ...,
+    filter_by: str = ...,
     out: None = ...,
 ) -> DaskArray: ...
 
@@ -61,6 +65,7 @@ def find_label_issues(
     label_pooling: str = ...,
     from_logits: bool = ...,
     ignore_index: int | None = ...,
+    filter_by: str = ...,
     out: None = ...,
 ) -> BoolArray: ...
 
@@ -77,6 +82,7 @@ def find_label_issues(
     label_pooling: str = ...,
     from_logits: bool = ...,
     ignore_index: int | None = ...,
+    filter_by: str = ...,
     out: StrPath,
 ) -> StoredMask: ...
 
@@ -92,6 +98,7 @@ def find_label_issues(
     label_pooling: str = "mode",
     from_logits: bool = False,
     ignore_index: int | None = None,
+    filter_by: str = "self_confidence",
     out: StrPath | None = None,
 ) -> BoolArray | DaskArray | StoredMask:
     """Find the mislabeled pixels of a segmentation dataset with Confident Learning.
@@ -100,17 +107,26 @@ def find_label_issues(
     kept. A pixel is flagged when the model's argmax disagrees with its label
     and its self-confidence is among the T lowest of the dataset, T being the
     number of disagreeing pixels whose predicted-class probability reaches that
-    class's confident threshold (its mean self-confidence).
+    class's confident threshold (its mean self-confidence). That is the
+    reference's method (``filter_by="self_confidence"``); segaudit's
+    ``"confident_regions"`` flags whole regions instead (see `filter_by`).
 
     Parameters
     ----------
     labels : array_like of int, shape (N, H, W)
         Given class of each pixel, in ``0..K-1`` (or `ignore_index`). Any integer
         type (or floats holding integers), in either byte order.
-    pred_probs : array_like of float, shape (N, K, H, W)
+    pred_probs : array_like of float, shape (N, K, H, W), or a list of them
         Per-pixel class probabilities (float16/32/64, in either byte order;
         longdouble is rounded to float64 one batch at a time), or logits with
         ``from_logits=True``. numpy, memmap, zarr or any array sliceable along N.
+        A list (or tuple) of same-shape arrays, one per model or
+        cross-validation fold, is combined per pixel as the per-class *median*
+        of the M probability vectors, renormalised to sum to 1 (logits: each
+        model's softmax first), batch by batch, each array read once. The
+        median ignores one dissenting model (a mean would pull the confidence
+        on real errors below the threshold). One array in a list gives exactly
+        the single-array result.
     batch_size : int, optional
         Probability values per batch (images per batch = ``batch_size // (K*H*W)``,
         at least 1). Never changes the result. Default: about 16 million values.
@@ -130,6 +146,18 @@ def find_label_issues(
         `pred_probs` holds raw scores; a stable softmax is applied batch by batch.
     ignore_index : int, optional
         Label of void pixels: never flagged, never counted. Must fit in int64.
+    filter_by : {"self_confidence", "confident_regions"}, default="self_confidence"
+        The detector. ``"self_confidence"``: the reference's pixel ranking
+        above, bit for bit (use it for parity with cleanlab). ``"confident_regions"``
+        (recommended, :data:`RECOMMENDED_FILTER`): thresholds ``t~_k`` are the
+        mean self-confidence over pixels labelled k *and* predicted k; the
+        disagreeing pixels are cut into 8-connected regions of one given label
+        per image; a region is flagged whole when at least 25% of its pixels
+        have ``m >= t~_a`` (the predicted class is confident) or its mean
+        self-confidence is at most 0.1 ``t~_y`` (the label is implausible).
+        It finds whole mislabelled objects rather than their least confident
+        pixels; it needs scipy (``pip install 'segaudit[io]'``), does not
+        take `downsample`, and is not available for dask arrays yet.
     out : path, optional
         Write the mask to this ``.npy`` file or ``.zarr`` folder instead of
         memory (for masks larger than RAM) and return it opened read-only
@@ -149,6 +177,9 @@ def find_label_issues(
         On mismatched shapes, K < 2, labels outside ``0..K-1``, NaN, infinite or
         negative probabilities, or bad options (e.g. ``from_logits="no"``); the
         message names the offender, and the image, row and column of a bad value.
+        Also for an empty list of models, models of different shapes, and dask
+        inputs with ``filter_by="confident_regions"`` or a list of models
+        (dask supports ``filter_by="self_confidence"`` only for now).
 
     Warns
     -----
@@ -166,6 +197,17 @@ def find_label_issues(
     >>> find_label_issues(labels, probs, verbose=False).astype(int)
     array([[[1, 0, 0],
             [0, 0, 0]]])
+
+    A mislabelled 2x2 square: the reference ranks single pixels, while
+    ``"confident_regions"`` flags the region whole:
+
+    >>> labels = np.zeros((1, 4, 4), dtype=int); labels[0, :2, :2] = 1
+    >>> probs = np.zeros((1, 2, 4, 4)); probs[0, 0], probs[0, 1] = 0.9, 0.1
+    >>> probs[0, :, 0, 0] = 0.6, 0.4                   # unsure at one pixel
+    >>> find_label_issues(labels, probs, verbose=False).sum()
+    np.int64(3)
+    >>> find_label_issues(labels, probs, verbose=False, filter_by="confident_regions").sum()
+    np.int64(4)
     """
     c = check_inputs(
         labels,
@@ -178,6 +220,7 @@ def find_label_issues(
         label_pooling=label_pooling,
         from_logits=from_logits,
         ignore_index=ignore_index,
+        filter_by=filter_by,
     )
     if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
         from segaudit.drivers._dask import find_label_issues_dask

@@ -11,8 +11,15 @@ import numpy.typing as npt
 
 from segaudit._typing import BoolArray, DaskArray, FloatArray, IntArray, LabelsLike, ProbsLike
 from segaudit._validation import check_no_nan, param_error
-from segaudit.drivers._arrays import check_inputs, find_issues, softmin_scores
+from segaudit.drivers._arrays import (
+    check_inputs,
+    find_issues,
+    region_fraction_scores,
+    softmin_scores,
+)
 from segaudit.drivers._dask_graph import is_dask_array
+from segaudit.engine._scores import METHODS as METHODS
+from segaudit.engine._scores import RECOMMENDED_METHOD as RECOMMENDED_METHOD
 from segaudit.engine._scores import check_method, check_temperature, issue_image_scores
 
 __all__ = ["get_label_quality_scores", "issues_from_scores"]
@@ -89,15 +96,24 @@ def get_label_quality_scores(
     ----------
     labels : array_like of int, shape (N, H, W)
         Given class of each pixel, in ``0..K-1`` (or `ignore_index`).
-    pred_probs : array_like of float, shape (N, K, H, W)
+    pred_probs : array_like of float, shape (N, K, H, W), or a list of them
         Per-pixel class probabilities, or logits with ``from_logits=True``;
         float16/32/64 in either byte order (longdouble is rounded to float64
-        one batch at a time).
-    method : {"softmin", "num_pixel_issues"}, default="softmin"
+        one batch at a time). A list of same-shape arrays (several models or
+        folds) is combined per pixel by the per-class median, renormalised, as
+        in :func:`~segaudit.find_label_issues`; pixel scores are then the
+        combined self-confidence.
+    method : {"softmin", "num_pixel_issues", "region_fraction"}, default="softmin"
         ``"softmin"``: ``sum_i s_i w_i`` with ``w = softmax((1 - s) / temperature)``
         over the image's pixels, which weighs the worst pixels most.
         ``"num_pixel_issues"``: 1 minus the fraction of the image's pixels that
         :func:`~segaudit.find_label_issues` flags.
+        ``"region_fraction"`` (recommended, :data:`RECOMMENDED_METHOD`):
+        ``(1 - flagged / labelled) * (1 - 1e-3) + 1e-3 * softmin``, flagged
+        being the pixels of ``filter_by="confident_regions"``: images are
+        ranked by the share of their pixels in confidently wrong regions,
+        images without any by softmin. Prefer it to softmin when the model is
+        reliable; softmin is the reference's score. Not for dask arrays yet.
     batch_size : int, optional
         Probability values per batch; never changes the result.
     n_jobs : int, optional
@@ -107,7 +123,7 @@ def get_label_quality_scores(
     downsample : int, default=1
         Only for ``"num_pixel_issues"``: passed to ``find_label_issues``.
     temperature : float, default=0.1
-        Softmin temperature, > 0.
+        Softmin temperature, > 0 (also for the tie-break of ``"region_fraction"``).
     from_logits : bool, default=False
         `pred_probs` holds raw scores; softmax is applied batch by batch.
     ignore_index : int, optional
@@ -138,10 +154,10 @@ def get_label_quality_scores(
     func = "get_label_quality_scores"
     check_method(method, func)
     check_temperature(temperature, func)
-    if method == "softmin" and downsample != 1:
+    if method != "num_pixel_issues" and downsample != 1:
         warnings.warn(
             f"downsample={downsample!r} only applies to method='num_pixel_issues'; "
-            "softmin scores use every pixel.",
+            f"{method} scores use every pixel.",
             UserWarning,
             stacklevel=2,
         )
@@ -157,6 +173,7 @@ def get_label_quality_scores(
         label_pooling=label_pooling,
         from_logits=from_logits,
         ignore_index=ignore_index,
+        filter_by="confident_regions" if method == "region_fraction" else "self_confidence",
     )
     if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
         from segaudit.drivers._dask import quality_scores_dask
@@ -173,6 +190,8 @@ def get_label_quality_scores(
         )
     if method == "softmin":
         return softmin_scores(c, float(temperature), stacklevel=2)
+    if method == "region_fraction":
+        return region_fraction_scores(c, float(temperature), stacklevel=2)
     pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
     mask, valid = find_issues(c, pixel_scores=pixel_scores, stacklevel=2)
     flagged = mask.sum(axis=(1, 2))

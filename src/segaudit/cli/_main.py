@@ -20,6 +20,10 @@ __all__ = ["cli", "main", "printable"]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+# spelled out so that --help imports nothing heavy; tests pin them to the library's
+FILTER_CHOICES = ("self_confidence", "confident_regions")
+SCORE_METHODS = ("softmin", "num_pixel_issues", "region_fraction")
+ERROR_KINDS = ("swap", "miss", "spurious", "boundary")
 
 
 class InputError(click.ClickException):
@@ -134,6 +138,19 @@ def cli() -> None:
     help="Background class id, for region issue types.",
 )
 @click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
+@click.option(
+    "--filter-by",
+    type=click.Choice(FILTER_CHOICES),
+    default="confident_regions",
+    show_default=True,
+    help="Detector: confident_regions (recommended) or self_confidence (as cleanlab).",
+)
+@click.option(
+    "--score-method",
+    type=click.Choice(SCORE_METHODS),
+    default=None,
+    help="Image scores [default: region_fraction, or softmin with self_confidence].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def scan(
     masks_dir: Path,
@@ -148,13 +165,16 @@ def scan(
     layout: str,
     background: int,
     skip_bad: bool,
+    filter_by: str,
+    score_method: str | None,
     quiet: bool,
 ) -> None:
     """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
 
     Files are matched by stem. Writes, in OUT: images.csv, regions.csv,
     confusions.csv, per_class.csv, masks/<stem>.png for images with issues, and
-    report.html. Each is a link through OUT/.segaudit/current to the complete
+    report.html; images.csv's `method` column and the summary name the image
+    scores. Each is a link through OUT/.segaudit/current to the complete
     run OUT/.segaudit/runs/<id>/ (with manifest.json), switched in one rename:
     readers see the previous run or the new one, never a mix. OUT must not be,
     contain or lie inside an input folder; files segaudit did not write are
@@ -177,6 +197,8 @@ def scan(
             top=top,
             background=background,
             skip_bad=skip_bad,
+            filter_by=filter_by,
+            score_method=score_method,
             verbose=not quiet,
         )
     except DatasetError as err:
@@ -250,11 +272,119 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
     flagged = read_flagged(out_dir / "scan" / "masks", stems, data.labels.shape[1:])
     precision, recall = precision_recall(flagged, data.injected)
     click.echo(
-        f"\nAgainst the {int(data.injected.sum())} injected label errors: "
-        f"precision {precision:.3f}, recall {recall:.3f}"
+        f"\nAgainst the {int(data.injected.sum())} injected label errors "
+        f"(filter_by={result.summary['filter by']}): "
+        f"pixel precision {precision:.3f}, recall {recall:.3f}"
     )
     figure = _save_figure(flagged, data, out_dir / "top_issues.png")
     click.echo(f"Figure of the worst image: {printable(figure)}")
+
+
+@cli.command()
+@click.argument("masks_dir", type=_directory())
+@click.argument("probs_dir", type=_directory())
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder, the command's own (created if needed; not inside an input folder).",
+)
+@click.option(
+    "--kinds",
+    default=",".join(ERROR_KINDS),
+    show_default=True,
+    help="Kinds of label error to inject, comma-separated.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=0.15,
+    show_default=True,
+    help="Probability that an object gets an error, in [0, 1].",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injection.")
+@click.option(
+    "--classes",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Class names (and colours): JSON or one name per line.",
+)
+@click.option(
+    "--ignore-index", type=int, default=None, callback=_label_value, help="Void label, e.g. 255."
+)
+@click.option("--from-logits", is_flag=True, help="Probability files hold logits.")
+@click.option(
+    "--layout",
+    type=click.Choice(["KHW", "HWK"]),
+    default="KHW",
+    show_default=True,
+    help="Axis order of the probability arrays.",
+)
+@click.option(
+    "--background",
+    type=int,
+    default=0,
+    show_default=True,
+    callback=_label_value,
+    help="Background class id: what a missed object becomes.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate(
+    masks_dir: Path,
+    probs_dir: Path,
+    out_dir: Path,
+    kinds: str,
+    rate: float,
+    seed: int,
+    classes: Path | None,
+    ignore_index: int | None,
+    from_logits: bool,
+    layout: str,
+    background: int,
+    quiet: bool,
+) -> None:
+    """Measure each detector on MASKS_DIR and PROBS_DIR, with injected label errors.
+
+    The masks are taken as the truth: label errors of the given kinds are
+    injected into copies of them (the files are only read), every detector
+    (each --filter-by of `segaudit scan`) audits the corrupted labels against
+    the probabilities, and is scored against the known errors: pixel precision,
+    recall and F1, region recall and precision, image AUPRC. Writes, in OUT:
+    comparison.csv (a row per detector, then per error kind), errors.csv (the
+    injected errors) and precision_recall.png, published like a scan's results.
+    """
+    from segaudit.cli._evaluate import run_evaluate
+    from segaudit.cli._evaluate_report import comparison_lines
+    from segaudit.io._publish import OutputBusyError
+
+    try:
+        result = run_evaluate(
+            masks_dir,
+            probs_dir,
+            out_dir,
+            kinds=[kind.strip() for kind in kinds.split(",")],
+            rate=rate,
+            seed=seed,
+            classes=classes,
+            ignore_index=ignore_index,
+            from_logits=from_logits,
+            layout=layout,
+            background=background,
+            verbose=not quiet,
+        )
+    except DatasetError as err:
+        raise InputError(_problems_message(err)) from err
+    except (ValueError, OutputBusyError) as err:
+        raise InputError(printable(err)) from err
+    except OSError as err:
+        raise InputError(_os_message(err, out_dir)) from err
+    click.echo(f"\nsegaudit evaluate: {printable(result.out_dir)}")
+    for line in comparison_lines(result.comparison, result.errors, result.num_images):
+        click.echo(line)
+    for message in result.warnings:
+        click.secho(f"\nWARNING: {printable(message)}", fg="red", bold=True, err=True)
+    names = ", ".join(p.name for p in result.files)
+    click.echo(f"\nWritten to {printable(result.out_dir)}: {names}")
 
 
 def _save_figure(flagged: np.ndarray, data: SampleDataset, path: Path) -> Path:

@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from segaudit._progress import progress
+from segaudit._validation import check_choice, param_error
 from segaudit.drivers._stream import LabelAudit
 from segaudit.engine._setup import SetupWarning
+from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
 from segaudit.io import (
     ClassInfo,
     DatasetError,
@@ -34,13 +36,29 @@ from segaudit.io import (
 from segaudit.io._atomic import atomic_write
 from segaudit.io._csv import write_csv
 from segaudit.io._publish import OutputFolder, check_out_dir
+from segaudit.rank import RECOMMENDED_METHOD
 from segaudit.regions._image import image_regions
 from segaudit.regions._spool import RegionSpool
 from segaudit.summary import confusion_frame
 
-__all__ = ["ScanResult", "run_scan"]
+__all__ = ["ScanResult", "run_scan", "score_method_for"]
 
-IMAGE_COLUMNS = ["image", "score", "num_pixel_issues", "fraction_pixel_issues"]
+IMAGE_COLUMNS = ["image", "score", "num_pixel_issues", "fraction_pixel_issues", "method"]
+
+
+def score_method_for(filter_by: str) -> str:
+    """Return the image-score method that goes with a detector.
+
+    ``"softmin"`` (the reference's) for ``"self_confidence"``, else the
+    recommended method (``"region_fraction"``), which scores an image by the
+    share of its labelled pixels in flagged regions.
+
+    Examples
+    --------
+    >>> score_method_for("self_confidence"), score_method_for("confident_regions")
+    ('softmin', 'region_fraction')
+    """
+    return "softmin" if filter_by == "self_confidence" else RECOMMENDED_METHOD
 
 
 @dataclass
@@ -179,6 +197,8 @@ def run_scan(
     top: int = 20,
     background: int | None = 0,
     skip_bad: bool = False,
+    filter_by: str = RECOMMENDED_FILTER,
+    score_method: str | None = None,
     memory_limit: int | None = 1 << 30,
     verbose: bool = True,
 ) -> ScanResult:
@@ -210,6 +230,8 @@ def run_scan(
         The probability files hold logits.
     downsample : int, default=1
         As in :func:`~segaudit.find_label_issues`; checked against every size first.
+        Only with ``filter_by="self_confidence"`` and image scores other than
+        ``"region_fraction"``.
     layout : {"KHW", "HWK"}, default="KHW"
         Axis order of the probability files.
     top : int, default=20
@@ -219,6 +241,14 @@ def run_scan(
     skip_bad : bool, default=False
         Skip items with input problems, found up front or while reading,
         instead of stopping; they are left out of every output.
+    filter_by : {"confident_regions", "self_confidence"}, default="confident_regions"
+        The detector, as in :func:`~segaudit.find_label_issues`;
+        ``"self_confidence"`` gives the reference's (cleanlab's) flags.
+    score_method : {"softmin", "num_pixel_issues", "region_fraction"}, optional
+        Image scores, as in :func:`~segaudit.get_label_quality_scores`; default:
+        `score_method_for` `filter_by` (``"region_fraction"`` for
+        ``"confident_regions"``, ``"softmin"`` for ``"self_confidence"``). Named in
+        the summary and in the ``method`` column of ``images.csv``.
     memory_limit : int, optional
         Bytes of summary kept in RAM before spilling to ``.segaudit/spill-<id>``.
     verbose : bool, default=True
@@ -252,6 +282,16 @@ def run_scan(
     from segaudit.report import ReportImage, write_report
 
     out = Path(out_dir)
+    filter_by = check_choice(filter_by, "filter_by", FILTER_BY, "run_scan")
+    method = score_method_for(filter_by) if score_method is None else score_method
+    if downsample != 1 and (filter_by != "self_confidence" or method == "region_fraction"):
+        raise param_error(
+            "downsample",
+            "run_scan",
+            "1 with filter_by='confident_regions' or image scores 'region_fraction' "
+            "(use filter_by='self_confidence' to rank blocks)",
+            downsample,
+        )
     inputs = {"masks": masks_dir, "probabilities": probs_dir, "images": images_dir}
     check_out_dir(out, inputs, "run_scan")
     with contextlib.ExitStack() as stack:
@@ -286,6 +326,7 @@ def run_scan(
                 downsample=downsample,
                 memory_limit=memory_limit,
                 spill_dir=spill,
+                filter_by=filter_by,
             )
         )
         kept, late = _audit(dataset, audit, skip_bad=skip_bad, verbose=verbose)
@@ -296,7 +337,7 @@ def run_scan(
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore", SetupWarning)
         setup = audit.setup_warnings()
-        scores = audit.image_scores()
+        scores = audit.image_scores(method=method)
         worst = set(np.argsort(scores, kind="stable")[:top].tolist())
         spool = stack.enter_context(RegionSpool(spill / "regions.bin"))
         rows, shown = [], []
@@ -306,7 +347,8 @@ def run_scan(
                 void = img.predicted < 0
                 valid = img.labels.size - int(np.count_nonzero(void))
                 flagged = int(img.issues.sum())
-                rows.append((stem, scores[img.index], flagged, flagged / valid if valid else 0.0))
+                fraction = flagged / valid if valid else 0.0
+                rows.append((stem, scores[img.index], flagged, fraction, method))
                 if flagged:
                     _write_mask_png(img.issues, stage / "masks" / f"{stem}.png")
                     spool.append(
@@ -351,6 +393,8 @@ def run_scan(
             "images with issues": int((images["num_pixel_issues"] > 0).sum()),
             "regions": spool.count,
             "estimated issues (T)": audit.num_issues,
+            "filter by": filter_by,
+            "image scores": method,
         }
         _write_csv(images, stage / "images.csv")
         _write_regions(spool, names, stems, stage / "regions.csv")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +20,13 @@ from segaudit._validation import (
     check_shapes,
     float_dtype,
 )
+from segaudit.drivers._dask_graph import is_dask_array
+from segaudit.drivers._models import ModelStack, as_models, is_model_sequence
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._block import Options, summarise_block, valid_per_image
+from segaudit.engine._detect import FILTER_BY, check_filter_by
 from segaudit.engine._finder import IssueFinder
+from segaudit.engine._scores import region_image_scores
 from segaudit.kernels._batch import as_batch, score_batch
 from segaudit.kernels._choice import get_kernels, use_threads
 from segaudit.kernels._torch import on_device, to_numpy
@@ -34,6 +38,7 @@ __all__ = [
     "find_issues",
     "images_per_batch",
     "iter_batches",
+    "region_fraction_scores",
     "softmin_scores",
 ]
 
@@ -58,11 +63,17 @@ class Checked:
     ignore_index: int | None
     downsample: int
     label_pooling: str
+    filter_by: str = "self_confidence"
 
     def options(self) -> Options:
         """Return the engine options these arguments describe."""
         return Options(
-            self.k, self.ignore_index, self.from_logits, self.downsample, self.label_pooling
+            self.k,
+            self.ignore_index,
+            self.from_logits,
+            self.downsample,
+            self.label_pooling,
+            self.filter_by,
         )
 
 
@@ -78,11 +89,14 @@ def check_inputs(
     label_pooling: str = "mode",
     from_logits: bool = False,
     ignore_index: int | None = None,
+    filter_by: str = "self_confidence",
 ) -> Checked:
     """Validate the arguments of the entry point `func`, once, at the boundary.
 
     Parameters are those of :func:`~segaudit.find_label_issues`; a bad one
-    raises ``ValueError`` naming it and `func`.
+    raises ``ValueError`` naming it and `func`. Several models' arrays become
+    one :class:`~segaudit.drivers._models.ModelStack` (which applies the
+    softmax itself, so the engine then sees probabilities).
 
     Examples
     --------
@@ -94,11 +108,24 @@ def check_inputs(
     ...
     ValueError: The 'verbose' parameter of f must be True or False. Got 'no' instead.
     """
+    filter_by = check_filter_by(filter_by, func)
+    from_logits = check_bool(from_logits, "from_logits", func)
     labels = as_array_like(labels, "labels", func)
+    if is_model_sequence(pred_probs):
+        check_dask(labels, pred_probs, filter_by, func, several=True)
+        pred_probs = as_models(pred_probs, func, from_logits=from_logits)
+        from_logits = from_logits and not isinstance(pred_probs, ModelStack)
     pred_probs = as_array_like(pred_probs, "pred_probs", func)
+    check_dask(labels, [pred_probs], filter_by, func, several=False)
     n, k, h, w = check_shapes(labels, pred_probs, func)
     check_batch_size(batch_size, func)
     check_n_jobs(n_jobs, func)
+    downsample = check_downsample(downsample, h, w, func)
+    if filter_by != FILTER_BY[0] and downsample != 1:
+        raise ValueError(
+            f"{func}: 'downsample' applies to filter_by='self_confidence' only; got "
+            f"downsample={downsample} with filter_by={filter_by!r}."
+        )
     return Checked(
         func,
         labels,
@@ -110,11 +137,31 @@ def check_inputs(
         batch_size=batch_size,
         n_jobs=n_jobs,
         verbose=check_bool(verbose, "verbose", func),
-        from_logits=check_bool(from_logits, "from_logits", func),
+        from_logits=from_logits,
         ignore_index=check_ignore_index(ignore_index, func),
-        downsample=check_downsample(downsample, h, w, func),
+        downsample=downsample,
         label_pooling=check_choice(label_pooling, "label_pooling", ("mode", "mean"), func),
+        filter_by=filter_by,
     )
+
+
+def check_dask(
+    labels: object, pred_probs: Sequence[object], filter_by: str, func: str, *, several: bool
+) -> None:
+    """Refuse what the dask backend does not do yet: other detectors, several models.
+
+    Examples
+    --------
+    >>> check_dask(np.zeros(1), [np.zeros(1)], "confident_regions", "f", several=False)
+    """
+    if not (is_dask_array(labels) or any(is_dask_array(p) for p in pred_probs)):
+        return
+    if filter_by != FILTER_BY[0] or several:
+        got = f"filter_by={filter_by!r}" + (" with a list of pred_probs arrays" if several else "")
+        raise ValueError(
+            f"{func}: dask supports filter_by='self_confidence' only for now, with one "
+            f"pred_probs array; got {got}. Compute the arrays (or use LabelAudit) instead."
+        )
 
 
 def images_per_batch(batch_size: int | None, k: int, h: int, w: int) -> int:
@@ -171,9 +218,11 @@ def find_issues(
     if mask is None:
         mask = np.zeros((c.n, c.h, c.w), dtype=np.bool_)
     valid = np.zeros(c.n, dtype=np.int64)
+    spans: list[tuple[int, int]] = []
     with use_threads(c.n_jobs) as threads:
         finder = IssueFinder(c.options(), kernels=kernels, nchunks=threads)
         for start, stop, probs, labels in iter_batches(c, "reading pred_probs"):
+            spans.append((start, stop))
             keep: np.ndarray | None
             if pixel_scores is not None:
                 keep = pixel_scores[start:stop].reshape(-1, p)
@@ -187,9 +236,32 @@ def find_issues(
                 disagree_out=mask[start:stop].reshape(-1, p),
             )
             valid[start:stop] = valid_per_image(summary, stop - start)
-        warn_row_sums(finder.acc.max_row_deviation, _dtype(c), c.k, stacklevel + 1)
-        finder.write_masks(finder.finish())
+        deviation = max(finder.acc.max_row_deviation, _input_deviation(c))
+        warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)
+        selection = finder.finish()
+
+        def labels_of(i: int) -> np.ndarray:  # the second pass reads the labels again
+            start, stop = spans[i]
+            return np.asarray(to_numpy(c.labels[start:stop])).reshape(stop - start, p)
+
+        finder.write_masks(selection, labels_of if c.filter_by != FILTER_BY[0] else None)
     return mask, valid
+
+
+def region_fraction_scores(
+    c: Checked, temperature: float, *, stacklevel: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image scores of ``method="region_fraction"`` and pixel scores, in one read.
+
+    `c` must have ``filter_by="confident_regions"``.
+    """
+    pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
+    mask, valid = find_issues(c, pixel_scores=pixel_scores, stacklevel=stacklevel + 1)
+    softmin = np.empty(c.n, dtype=np.float64)
+    with use_threads(c.n_jobs):
+        get_kernels().softmin(pixel_scores.reshape(c.n, -1), float(temperature), softmin)
+    flagged = mask.reshape(c.n, -1).sum(axis=1)
+    return region_image_scores(flagged, valid, softmin), pixel_scores
 
 
 def softmin_scores(
@@ -228,9 +300,17 @@ def softmin_scores(
                 )
             deviation = max(deviation, dev)
             kernels.softmin(scores, float(temperature), image_scores[start:stop])
+    deviation = max(deviation, _input_deviation(c))
     warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)
     return image_scores, pixel_scores
 
 
+def _input_deviation(c: Checked) -> float:
+    """Return the largest row-sum deviation of the models' own arrays (0 for one array)."""
+    return c.pred_probs.max_row_deviation if isinstance(c.pred_probs, ModelStack) else 0.0
+
+
 def _dtype(c: Checked) -> np.dtype:
+    if isinstance(c.pred_probs, ModelStack):
+        return c.pred_probs.input_dtype
     return np.dtype(np.float64) if c.from_logits else float_dtype(c.pred_probs.dtype)

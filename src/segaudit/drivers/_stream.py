@@ -2,7 +2,7 @@
 
 :class:`LabelAudit` holds the audit's state and its results; what one batch
 goes through (checks, summary, the kept :class:`~segaudit.drivers._parts.Part`)
-lives in :mod:`segaudit.drivers._parts`. The module is a little over 400
+lives in :mod:`segaudit.drivers._parts`. The module is a little under 500
 lines because it is one public class whose every method carries its numpydoc
 docstring; splitting the class would only scatter its API.
 """
@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from segaudit._typing import BoolArray, LabelsLike, ProbsLike, StoredMask, StrPath
 from segaudit._validation import (
+    as_array_like,
     check_bool,
     check_choice,
     check_ignore_index,
     check_n_jobs,
     param_error,
 )
+from segaudit.drivers._models import ModelStack, as_models, is_model_sequence
 from segaudit.drivers._parts import (
     Part,
     check_batch,
@@ -33,9 +35,16 @@ from segaudit.drivers._parts import (
 )
 from segaudit.drivers._store import SummaryStore
 from segaudit.engine._accumulate import warn_row_sums
-from segaudit.engine._block import Options, block_mask
+from segaudit.engine._block import Options
+from segaudit.engine._detect import FILTER_BY, agree_thresholds, agreeing_sums, check_filter_by
+from segaudit.engine._exact import ClassSums
 from segaudit.engine._finder import IssueFinder, Selection
-from segaudit.engine._scores import check_method, check_temperature, issue_image_scores
+from segaudit.engine._scores import (
+    check_method,
+    check_temperature,
+    issue_image_scores,
+    region_image_scores,
+)
 from segaudit.engine._setup import warn_setup
 from segaudit.io._outputs import mask_output
 from segaudit.kernels._choice import get_kernels
@@ -102,12 +111,18 @@ class LabelAudit:
         :meth:`update`, which then adds nothing.
     n_jobs : int, optional
         Threads for the compiled kernel; None or -1 uses all cores.
+    filter_by : {"self_confidence", "confident_regions"}, default="self_confidence"
+        The detector of :meth:`find_label_issues`, :meth:`iter_images`,
+        :meth:`confusions` and ``method="num_pixel_issues"``, as in
+        :func:`~segaudit.find_label_issues`: the reference's pixel ranking, or
+        whole confidently wrong regions (recommended; needs scipy and
+        ``downsample=1``).
 
     Raises
     ------
     ValueError
-        On a bad option, e.g. a negative `memory_limit` or a `from_logits`
-        that is not a bool.
+        On a bad option, e.g. a negative `memory_limit`, a `from_logits`
+        that is not a bool, or an unknown `filter_by`.
 
     Warns
     -----
@@ -140,8 +155,10 @@ class LabelAudit:
         memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
         spill_dir: StrPath | None = None,
         n_jobs: int | None = None,
+        filter_by: str = "self_confidence",
     ) -> None:
         func = "LabelAudit"
+        filter_by = check_filter_by(filter_by, func)
         if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
             raise param_error("num_classes", func, "an integer >= 2", repr(num_classes))
         if num_classes < 2:
@@ -158,12 +175,18 @@ class LabelAudit:
                 expected = "a number of bytes >= 0 (an integer) or None"
                 raise param_error("memory_limit", func, expected, repr(memory_limit))
             memory_limit = int(memory_limit)
+        if filter_by != FILTER_BY[0] and downsample != 1:
+            raise ValueError(
+                f"{func}: 'downsample' applies to filter_by='self_confidence' only; got "
+                f"downsample={downsample} with filter_by={filter_by!r}."
+            )
         self.options: Options = Options(
             int(num_classes),
             check_ignore_index(ignore_index, func),
             bool(from_logits),
             int(downsample),
             check_choice(label_pooling, "label_pooling", ("mode", "mean"), func),
+            filter_by,
         )
         self.n_jobs: int | None = n_jobs
         self._store: SummaryStore = SummaryStore(memory_limit, spill_dir)
@@ -172,6 +195,7 @@ class LabelAudit:
         )
         self._parts: list[Part] = []
         self._selection: Selection | None = None
+        self._regions: Selection | None = None  # with agreeing thresholds, for region_fraction
         self._num_images: int = 0
         self._loosest: np.dtype = np.dtype(np.float64)  # probability dtype, widest rounding
 
@@ -188,8 +212,10 @@ class LabelAudit:
         Parameters
         ----------
         labels : array_like or torch.Tensor of int
-        pred_probs : array_like or torch.Tensor of float
-            Probabilities, or logits with `from_logits`.
+        pred_probs : array_like or torch.Tensor of float, or a list of them
+            Probabilities, or logits with `from_logits`. A list of same-shape
+            arrays (several models) is combined per pixel by the per-class
+            median, renormalised (see :func:`~segaudit.find_label_issues`).
         from_logits : bool, optional
             Overrides the audit's setting for this batch.
 
@@ -211,6 +237,19 @@ class LabelAudit:
         func = f"LabelAudit.update (the batch starting at image {start})"
         if from_logits is not None:
             from_logits = check_bool(from_logits, "from_logits", func)
+        logits = self.options.from_logits if from_logits is None else from_logits
+        stack = None
+        if is_model_sequence(pred_probs):
+            models = as_models(pred_probs, func, from_logits=logits)
+            if isinstance(models, ModelStack):
+                stack, models.image_offset = models, start
+                if len(models.shape) == 3:  # one image: (K, H, W) each
+                    labels = as_array_like(labels, "labels", func)[None]
+                    models = models[None]
+                else:
+                    models = models[:]  # each model read once, combined
+                from_logits = logits = False  # the combination applied the softmax
+            pred_probs = models
         labels, pred_probs, shape = check_batch(labels, pred_probs, self.options, func)
         mark = self._store.mark()
         try:
@@ -228,12 +267,18 @@ class LabelAudit:
             self._store.rollback(mark)  # the batch's arrays, in memory or on disk
             raise
         # commit: nothing below can fail half-way
-        logits = self.options.from_logits if from_logits is None else from_logits
-        loosest = loosest_dtype(self._loosest, pred_probs, logits)
+        if stack is None:
+            loosest = loosest_dtype(self._loosest, pred_probs, logits)
+        else:
+            loosest = max(self._loosest, stack.input_dtype, key=lambda d: np.finfo(d).eps)
         self._finder.commit(staged)
+        if stack is not None:
+            acc = self._finder.acc
+            acc.max_row_deviation = max(acc.max_row_deviation, stack.max_row_deviation)
         self._parts.append(part)
         self._num_images += shape[0]
         self._selection = None
+        self._regions = None
         self._loosest = loosest
 
     # -- results ---------------------------------------------------------------
@@ -282,20 +327,42 @@ class LabelAudit:
     def _same_shape(self) -> bool:
         return len({part.shape[1:] for part in self._parts}) == 1
 
-    def _masks(self) -> Iterator[tuple[Part, BoolArray]]:
-        """Yield each part with its issue mask ``(n, H, W)``, computed on the fly."""
+    def _region_selection(self, func: str) -> Selection:
+        """Return the selection of ``filter_by="confident_regions"``, whatever the audit's.
+
+        An audit of ``"self_confidence"`` gets its agreeing thresholds from
+        the kept summary, once, on the first call.
+        """
         selection = self._select()
+        if selection.agree_thresholds is not None:
+            return selection
+        if self._regions is None:
+            if self.options.downsample != 1:
+                raise ValueError(
+                    f"{func}: method='region_fraction' needs an audit with downsample=1; "
+                    f"this one has downsample={self.options.downsample}."
+                )
+            sums = ClassSums(self.options.num_classes)
+            for part, entry in zip(self._parts, self._finder.entries, strict=True):
+                disagree = entry.disagree.reshape(part.shape[0], -1)
+                sums.add(
+                    *agreeing_sums(part.scores, disagree, part.labels, self.options.num_classes)
+                )
+            self._regions = replace(
+                selection, agree_thresholds=agree_thresholds(sums, selection.thresholds)
+            )
+        return self._regions
+
+    def _masks(self, selection: Selection | None = None) -> Iterator[tuple[Part, BoolArray]]:
+        """Yield each part with its issue mask ``(n, H, W)``, computed on the fly.
+
+        The audit's detector, or the one `selection` describes.
+        """
+        if selection is None:
+            selection = self._select()
         for part, entry in zip(self._parts, self._finder.entries, strict=True):
             mask = np.array(entry.disagree, dtype=np.bool_, copy=True)
-            block_mask(
-                entry.scores,
-                mask,
-                entry.base,
-                entry.shape,
-                self.options.downsample,
-                selection.cutoff,
-                self._finder.kernels,
-            )
+            self._finder.mask(entry, selection, mask, part.labels)
             yield part, mask.reshape(part.shape)
 
     def find_label_issues(
@@ -341,8 +408,10 @@ class LabelAudit:
 
         Parameters
         ----------
-        method : {"softmin", "num_pixel_issues"}, default="softmin"
+        method : {"softmin", "num_pixel_issues", "region_fraction"}, default="softmin"
             As in :func:`~segaudit.get_label_quality_scores`.
+            ``"num_pixel_issues"`` counts the pixels of the audit's `filter_by`;
+            ``"region_fraction"`` always those of ``"confident_regions"``.
         temperature : float, default=0.1
             Softmin temperature, > 0.
         """
@@ -354,11 +423,16 @@ class LabelAudit:
         if not self._parts:
             raise ValueError("LabelAudit: no batches yet; call update() at least once.")
         image = np.empty(self._num_images, dtype=np.float64)
-        if method == "softmin":
+        if method in ("softmin", "region_fraction"):
             for part in self._parts:
                 out = image[part.start : part.start + part.shape[0]]
                 self._finder.kernels.softmin(part.scores, float(temperature), out)
-        else:
+        if method == "region_fraction":
+            for part, mask in self._masks(self._region_selection(func)):
+                flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
+                span = slice(part.start, part.start + part.shape[0])
+                image[span] = region_image_scores(flagged, part.valid, image[span])
+        elif method == "num_pixel_issues":
             for part, mask in self._masks():
                 flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
                 image[part.start : part.start + part.shape[0]] = issue_image_scores(

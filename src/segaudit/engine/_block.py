@@ -40,6 +40,8 @@ class Options:
         Pooling factor f of the ranking grid.
     label_pooling : {"mode", "mean"}
         How labels are pooled when f > 1.
+    filter_by : {"self_confidence", "confident_regions"}
+        The detector (see :mod:`segaudit.engine._detect`).
     """
 
     num_classes: int
@@ -47,6 +49,7 @@ class Options:
     from_logits: bool = False
     downsample: int = 1
     label_pooling: str = "mode"
+    filter_by: str = "self_confidence"
 
 
 @dataclass

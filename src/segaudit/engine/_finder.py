@@ -24,6 +24,12 @@ from segaudit.engine._block import (
     block_mask,
     summarise_block,
 )
+from segaudit.engine._detect import (
+    agree_thresholds,
+    agreeing_sums,
+    region_block_mask,
+)
+from segaudit.engine._exact import ClassSums
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, find_cutoff, keys_of
 from segaudit.engine._setup import (
     setup_problems,
@@ -31,18 +37,24 @@ from segaudit.engine._setup import (
 )
 from segaudit.kernels._batch import BatchSummary, Scratch
 from segaudit.kernels._protocol import Kernels
+from segaudit.kernels._torch import to_numpy
 
 __all__ = ["Entry", "IssueFinder", "Selection", "Staged"]
 
 
 @dataclass
 class Entry:
-    """One stored batch: scores on the ranking grid and full-resolution disagreement."""
+    """One stored batch: scores on the ranking grid and full-resolution disagreement.
+
+    `records` are ``(max_prob, argmax)`` of its disagreeing pixels on the
+    ranking grid, in pixel order (None when there are none).
+    """
 
     base: int
     scores: FloatArray
     disagree: BoolArray
     shape: tuple[int, int, int]
+    records: tuple[FloatArray, IntArray] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,13 +62,16 @@ class Selection:
     """The outcome of Confident Learning on the whole stream.
 
     `setup` holds the messages of :func:`setup_problems` (empty when the
-    set-up looks sound).
+    set-up looks sound). `num_issues` is the reference's estimate T whatever
+    the detector; `agree_thresholds` (``t~_k``) is set for
+    ``filter_by="confident_regions"``, which needs no cutoff.
     """
 
     thresholds: npt.NDArray[np.float64]
     num_issues: int
     cutoff: Cutoff | None
     setup: tuple[str, ...] = ()
+    agree_thresholds: npt.NDArray[np.float64] | None = None
 
 
 @dataclass
@@ -66,6 +81,7 @@ class Staged:
     block: BlockSummary
     records: tuple[FloatArray, IntArray] | None
     shape: tuple[int, int, int]
+    agree: tuple[FloatArray, IntArray] | None = None
 
 
 class IssueFinder:
@@ -110,6 +126,7 @@ class IssueFinder:
         self.kernels = kernels
         self.nchunks = nchunks
         self.acc = Accumulator(opts.num_classes, keep)
+        self.agree = ClassSums(opts.num_classes)  # s over agreeing pixels (confident_regions)
         self.entries: list[Entry] = []
         self.pixels = 0
         self.scratch = Scratch()
@@ -181,7 +198,12 @@ class IssueFinder:
             scratch=self.scratch,
         )
         n, _, h, w = probs.shape
-        return Staged(block, self.acc.keep_records(block.rank), (n, h, w))
+        agree = None
+        if opts.filter_by == "confident_regions":
+            given = np.asarray(to_numpy(labels)).reshape(n, -1)
+            full = block.full
+            agree = agreeing_sums(full.scores, full.disagree, given, opts.num_classes)
+        return Staged(block, self.acc.keep_records(block.rank), (n, h, w), agree)
 
     def commit(self, staged: Staged) -> BatchSummary:
         """Add a block from :meth:`stage`, whole (nothing here can fail half-way)."""
@@ -189,8 +211,12 @@ class IssueFinder:
         deviation = max(
             self.acc.max_row_deviation, block.rank.max_row_deviation, block.full.max_row_deviation
         )
-        entry = Entry(self.pixels, block.rank.scores, block.full.disagree, staged.shape)
+        entry = Entry(
+            self.pixels, block.rank.scores, block.full.disagree, staged.shape, staged.records
+        )
         self.acc.commit(block.rank, staged.records)
+        if staged.agree is not None:
+            self.agree.add(*staged.agree)
         self.acc.max_row_deviation = deviation
         self.entries.append(entry)
         self.pixels += block.rank.scores.size
@@ -208,6 +234,9 @@ class IssueFinder:
         setup = tuple(setup_problems(labelled, self.acc.disagreeing, t))
         if warn:
             warn_setup(setup)
+        if self.opts.filter_by == "confident_regions":
+            agree = agree_thresholds(self.agree, thresholds)
+            return Selection(thresholds, t, None, setup, agree)
         if t == 0:
             return Selection(thresholds, 0, None, setup)
         blocks = [KeyBlock(keys_of(e.scores), e.base) for e in self.entries]
@@ -215,8 +244,37 @@ class IssueFinder:
         cutoff = find_cutoff(t - 1, nbits, BlockKeys(blocks, self.kernels, self.nchunks))
         return Selection(thresholds, t, cutoff, setup)
 
-    def write_masks(self, selection: Selection) -> None:
-        """Turn every stored disagreement into the issue mask, in place."""
-        for e in self.entries:
-            f = self.opts.downsample
-            block_mask(e.scores, e.disagree, e.base, e.shape, f, selection.cutoff, self.kernels)
+    def write_masks(
+        self, selection: Selection, labels: Callable[[int], np.ndarray] | None = None
+    ) -> None:
+        """Turn every stored disagreement into the issue mask, in place.
+
+        `labels` returns the given labels of the i-th entry, as read again
+        (only ``filter_by="confident_regions"`` needs them).
+        """
+        for i, e in enumerate(self.entries):
+            given = None if labels is None else labels(i)
+            self.mask(e, selection, e.disagree, given)
+
+    def mask(
+        self,
+        entry: Entry,
+        selection: Selection,
+        out: BoolArray,
+        labels: np.ndarray | None = None,
+    ) -> BoolArray:
+        """Write one entry's issue mask into `out`, which holds its disagreement.
+
+        `out` is ``entry.disagree`` itself or a copy of it; `labels` (the
+        entry's given labels) is needed for ``filter_by="confident_regions"``.
+        """
+        if selection.agree_thresholds is not None:
+            if labels is None:
+                raise ValueError("filter_by='confident_regions' needs the given labels")
+            return region_block_mask(
+                entry.scores, out, labels, entry.records, entry.shape, selection.agree_thresholds
+            )
+        f = self.opts.downsample
+        return block_mask(
+            entry.scores, out, entry.base, entry.shape, f, selection.cutoff, self.kernels
+        )

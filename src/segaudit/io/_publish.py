@@ -10,6 +10,9 @@ Layout of ``OUT`` (only these names are ever written; other files are left alone
     OUT/.segaudit/runs/ID/             a complete run and its manifest.json
     OUT/.segaudit/stage-ID/, spill-ID/ a run being written, and its temporary files
 
+``segaudit evaluate`` publishes its own names (``comparison.csv``, ``errors.csv``,
+``precision_recall.png``) the same way; a folder holds one command's results.
+
 A run is written to ``stage-ID``, its ``manifest.json`` (run id, every file and
 its sha256) is written last, the folder is renamed to ``runs/ID``, and then
 ``current`` is replaced, so every visible name switches to the new run at once.
@@ -59,7 +62,13 @@ def _inside(child: str, parent: str) -> bool:
     return os.path.commonpath([child, parent]) == parent
 
 
-def check_out_dir(out_dir: PathLike, inputs: Mapping[str, PathLike | None], func: str) -> None:
+def check_out_dir(
+    out_dir: PathLike,
+    inputs: Mapping[str, PathLike | None],
+    func: str,
+    *,
+    names: tuple[str, ...] = PUBLISHED,
+) -> None:
     """Refuse an output folder that would overwrite inputs or files the tool did not write.
 
     Parameters
@@ -70,12 +79,15 @@ def check_out_dir(out_dir: PathLike, inputs: Mapping[str, PathLike | None], func
         Input folders by name (``"masks"``, ...); None entries are ignored.
     func : str
         The caller, for the message.
+    names : tuple of str, default=PUBLISHED
+        The visible names the caller publishes (``segaudit evaluate`` has its own).
 
     Raises
     ------
     ValueError
         If `out_dir` is a file, is, contains or lies inside an input folder
-        (symlinks resolved), or holds one of `PUBLISHED` that is not the tool's link.
+        (symlinks resolved), holds one of `names` that is not the tool's link, or
+        holds the results of another segaudit command (links to other names).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -101,7 +113,7 @@ def check_out_dir(out_dir: PathLike, inputs: Mapping[str, PathLike | None], func
                 "a folder apart from the input folders (the scan owns it)",
                 f"'{out}', which {relation} the {name} folder '{folder}'",
             )
-    for name in PUBLISHED:
+    for name in names:
         entry = out / name
         if os.path.lexists(entry) and not _is_our_link(entry, name):
             raise param_error(
@@ -110,6 +122,25 @@ def check_out_dir(out_dir: PathLike, inputs: Mapping[str, PathLike | None], func
                 "a folder whose results segaudit wrote (or a new one)",
                 f"'{out}', where '{entry}' was not written by segaudit; move it away",
             )
+    foreign = _other_links(out, names)
+    if foreign:
+        raise param_error(
+            "out_dir",
+            func,
+            "a new folder or one this command wrote",
+            f"'{out}', which holds results of another segaudit command ('{foreign[0]}')",
+        )
+
+
+def _other_links(out: Path, names: tuple[str, ...]) -> list[str]:
+    """Names in `out` that link through ``.segaudit/current`` but are not among `names`."""
+    if not out.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in out.iterdir()
+        if entry.name not in names and _is_our_link(entry, entry.name)
+    )
 
 
 def _is_our_link(entry: Path, name: str) -> bool:
@@ -152,6 +183,8 @@ class OutputFolder:
         Created if needed (with its parents). Checked by `check_out_dir` first.
     version : str
         Recorded in the manifest.
+    names : tuple of str, default=PUBLISHED
+        The visible names: each becomes a link through ``.segaudit/current``.
 
     Raises
     ------
@@ -167,8 +200,11 @@ class OutputFolder:
     are removed again.
     """
 
-    def __init__(self, out_dir: PathLike, *, version: str) -> None:
+    def __init__(
+        self, out_dir: PathLike, *, version: str, names: tuple[str, ...] = PUBLISHED
+    ) -> None:
         self.out = Path(out_dir)
+        self.names = names
         self.tool = self.out / TOOL
         self.version = version
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -188,7 +224,8 @@ class OutputFolder:
             self._remove_stale()
             self._mkdir(self.tool / "runs")
             self.stage.mkdir()
-            (self.stage / "masks").mkdir()
+            if "masks" in self.names:
+                (self.stage / "masks").mkdir()
             self.spill.mkdir()
         except BaseException:
             self._abandon()
@@ -278,7 +315,7 @@ class OutputFolder:
         _fsync_dir(self.stage)
         os.rename(self.stage, self.run_dir)
         _fsync_dir(self.run_dir.parent)
-        for name in PUBLISHED:
+        for name in self.names:
             entry = self.out / name
             if not os.path.lexists(entry):
                 os.symlink(_link_target(name), entry)  # never replaces: a new file stops us
@@ -319,7 +356,7 @@ class OutputFolder:
         if current != self.run_id and self.run_dir.is_dir():
             _remove_run(self.run_dir)
         if current is None:  # links made by a publish that failed before its switch
-            for name in PUBLISHED:
+            for name in self.names:
                 if _is_our_link(self.out / name, name):
                     (self.out / name).unlink()
         fd, self._fd = self._fd, None

@@ -1,0 +1,284 @@
+"""The detectors (``filter_by``): the default unchanged, ``confident_regions`` against an oracle.
+
+The oracle is a plain numpy re-implementation of ``confident_regions`` (as in
+``benchmarks/bench_detectors.py``): the whole dataset at once, connected
+components labelled over all images with a structure that joins pixels within
+an image only. The engine reads ``pred_probs`` once in batches and labels one
+image at a time; both must give identical masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import segaudit
+from conftest import make_dataset
+from segaudit.engine._detect import CONFIDENT_SHARE, IMPLAUSIBLE_RATIO
+from segaudit.evaluate import make_scenes, score_detection
+from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
+from segaudit.rank import METHODS, RECOMMENDED_METHOD
+
+ndi = pytest.importorskip("scipy.ndimage")
+
+FLOOR = 2e-6
+
+
+# ---------------------------------------------------------------- the oracle
+
+
+def _thresholds(y, s, keep, k, fallback=None):
+    n = np.bincount(y[keep], minlength=k)
+    mean = np.bincount(y[keep], s[keep], minlength=k) / np.maximum(n, 1)
+    t = np.maximum(mean, FLOOR)
+    return np.where(n > 0, t, FLOOR if fallback is None else fallback)
+
+
+def oracle_regions(labels, probs, ignore_index=None):
+    """Return the confident_regions mask and the region id of every candidate pixel."""
+    p = np.asarray(probs)
+    y = np.asarray(labels).astype(np.int64)
+    k = p.shape[1]
+    valid = np.ones(y.shape, bool) if ignore_index is None else y != ignore_index
+    yc = np.where(valid, y, 0)
+    a = p.argmax(axis=1)
+    s = np.take_along_axis(p, yc[:, None], axis=1)[:, 0].astype(np.float64)
+    m = p.max(axis=1).astype(np.float64)
+    t = _thresholds(yc, s, valid, k)
+    t_agree = _thresholds(yc, s, valid & (a == yc), k, fallback=t)
+    cand = valid & (a != yc)
+    structure = np.zeros((3, 3, 3), bool)
+    structure[1] = True  # 8-connected, within one image
+    regions = np.zeros(y.shape, np.int64)
+    count = 0
+    for c in np.unique(yc[cand]):
+        part, found = ndi.label(cand & (yc == c), structure=structure)
+        regions[part > 0] = part[part > 0] + count
+        count += found
+    size = np.maximum(np.bincount(regions.ravel(), minlength=count + 1), 1)
+    confident = (m >= t_agree[a] - 1e-6) & cand
+    share = np.bincount(regions.ravel(), confident.ravel(), count + 1) / size
+    mean_s = np.bincount(regions.ravel(), np.where(cand, s, 0).ravel(), count + 1) / size
+    label_of = np.zeros(count + 1, np.int64)
+    label_of[regions[cand]] = yc[cand]
+    flag = (share >= CONFIDENT_SHARE) | (mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of])
+    flag[0] = False
+    return flag[regions], regions
+
+
+def _regions_mask(labels, probs, **options):
+    return segaudit.find_label_issues(
+        labels, probs, verbose=False, filter_by="confident_regions", **options
+    )
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return make_scenes(12, height=40, width=48, num_classes=5, model_error_rate=0.2, seed=3)
+
+
+# ---------------------------------------------------------------- API
+
+
+def test_constants():
+    assert FILTER_BY == ("self_confidence", "confident_regions")
+    assert RECOMMENDED_FILTER in FILTER_BY
+    assert RECOMMENDED_METHOD == "region_fraction" and RECOMMENDED_METHOD in METHODS
+
+
+def test_unknown_filter_by_lists_the_valid_ones():
+    labels, probs = make_dataset(0)
+    with pytest.raises(
+        ValueError,
+        match=r"'filter_by' parameter of find_label_issues.*"
+        r"'self_confidence', 'confident_regions'. Got 'regions'",
+    ):
+        segaudit.find_label_issues(labels, probs, filter_by="regions", verbose=False)
+    with pytest.raises(ValueError, match="'filter_by' parameter of LabelAudit"):
+        segaudit.LabelAudit(4, filter_by=None)
+
+
+def test_unknown_method_lists_region_fraction():
+    labels, probs = make_dataset(0)
+    with pytest.raises(ValueError, match="'region_fraction'"):
+        segaudit.get_label_quality_scores(labels, probs, method="regions", verbose=False)
+
+
+def test_downsample_is_refused_with_confident_regions():
+    labels, probs = make_dataset(0, h=6, w=8)
+    with pytest.raises(ValueError, match="'downsample' applies to filter_by='self_confidence'"):
+        _regions_mask(labels, probs, downsample=2)
+    with pytest.raises(ValueError, match="'downsample' applies to filter_by='self_confidence'"):
+        segaudit.LabelAudit(4, downsample=2, filter_by="confident_regions")
+
+
+@pytest.mark.requires_dask
+def test_dask_supports_self_confidence_only():
+    import dask.array as da
+
+    labels, probs = make_dataset(0)
+    lab, prb = da.from_array(labels), da.from_array(probs)
+    with pytest.raises(ValueError, match="dask supports filter_by='self_confidence' only"):
+        _regions_mask(lab, prb)
+    with pytest.raises(ValueError, match="dask supports filter_by='self_confidence' only"):
+        segaudit.find_label_issues(lab, [prb, prb], verbose=False)
+    with pytest.raises(ValueError, match="dask supports filter_by='self_confidence' only"):
+        segaudit.get_label_quality_scores(lab, prb, method="region_fraction", verbose=False)
+
+
+# ---------------------------------------------------------------- the default is unchanged
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_is_the_reference_method(seed):
+    labels, probs = make_dataset(seed, n=4, noise=0.4)
+    default = segaudit.find_label_issues(labels, probs, verbose=False)
+    explicit = segaudit.find_label_issues(labels, probs, verbose=False, filter_by="self_confidence")
+    np.testing.assert_array_equal(default, explicit)
+    # the reference's rule, written out: a != y and among the T lowest s
+    a = probs.argmax(axis=1)
+    s = np.take_along_axis(probs, labels[:, None], axis=1)[:, 0]
+    t = _thresholds(labels, s, np.ones(labels.shape, bool), probs.shape[1])
+    cand = a != labels
+    big_t = int((cand & (probs.max(axis=1) >= t[a] - 1e-6)).sum())
+    order = np.lexsort((np.arange(s.size), s.ravel()))[:big_t]
+    expected = np.zeros(s.size, bool)
+    expected[order] = True
+    np.testing.assert_array_equal(default, expected.reshape(s.shape) & cand)
+
+
+def test_default_audit_is_unchanged():
+    labels, probs = make_dataset(2, n=4, noise=0.4)
+    audit = segaudit.LabelAudit(4)
+    audit.update(labels, probs)
+    expected = segaudit.find_label_issues(labels, probs, verbose=False)
+    np.testing.assert_array_equal(audit.find_label_issues(), expected)
+
+
+# ---------------------------------------------------------------- against the oracle
+
+
+def test_matches_the_oracle_on_scenes(scenes, kernel):
+    probs = scenes.pred_probs[0]
+    expected, _ = oracle_regions(scenes.labels, probs)
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(_regions_mask(scenes.labels, probs), expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_the_oracle_on_random_data_with_void(seed):
+    labels, probs = make_dataset(seed, n=5, k=4, h=9, w=11, noise=0.3)
+    labels = labels.copy()
+    labels[:, 0, :3] = 255
+    expected, _ = oracle_regions(labels, probs, ignore_index=255)
+    got = _regions_mask(labels, probs, ignore_index=255)
+    np.testing.assert_array_equal(got, expected)
+    assert not got[labels == 255].any()
+
+
+def test_whole_regions_only(scenes):
+    probs = scenes.pred_probs[0]
+    mask = _regions_mask(scenes.labels, probs)
+    _, regions = oracle_regions(scenes.labels, probs)
+    ids = regions[regions > 0]
+    flagged = np.bincount(ids, mask[regions > 0], minlength=regions.max() + 1)
+    size = np.bincount(ids, minlength=regions.max() + 1)
+    assert ((flagged == 0) | (flagged == size)).all()  # all or nothing per region
+    assert (flagged > 0).sum() >= 1
+    assert not mask[regions == 0].any()  # only disagreeing pixels
+
+
+# ---------------------------------------------------------------- invariance
+
+
+@pytest.mark.parametrize(
+    "options", [{"batch_size": 1}, {"batch_size": 3 * 5 * 40 * 48}, {"n_jobs": 1}, {"n_jobs": 2}]
+)
+def test_batch_size_and_n_jobs_never_change_the_mask(scenes, options, kernel):
+    probs = scenes.pred_probs[0]
+    expected = _regions_mask(scenes.labels, probs)
+    np.testing.assert_array_equal(_regions_mask(scenes.labels, probs, **options), expected)
+
+
+def test_memmap_and_out(scenes, tmp_path):
+    probs = scenes.pred_probs[0]
+    expected = _regions_mask(scenes.labels, probs)
+    np.save(tmp_path / "p.npy", probs)
+    np.save(tmp_path / "y.npy", scenes.labels)
+    prb = np.load(tmp_path / "p.npy", mmap_mode="r")
+    lab = np.load(tmp_path / "y.npy", mmap_mode="r")
+    np.testing.assert_array_equal(_regions_mask(lab, prb, batch_size=7), expected)
+    stored = _regions_mask(lab, prb, out=tmp_path / "mask.npy")
+    np.testing.assert_array_equal(np.asarray(stored), expected)
+
+
+def test_logits_and_probabilities_agree(scenes):
+    logits = scenes.logits[0].astype(np.float64)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_array_equal(
+        _regions_mask(scenes.labels, logits, from_logits=True),
+        oracle_regions(scenes.labels, probs)[0],
+    )
+
+
+def test_label_audit_gives_the_same_results(scenes):
+    probs = scenes.pred_probs[0]
+    expected = _regions_mask(scenes.labels, probs)
+    audit = segaudit.LabelAudit(scenes.num_classes, filter_by="confident_regions")
+    for start in range(0, len(probs), 5):
+        audit.update(scenes.labels[start : start + 5], probs[start : start + 5])
+    np.testing.assert_array_equal(audit.find_label_issues(), expected)
+    issues = np.stack([image.issues for image in audit.iter_images()])
+    np.testing.assert_array_equal(issues, expected)
+    flagged = expected.sum(axis=(1, 2))
+    size = expected[0].size
+    np.testing.assert_allclose(
+        audit.image_scores(method="num_pixel_issues"), 1 - flagged / size, rtol=0, atol=0
+    )
+
+
+# ---------------------------------------------------------------- region_fraction
+
+
+def test_region_fraction_scores(scenes):
+    probs = scenes.pred_probs[0]
+    mask = _regions_mask(scenes.labels, probs)
+    image, pixel = segaudit.get_label_quality_scores(
+        scenes.labels, probs, method="region_fraction", verbose=False
+    )
+    softmin, pixel_ref = segaudit.get_label_quality_scores(scenes.labels, probs, verbose=False)
+    np.testing.assert_array_equal(pixel, pixel_ref)
+    share = 1 - mask.sum(axis=(1, 2)) / mask[0].size
+    np.testing.assert_allclose(image, share * (1 - 1e-3) + 1e-3 * softmin, rtol=0, atol=1e-12)
+    for filter_by in FILTER_BY:  # region_fraction counts confident_regions' flags either way
+        audit = segaudit.LabelAudit(scenes.num_classes, filter_by=filter_by)
+        audit.update(scenes.labels, probs)
+        np.testing.assert_allclose(
+            audit.image_scores(method="region_fraction"), image, rtol=0, atol=1e-12
+        )
+
+
+def test_region_fraction_needs_full_resolution_audit(scenes):
+    audit = segaudit.LabelAudit(scenes.num_classes, downsample=2)
+    audit.update(scenes.labels, scenes.pred_probs[0])
+    with pytest.raises(ValueError, match="region_fraction' needs an audit with downsample=1"):
+        audit.image_scores(method="region_fraction")
+
+
+# ---------------------------------------------------------------- detection quality
+
+
+def _quality(scenes, mask):
+    return score_detection(mask, scenes.truth, errors=scenes.errors, error_ids=scenes.error_ids)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_beats_the_reference_when_the_model_is_right(seed):
+    scenes = make_scenes(30, num_classes=5, model_error_rate=0.0, seed=seed)
+    probs = scenes.pred_probs[0]
+    ref = _quality(scenes, segaudit.find_label_issues(scenes.labels, probs, verbose=False))
+    ours = _quality(scenes, _regions_mask(scenes.labels, probs))
+    assert ours.pixel_f1 >= ref.pixel_f1 + 0.03, (ours.pixel_f1, ref.pixel_f1)
+    assert ours.region_recall > ref.region_recall, (ours.region_recall, ref.region_recall)
+    assert ours.region_recall >= 0.9
