@@ -28,7 +28,14 @@ import pandas as pd
 from segaudit._progress import progress
 from segaudit._validation import param_error
 from segaudit.cli._evaluate_report import plot_precision_recall
-from segaudit.cli._scan import _reason, _write_csv, score_method_for
+from segaudit.cli._scan import (
+    ProbsDirs,
+    _reason,
+    _write_csv,
+    model_path,
+    probs_inputs,
+    score_method_for,
+)
 from segaudit.drivers._stream import LabelAudit
 from segaudit.engine._setup import SetupWarning
 from segaudit.evaluate import (
@@ -74,6 +81,8 @@ class EvaluateResult:
     files: list[Path] = field(default_factory=list)
     run_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    num_models: int = 1
+    """Probability files per image, combined per pixel (models or folds)."""
 
 
 def _check_kinds(kinds: object) -> tuple[str, ...]:
@@ -204,16 +213,15 @@ def _feed(
     """Pass 2: each image's corrupted labels and the user's probabilities into every audit."""
     with progress(len(dataset), "reading probabilities", verbose) as bar:
         for i, files in enumerate(dataset.items):
-            probs = dataset.load(i).probs  # an ItemError names the file
+            probs = dataset.load(i).probs  # each model's file read once; ItemError names it
             labels = injected.labels(i)
             for audit in audits:
                 try:
                     audit.update(labels, probs)
                 except ValueError as err:
                     message = f"{_reason(err)} (mask {files.mask_path.name})"
-                    raise DatasetError(
-                        [InputProblem(files.probs_path, message, files.stem)]
-                    ) from err
+                    path = model_path(files, str(err))
+                    raise DatasetError([InputProblem(path, message, files.stem)]) from err
             bar.update(1)
 
 
@@ -288,7 +296,7 @@ def _comparison(scores: dict[Detector, DetectionScores]) -> pd.DataFrame:
 
 def run_evaluate(
     masks_dir: str | os.PathLike[str],
-    probs_dir: str | os.PathLike[str],
+    probs_dir: ProbsDirs,
     out_dir: str | os.PathLike[str],
     *,
     kinds: Sequence[str] = ERROR_KINDS,
@@ -309,6 +317,8 @@ def run_evaluate(
     masks_dir, probs_dir : path
         Label masks (PNG/TIFF), taken as the truth, and the probabilities or logits
         (``.npy``/``.npz``) of an out-of-sample model, matched by file stem. Only read.
+        Several models (or folds), combined per pixel, as in
+        :func:`~segaudit.cli.run_scan`: a list of folders, or a folder of sub-folders.
     out_dir : path
         The command's own folder, as in :func:`~segaudit.cli.run_scan`; visible
         results: ``comparison.csv``, ``errors.csv`` and ``precision_recall.png``.
@@ -348,7 +358,7 @@ def run_evaluate(
     out = Path(out_dir)
     kinds = _check_kinds(kinds)
     rate = _check_options(rate, seed)
-    inputs = {"masks": masks_dir, "probabilities": probs_dir}
+    inputs = {"masks": masks_dir, **probs_inputs(probs_dir)}
     check_out_dir(out, inputs, _FUNC, names=EVALUATE_FILES)
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(OutputFolder(out, version=__version__, names=EVALUATE_FILES))
@@ -422,4 +432,5 @@ def run_evaluate(
         files,
         folder.run_dir,
         setup,
+        dataset.num_models,
     )

@@ -137,6 +137,13 @@ def cli() -> None:
     callback=_label_value,
     help="Background class id, for region issue types.",
 )
+@click.option(
+    "--probs",
+    "extra_probs",
+    multiple=True,
+    type=_directory(),
+    help="Another model's probability folder (repeatable); combined per pixel with PROBS_DIR.",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
 @click.option(
     "--filter-by",
@@ -168,10 +175,14 @@ def scan(
     filter_by: str,
     score_method: str | None,
     quiet: bool,
+    extra_probs: tuple[Path, ...],
 ) -> None:
     """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
 
-    Files are matched by stem. Writes, in OUT: images.csv, regions.csv,
+    Files are matched by stem. Several models (or folds): add --probs DIR per
+    model, or give a PROBS_DIR that holds only sub-folders, one per model;
+    every model needs a file of the same shape for each stem, and the models
+    are combined per pixel by the per-class median. Writes, in OUT: images.csv, regions.csv,
     confusions.csv, per_class.csv, masks/<stem>.png for images with issues, and
     report.html; images.csv's `method` column and the summary name the image
     scores. Each is a link through OUT/.segaudit/current to the complete
@@ -186,7 +197,7 @@ def scan(
     try:
         result = run_scan(
             masks_dir,
-            probs_dir,
+            [probs_dir, *extra_probs],
             out_dir,
             images_dir=images_dir,
             classes=classes,
@@ -328,6 +339,13 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
     callback=_label_value,
     help="Background class id: what a missed object becomes.",
 )
+@click.option(
+    "--probs",
+    "extra_probs",
+    multiple=True,
+    type=_directory(),
+    help="Another model's probability folder (repeatable); combined per pixel with PROBS_DIR.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(
     masks_dir: Path,
@@ -341,9 +359,13 @@ def evaluate(
     from_logits: bool,
     layout: str,
     background: int,
+    extra_probs: tuple[Path, ...],
     quiet: bool,
 ) -> None:
     """Measure each detector on MASKS_DIR and PROBS_DIR, with injected label errors.
+
+    Several models: --probs DIR per extra model, or sub-folders of PROBS_DIR,
+    as in `segaudit scan`.
 
     The masks are taken as the truth: label errors of the given kinds are
     injected into copies of them (the files are only read), every detector
@@ -360,7 +382,7 @@ def evaluate(
     try:
         result = run_evaluate(
             masks_dir,
-            probs_dir,
+            [probs_dir, *extra_probs],
             out_dir,
             kinds=[kind.strip() for kind in kinds.split(",")],
             rate=rate,
@@ -379,6 +401,8 @@ def evaluate(
     except OSError as err:
         raise InputError(_os_message(err, out_dir)) from err
     click.echo(f"\nsegaudit evaluate: {printable(result.out_dir)}")
+    if result.num_models > 1:
+        click.echo(f"  {result.num_models} models combined (per-class median)")
     for line in comparison_lines(result.comparison, result.errors, result.num_images):
         click.echo(line)
     for message in result.warnings:

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from segaudit.io import (
     ClassInfo,
     DatasetError,
     FolderDataset,
+    FolderItem,
     InputProblem,
     read_image,
     scan_folder,
@@ -36,12 +38,16 @@ from segaudit.io import (
 from segaudit.io._atomic import atomic_write
 from segaudit.io._csv import write_csv
 from segaudit.io._publish import OutputFolder, check_out_dir
+from segaudit.io._scan_folder import model_folders
 from segaudit.rank import RECOMMENDED_METHOD
 from segaudit.regions._image import image_regions
 from segaudit.regions._spool import RegionSpool
 from segaudit.summary import confusion_frame
 
-__all__ = ["ScanResult", "run_scan", "score_method_for"]
+__all__ = ["ProbsDirs", "ScanResult", "model_path", "probs_inputs", "run_scan", "score_method_for"]
+
+ProbsDirs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+"""A probability folder, or several (one per model; see `model_folders`)."""
 
 IMAGE_COLUMNS = ["image", "score", "num_pixel_issues", "fraction_pixel_issues", "method"]
 
@@ -133,11 +139,42 @@ def _feed(dataset: FolderDataset, i: int, audit: LabelAudit) -> InputProblem | N
         path = Path(err.filename) if err.filename else files.mask_path
         return InputProblem(path, f"cannot read the file ({err.strerror or err}).", files.stem)
     try:
-        audit.update(item.labels, item.probs)
+        audit.update(item.labels, item.probs)  # several models: [p1, ..., pM]
     except ValueError as err:  # the audit is left as it was (see LabelAudit.update)
         message = f"{_reason(err)} (mask {files.mask_path.name})"
-        return InputProblem(files.probs_path, message, files.stem)
+        return InputProblem(model_path(files, str(err)), message, files.stem)
     return None
+
+
+_MODEL_INDEX = re.compile(r"pred_probs\[(\d+)\]")
+
+
+def model_path(files: FolderItem, message: str) -> Path:
+    """Return the probability file an engine message is about (``pred_probs[m]``: model m).
+
+    Examples
+    --------
+    >>> item = FolderItem("a", Path("m/a.png"), Path("p0/a.npy"), None, (1, 1),
+    ...                   (Path("p0/a.npy"), Path("p1/a.npy")))
+    >>> model_path(item, "pred_probs[1] must be finite").as_posix()
+    'p1/a.npy'
+    >>> model_path(item, "bad K").as_posix()
+    'p0/a.npy'
+    """
+    found = _MODEL_INDEX.search(message)
+    m = int(found.group(1)) if found else 0
+    return files.probs_paths[m] if m < len(files.probs_paths) else files.probs_path
+
+
+def probs_inputs(probs_dir: ProbsDirs) -> dict[str, Path]:
+    """Return the probability folders by name, for `check_out_dir`: those given, each model's."""
+    given = [probs_dir] if isinstance(probs_dir, (str, os.PathLike)) else list(probs_dir)
+    folders = [Path(p) for p in given] + model_folders(probs_dir)
+    unique = list(dict.fromkeys(folders))
+    return {
+        "probabilities" if i == 0 else f"probabilities #{i + 1}": folder
+        for i, folder in enumerate(unique)
+    }
 
 
 def _audit(
@@ -185,7 +222,7 @@ def _per_class(audit: LabelAudit, names: list[str]) -> pd.DataFrame:
 
 def run_scan(
     masks_dir: str | os.PathLike[str],
-    probs_dir: str | os.PathLike[str],
+    probs_dir: ProbsDirs,
     out_dir: str | os.PathLike[str],
     *,
     images_dir: str | os.PathLike[str] | None = None,
@@ -208,7 +245,11 @@ def run_scan(
     ----------
     masks_dir, probs_dir : path
         Label masks (PNG/TIFF) and probabilities or logits (``.npy``/``.npz``),
-        matched by file stem.
+        matched by file stem. Several models (or folds): `probs_dir` a list of
+        folders, or a folder holding only sub-folders, one per model
+        (:func:`~segaudit.io._scan_folder.model_folders`). Each item's files
+        are read once and combined by :meth:`~segaudit.LabelAudit.update`
+        (per-class median); the summary's ``models`` says how many.
     out_dir : path
         The scan's own folder, created if needed; it must neither be, contain
         nor lie inside an input folder. Visible results: ``images.csv``,
@@ -292,7 +333,7 @@ def run_scan(
             "(use filter_by='self_confidence' to rank blocks)",
             downsample,
         )
-    inputs = {"masks": masks_dir, "probabilities": probs_dir, "images": images_dir}
+    inputs = {"masks": masks_dir, **probs_inputs(probs_dir), "images": images_dir}
     check_out_dir(out, inputs, "run_scan")
     with contextlib.ExitStack() as stack:
         folder = stack.enter_context(OutputFolder(out, version=__version__))
@@ -388,6 +429,7 @@ def run_scan(
             "images": len(items),
             "skipped items": len(skipped),
             "classes": k,
+            "models": dataset.num_models,
             "labelled pixels": int(per_class["pixels"].sum()),
             "flagged pixels": int(per_class["flagged"].sum()),
             "images with issues": int((images["num_pixel_issues"] > 0).sum()),

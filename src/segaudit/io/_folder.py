@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -22,21 +23,34 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FolderItem:
-    """The files of one matched item, and the (H, W) size of its mask."""
+    """The files of one matched item, and the (H, W) size of its mask.
+
+    `probs_paths` holds every model's file, in model order (`probs_path` first);
+    left empty, it is ``(probs_path,)``.
+    """
 
     stem: str
     mask_path: Path
     probs_path: Path
     image_path: Path | None
     shape: tuple[int, int]
+    probs_paths: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.probs_paths:
+            object.__setattr__(self, "probs_paths", (self.probs_path,))
 
 
 class LoadedItem(NamedTuple):
-    """One loaded item: labels (H, W), probabilities (K, H, W), image (H, W, 3) or None."""
+    """One loaded item: labels (H, W), probabilities (K, H, W), image (H, W, 3) or None.
+
+    With several models (`FolderDataset.num_models` > 1), `probs` is the list of
+    every model's (K, H, W) array, in model order: what `LabelAudit.update` takes.
+    """
 
     stem: str
     labels: IntArray
-    probs: FloatArray
+    probs: FloatArray | list[FloatArray]
     image: RGBArray | None
 
 
@@ -59,6 +73,8 @@ class FolderDataset:
     from_logits : bool, optional
         What the probability files hold, for the value check of `load`: with False,
         negative values are refused too; with None (unknown) only NaN and infinity.
+    num_models : int, default=1
+        Probability files per item (models or folds, see `FolderItem.probs_paths`).
     """
 
     items: tuple[FolderItem, ...]
@@ -68,6 +84,7 @@ class FolderDataset:
     ignore_index: int | None = None
     classes: ClassInfo | None = None
     from_logits: bool | None = None
+    num_models: int = 1
 
     def __len__(self) -> int:
         return len(self.items)
@@ -112,6 +129,9 @@ class FolderDataset:
     def load(self, i: int) -> LoadedItem:
         """Read item `i`: stem, labels (H, W), probabilities (K, H, W), image or None.
 
+        With several models, each model's file is read once, and the
+        probabilities are a list of M (K, H, W) arrays.
+
         The files are checked again as they are read: sizes and K as found by
         `scan_folder`, labels in ``0..K-1`` or `ignore_index`, probabilities finite
         (and >= 0 unless `from_logits` is True or None).
@@ -131,11 +151,13 @@ class FolderDataset:
             )
         item = self.items[i]
         labels = _step(item.mask_path, item.stem, lambda: read_label_mask(item.mask_path))
-        probs_path = item.probs_path
-        probs = _step(probs_path, item.stem, lambda: read_probs(probs_path, layout=self.layout))
-        problem = self._problem(item, labels, probs)
-        if problem is not None:
-            raise ItemError(problem)
+        models = []
+        for m, path in enumerate(item.probs_paths):  # each model's file read once
+            probs = _step(path, item.stem, partial(read_probs, path, layout=self.layout))
+            problem = self._problem(item, labels, probs, path, check_labels=m == 0)
+            if problem is not None:
+                raise ItemError(problem)
+            models.append(probs)
         image = None
         if item.image_path is not None:
             path = item.image_path
@@ -145,10 +167,17 @@ class FolderDataset:
                 got = f"{image.shape[0]}x{image.shape[1]}"
                 message = f"the file changed after scan_folder: expected size {size}; got {got}."
                 raise ItemError(InputProblem(path, message, item.stem))
-        return LoadedItem(item.stem, labels, probs, image)
+        loaded = models[0] if len(models) == 1 else models
+        return LoadedItem(item.stem, labels, loaded, image)
 
     def _problem(
-        self, item: FolderItem, labels: np.ndarray, probs: np.ndarray
+        self,
+        item: FolderItem,
+        labels: np.ndarray,
+        probs: np.ndarray,
+        probs_path: Path,
+        *,
+        check_labels: bool = True,
     ) -> InputProblem | None:
         """Return the first problem of a read item's arrays, if any."""
         k = self.num_classes
@@ -158,13 +187,18 @@ class FolderDataset:
                 f"{item.shape} and probabilities {(k, *item.shape)}; "
                 f"got {labels.shape} and {probs.shape}."
             )
-            return InputProblem(item.mask_path, message, item.stem)
-        labels_wrong = None if k is None else label_message(labels, k, self.ignore_index, "")
+            mask_changed = labels.shape != item.shape or len(item.probs_paths) == 1
+            return InputProblem(item.mask_path if mask_changed else probs_path, message, item.stem)
+        labels_wrong = (
+            None
+            if k is None or not check_labels
+            else label_message(labels, k, self.ignore_index, "")
+        )
         if labels_wrong is not None:
             return InputProblem(item.mask_path, labels_wrong, item.stem)
         values_wrong = value_message(probs, self.from_logits)
         if values_wrong is not None:
-            return InputProblem(item.probs_path, values_wrong, item.stem)
+            return InputProblem(probs_path, values_wrong, item.stem)
         return None
 
 

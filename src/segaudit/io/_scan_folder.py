@@ -23,15 +23,52 @@ from segaudit.io._formats import (
 )
 from segaudit.io._problems import DatasetError, InputProblem, broken_link_message, problem_of
 
-__all__ = ["scan_folder"]
+__all__ = ["model_folders", "scan_folder"]
 
 PathLike = str | os.PathLike[str]
 Shape = tuple[int, int]
 
 
+def model_folders(probs_dirs: PathLike | Sequence[PathLike]) -> list[Path]:
+    """Return the probability folder of each model, in order.
+
+    Each folder given is one model, unless it holds only sub-folders (hidden
+    entries aside): then each sub-folder, sorted by name, is one model. The
+    models must hold the same stems; `scan_folder` reports a stem missing from
+    one of them.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("fold1", "fold0"):
+    ...     (root / name).mkdir()
+    >>> [p.name for p in model_folders(root)]
+    ['fold0', 'fold1']
+    >>> (root / "fold0" / "a.npy").touch()
+    >>> [p.name for p in model_folders([root / "fold0", root / "fold1"])]
+    ['fold0', 'fold1']
+    """
+    given = [probs_dirs] if isinstance(probs_dirs, (str, os.PathLike)) else list(probs_dirs)
+    if not given:
+        raise param_error("probs_dir", "scan_folder", "a folder, or a non-empty list", "[]")
+    folders: list[Path] = []
+    for folder in map(Path, given):
+        entries = (
+            [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
+            if folder.is_dir()
+            else []
+        )
+        if entries and all(p.is_dir() for p in entries):
+            folders.extend(entries)
+        else:
+            folders.append(folder)
+    return folders
+
+
 def scan_folder(
     masks_dir: PathLike,
-    probs_dir: PathLike,
+    probs_dir: PathLike | Sequence[PathLike],
     *,
     images_dir: PathLike | None = None,
     layout: str = "KHW",
@@ -52,8 +89,12 @@ def scan_folder(
     ----------
     masks_dir : str or PathLike
         Folder of ``.png`` / ``.tif`` / ``.tiff`` masks (see `read_label_mask`).
-    probs_dir : str or PathLike
+    probs_dir : str or PathLike, or a sequence of them
         Folder of ``.npy`` / ``.npz`` probabilities or logits (see `read_probs`).
+        Several models (or folds): a sequence of folders, or a folder holding
+        only sub-folders, one per model (see `model_folders`). Every model must
+        have a file for each stem, of the same shape; the items are then
+        loaded with one array per model (`LoadedItem.probs` a list).
     images_dir : str or PathLike, optional
         Folder of ``.png`` / ``.jpg`` / ``.jpeg`` originals; extra images are ignored.
     layout : {"KHW", "HWK"}, default="KHW"
@@ -104,27 +145,34 @@ def scan_folder(
     if info is not None and num_classes is not None and info.num_classes != num_classes:
         expected = f"{info.num_classes}, the number of class names"
         raise param_error("num_classes", "scan_folder", expected, num_classes)
-    scan = _Scan(Path(masks_dir), Path(probs_dir), layout, ignore_index, downsample)
+    scan = _Scan(Path(masks_dir), model_folders(probs_dir), layout, ignore_index, downsample)
     masks = _index(scan.masks_dir, "masks_dir", MASK_SUFFIXES)
-    probs = _index(scan.probs_dir, "probs_dir", PROBS_SUFFIXES)
+    models = [_index(folder, "probs_dir", PROBS_SUFFIXES) for folder in scan.probs_dirs]
     if images_dir is not None:
         scan.images_dir = Path(images_dir)
         scan.images = _index(scan.images_dir, "images_dir", IMAGE_SUFFIXES)
-    folders = ((scan.masks_dir, masks, MASK_SUFFIXES), (scan.probs_dir, probs, PROBS_SUFFIXES))
+    folders: list[tuple[Path, dict[str, list[Path]], tuple[str, ...]]]
+    folders = [(scan.masks_dir, masks, MASK_SUFFIXES)]
+    folders += [
+        (d, index, PROBS_SUFFIXES) for d, index in zip(scan.probs_dirs, models, strict=True)
+    ]
     for folder, found, kinds in folders:
         if not found:
             message = f"expected {' / '.join(kinds)} files; found none."
             scan.problems.append(InputProblem(folder, message))
-    for stem in sorted(masks.keys() & probs.keys()):
-        if len(masks[stem]) == len(probs[stem]) == 1 and not _is_broken(probs[stem][0]):
-            try:
-                scan.headers[stem] = probe(probs[stem][0])
-            except (DatasetError, OSError) as exc:
-                scan.headers[stem] = problem_of(exc, probs[stem][0], stem)
+    stems = set(masks).union(*models)
+    for stem in sorted(stems & masks.keys()):
+        for m, index in enumerate(models):
+            files = index.get(stem, [])
+            if len(masks[stem]) == len(files) == 1 and not _is_broken(files[0]):
+                try:
+                    scan.headers[m, stem] = probe(files[0])
+                except (DatasetError, OSError) as exc:
+                    scan.headers[m, stem] = problem_of(exc, files[0], stem)
     scan.reference_k(num_classes, info)
     items = [
-        scan.check(stem, masks.get(stem, []), probs.get(stem, []))
-        for stem in sorted(masks.keys() | probs.keys())
+        scan.check(stem, masks.get(stem, []), [probs.get(stem, []) for probs in models])
+        for stem in sorted(stems)
     ]
     return FolderDataset(
         items=tuple(item for item in items if item is not None),
@@ -134,6 +182,7 @@ def scan_folder(
         ignore_index=ignore_index,
         classes=info,
         from_logits=from_logits,
+        num_models=len(models),
     )
 
 
@@ -190,13 +239,13 @@ class _Scan:
     """Settings and results of one `scan_folder` call."""
 
     masks_dir: Path
-    probs_dir: Path
+    probs_dirs: list[Path]
     layout: str
     ignore_index: int | None
     downsample: int = 1
     images_dir: Path | None = None
     images: dict[str, list[Path]] | None = None
-    headers: dict[str, Any] = field(default_factory=dict)
+    headers: dict[tuple[int, str], Any] = field(default_factory=dict)
     problems: list[InputProblem] = field(default_factory=list)
     k: int | None = None
     k_reason: str = ""
@@ -220,30 +269,39 @@ class _Scan:
         """Record one problem of the item `stem`."""
         self.problems.append(InputProblem(path, message, stem))
 
-    def check(self, stem: str, masks: list[Path], probs: list[Path]) -> FolderItem | None:
-        """Record every problem of one stem; return its item if it has none."""
+    def check(self, stem: str, masks: list[Path], models: list[list[Path]]) -> FolderItem | None:
+        """Record every problem of one stem (`models`: its files in each model's folder)."""
         start = len(self.problems)
-        for paths in (masks, probs):
+        for paths in (masks, *models):
             if len(paths) > 1:
                 names = ", ".join(p.name for p in paths)
                 self.add(paths[0], stem, f"expected one file per stem; {names} share it.")
-        if not probs:
-            expected = f"{self.probs_dir / stem}.npy or .npz"
-            self.add(masks[0], stem, f"this mask has no probability file; expected {expected}.")
+        present = [paths[0] for paths in models if paths]
+        several = len(models) > 1
+        for folder, probs in zip(self.probs_dirs, models, strict=True):
+            if not probs and masks:
+                expected = f"{folder / stem}.npy or .npz"
+                what = "model's probability file" if several else "probability file"
+                self.add(masks[0], stem, f"this mask has no {what}; expected {expected}.")
+            elif not probs and several:
+                expected = f"{folder / stem}.npy or .npz, like {present[0]}"
+                self.add(present[0], stem, f"a model's file is missing; expected {expected}.")
         if not masks:
             expected = f"{self.masks_dir / stem}.png, .tif or .tiff"
-            self.add(probs[0], stem, f"these probabilities have no mask; expected {expected}.")
-        for path in (*masks, *probs):
+            self.add(present[0], stem, f"these probabilities have no mask; expected {expected}.")
+        for path in (*masks, *(p for paths in models for p in paths)):
             if _is_broken(path):
                 self.add(path, stem, broken_link_message(path))
         if len(self.problems) > start:
             return None
         shape = self._check_mask(stem, masks[0])
-        self._check_probs(stem, probs[0], shape, masks[0])
+        for m, probs in enumerate(models):
+            self._check_probs(stem, m, probs[0], shape, masks[0])
         image = self._check_image(stem, masks[0], shape)
         if len(self.problems) > start or shape is None:
             return None
-        return FolderItem(stem, masks[0], probs[0], image, shape)
+        probs_paths = tuple(paths[0] for paths in models)
+        return FolderItem(stem, masks[0], probs_paths[0], image, shape, probs_paths)
 
     def _check_mask(self, stem: str, path: Path) -> Shape | None:
         try:
@@ -265,8 +323,10 @@ class _Scan:
             )
         return (h, w)
 
-    def _check_probs(self, stem: str, path: Path, shape: Shape | None, mask: Path) -> None:
-        header = self.headers[stem]
+    def _check_probs(
+        self, stem: str, model: int, path: Path, shape: Shape | None, mask: Path
+    ) -> None:
+        header = self.headers[model, stem]
         if isinstance(header, InputProblem):
             self.problems.append(header)
             return

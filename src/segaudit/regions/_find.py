@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from segaudit._validation import allowed_labels, bad_labels, check_ignore_index, param_error
+from segaudit.drivers._models import ModelStack, as_models, is_model_sequence
 from segaudit.regions._image import image_regions
 from segaudit.regions._records import REGION_DTYPE, rank_regions, regions_frame
 
@@ -27,8 +28,16 @@ def _shape(a: Any) -> tuple[int, ...]:
 
 
 def _read(a: Any, i: int) -> Any:
-    """Image `i` of an array-like as a numpy array, or None when `a` is None."""
-    return None if a is None else np.asarray(a[i])
+    """Image `i` of an array-like as a numpy array, or None when `a` is None.
+
+    Of a :class:`~segaudit.drivers._models.ModelStack`, every model's image `i`
+    is read once and combined (a slice keeps the image number for messages).
+    """
+    if a is None:
+        return None
+    if isinstance(a, ModelStack):
+        return a[i : i + 1][0]
+    return np.asarray(a[i])
 
 
 def _argmax_and_self_confidence(
@@ -122,7 +131,7 @@ def _check_background(background: Any, k: int | None) -> None:
 def find_issue_regions(
     issues: npt.ArrayLike,
     labels: npt.ArrayLike,
-    pred_probs: npt.ArrayLike | None = None,
+    pred_probs: npt.ArrayLike | Sequence[npt.ArrayLike] | None = None,
     *,
     predicted: npt.ArrayLike | None = None,
     pixel_scores: npt.ArrayLike | None = None,
@@ -144,7 +153,11 @@ def find_issue_regions(
     pred_probs : array-like of float, shape (N, K, H, W), optional
         Class probabilities; read only for images with a flagged pixel. The predicted
         class is the argmax (lowest id on ties) and the pixel score the self-confidence
-        ``p_label``. Give either this or `predicted`, not both.
+        ``p_label``. Give either this or `predicted`, not both. A list of
+        same-shape arrays (M models or folds) is combined per pixel like in
+        `find_label_issues`: the per-class median, renormalised
+        (:func:`~segaudit.kernels._combine.combine_models`); each array is read
+        once per flagged image, and a list of one is the array itself.
     predicted : array-like of int, shape (N, H, W), optional
         Predicted class per pixel, instead of `pred_probs`; e.g. the
         ``predicted`` of :meth:`LabelAudit.iter_images`. Values on void pixels
@@ -203,7 +216,10 @@ def find_issue_regions(
     >>> len(find_issue_regions(issues, labels, predicted=predicted, min_area=10))
     0
     """
-    k = _check_inputs(issues, labels, pred_probs, predicted, pixel_scores)
+    probs: Any = pred_probs
+    if is_model_sequence(pred_probs):
+        probs = as_models(pred_probs, "find_issue_regions", from_logits=False)
+    k = _check_inputs(issues, labels, probs, predicted, pixel_scores)
     _check_option("connectivity", connectivity, "1 or 2", connectivity in (1, 2))
     for name, value in (("min_area", min_area), ("boundary_width", boundary_width)):
         ok = isinstance(value, (int, np.integer)) and value >= 1
@@ -219,12 +235,12 @@ def find_issue_regions(
             continue
         labels_hw = _read(labels, i)
         _check_ids("labels", labels_hw, i, k, ignore_index)
-        if pred_probs is None:
+        if probs is None:
             predicted_hw, scores_hw = _read(predicted, i), _read(pixel_scores, i)
             void = None if ignore_index is None else labels_hw == ignore_index
             _check_ids("predicted", predicted_hw, i, None, None, void)
         else:
-            predicted_hw, scores_hw = _argmax_and_self_confidence(_read(pred_probs, i), labels_hw)
+            predicted_hw, scores_hw = _argmax_and_self_confidence(_read(probs, i), labels_hw)
         tables.append(
             image_regions(
                 issues_hw,
