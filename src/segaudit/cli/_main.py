@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import numpy as np
@@ -77,6 +78,60 @@ def _directory() -> click.Path:
     return click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 
 
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _reading_options(background_help: str) -> Callable[[_Command], _Command]:
+    """Return a decorator adding the options that say how to read a dataset (scan, evaluate)."""
+    options = [
+        click.option(
+            "--classes",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Class names (and colours): JSON or one name per line.",
+        ),
+        click.option(
+            "--ignore-index",
+            type=int,
+            default=None,
+            callback=_label_value,
+            help="Void label, e.g. 255.",
+        ),
+        click.option("--from-logits", is_flag=True, help="Probability files hold logits."),
+        click.option(
+            "--layout",
+            type=click.Choice(["KHW", "HWK"]),
+            default="KHW",
+            show_default=True,
+            help="Axis order of the probability arrays.",
+        ),
+        click.option(
+            "--background",
+            type=int,
+            default=0,
+            show_default=True,
+            callback=_label_value,
+            help=background_help,
+        ),
+        click.option(
+            "--probs",
+            "extra_probs",
+            multiple=True,
+            type=_directory(),
+            help=(
+                "Another model's probability folder (repeatable); "
+                "combined per pixel with PROBS_DIR."
+            ),
+        ),
+    ]
+
+    def apply(func: _Command) -> _Command:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="segaudit")
 def cli() -> None:
@@ -99,15 +154,7 @@ def cli() -> None:
     type=_directory(),
     help="Original images (PNG/JPEG, same stems) for overlays.",
 )
-@click.option(
-    "--classes",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Class names (and colours): JSON or one name per line.",
-)
-@click.option(
-    "--ignore-index", type=int, default=None, callback=_label_value, help="Void label, e.g. 255."
-)
-@click.option("--from-logits", is_flag=True, help="Probability files hold logits.")
+@_reading_options("Background class id, for region issue types.")
 @click.option(
     "--downsample",
     type=click.IntRange(min=1),
@@ -121,28 +168,6 @@ def cli() -> None:
     default=20,
     show_default=True,
     help="Images shown in the report.",
-)
-@click.option(
-    "--layout",
-    type=click.Choice(["KHW", "HWK"]),
-    default="KHW",
-    show_default=True,
-    help="Axis order of the probability arrays.",
-)
-@click.option(
-    "--background",
-    type=int,
-    default=0,
-    show_default=True,
-    callback=_label_value,
-    help="Background class id, for region issue types.",
-)
-@click.option(
-    "--probs",
-    "extra_probs",
-    multiple=True,
-    type=_directory(),
-    help="Another model's probability folder (repeatable); combined per pixel with PROBS_DIR.",
 )
 @click.option("--skip-bad", is_flag=True, help="Skip items with input problems, list them.")
 @click.option(
@@ -315,37 +340,7 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
     help="Probability that an object gets an error, in [0, 1].",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injection.")
-@click.option(
-    "--classes",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Class names (and colours): JSON or one name per line.",
-)
-@click.option(
-    "--ignore-index", type=int, default=None, callback=_label_value, help="Void label, e.g. 255."
-)
-@click.option("--from-logits", is_flag=True, help="Probability files hold logits.")
-@click.option(
-    "--layout",
-    type=click.Choice(["KHW", "HWK"]),
-    default="KHW",
-    show_default=True,
-    help="Axis order of the probability arrays.",
-)
-@click.option(
-    "--background",
-    type=int,
-    default=0,
-    show_default=True,
-    callback=_label_value,
-    help="Background class id: what a missed object becomes.",
-)
-@click.option(
-    "--probs",
-    "extra_probs",
-    multiple=True,
-    type=_directory(),
-    help="Another model's probability folder (repeatable); combined per pixel with PROBS_DIR.",
-)
+@_reading_options("Background class id: what a missed object becomes.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(
     masks_dir: Path,
