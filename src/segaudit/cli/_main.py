@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -72,6 +73,21 @@ def _os_message(err: OSError, out_dir: Path) -> str:
             "nothing of this run was kept and earlier results are unchanged."
         )
     return printable(f"cannot read {path}: {reason}.")
+
+
+@contextlib.contextmanager
+def _input_errors(out_dir: Path) -> Iterator[None]:
+    """Turn bad input and a busy, full or unwritable output folder into exit 2, one line."""
+    from segaudit.io._publish import OutputBusyError
+
+    try:
+        yield
+    except DatasetError as err:
+        raise InputError(_problems_message(err)) from err
+    except (ValueError, OutputBusyError) as err:
+        raise InputError(printable(err)) from err
+    except OSError as err:
+        raise InputError(_os_message(err, out_dir)) from err
 
 
 def _directory() -> click.Path:
@@ -217,9 +233,8 @@ def scan(
     never changed, and one scan at a time may write to OUT.
     """
     from segaudit.cli._scan import run_scan
-    from segaudit.io._publish import OutputBusyError
 
-    try:
+    with _input_errors(out_dir):
         result = run_scan(
             masks_dir,
             [probs_dir, *extra_probs],
@@ -237,12 +252,6 @@ def scan(
             score_method=score_method,
             verbose=not quiet,
         )
-    except DatasetError as err:
-        raise InputError(_problems_message(err)) from err
-    except (ValueError, OutputBusyError) as err:
-        raise InputError(printable(err)) from err
-    except OSError as err:
-        raise InputError(_os_message(err, out_dir)) from err
     _print_summary(result)
 
 
@@ -280,9 +289,8 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
         write_sample_folder,
     )
     from segaudit.cli._scan import run_scan
-    from segaudit.io._publish import OutputBusyError
 
-    try:
+    with _input_errors(out_dir):
         claim_demo_folder(out_dir)
         data = sample(n_images, seed)
         paths = write_sample_folder(out_dir / "sample", data)
@@ -297,12 +305,6 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
             from_logits=True,
             verbose=not quiet,
         )
-    except DatasetError as err:
-        raise InputError(_problems_message(err)) from err
-    except (ValueError, OutputBusyError) as err:
-        raise InputError(printable(err)) from err
-    except OSError as err:
-        raise InputError(_os_message(err, out_dir)) from err
     _print_summary(result)
     stems = [f"scene_{i:03d}" for i in range(n_images)]
     flagged = read_flagged(out_dir / "scan" / "masks", stems, data.labels.shape[1:])
@@ -372,9 +374,8 @@ def evaluate(
     """
     from segaudit.cli._evaluate import run_evaluate
     from segaudit.cli._evaluate_report import comparison_lines
-    from segaudit.io._publish import OutputBusyError
 
-    try:
+    with _input_errors(out_dir):
         result = run_evaluate(
             masks_dir,
             [probs_dir, *extra_probs],
@@ -389,12 +390,6 @@ def evaluate(
             background=background,
             verbose=not quiet,
         )
-    except DatasetError as err:
-        raise InputError(_problems_message(err)) from err
-    except (ValueError, OutputBusyError) as err:
-        raise InputError(printable(err)) from err
-    except OSError as err:
-        raise InputError(_os_message(err, out_dir)) from err
     click.echo(f"\nsegaudit evaluate: {printable(result.out_dir)}")
     if result.num_models > 1:
         click.echo(f"  {result.num_models} models combined (per-class median)")
