@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_BASE := $(VENV)/.installed-base
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench dist-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,15 @@ lint: $(STAMP_TEST)
 bench: $(STAMP_TEST)
 	$(BIN)/python benchmarks/bench_core.py
 
+# Build the wheel and sdist, install the wheel into a fresh venv, run the demo from it.
+dist-check: $(STAMP_TEST)
+	rm -rf dist .dist-venv .dist-demo
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(PYTHON) -m venv .dist-venv
+	.dist-venv/bin/python -m pip install --quiet "$$(ls dist/segaudit-*.whl)[cli]"
+	cd /tmp && $(CURDIR)/.dist-venv/bin/segaudit demo --out $(CURDIR)/.dist-demo
+	test -s .dist-demo/scan/images.csv
+	tar -tzf dist/segaudit-*.tar.gz | grep -q "segaudit-.*/src/segaudit/filter.py"
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache dist .dist-venv .dist-demo
