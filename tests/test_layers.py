@@ -8,7 +8,7 @@ Layers, lowest first (a module may import its own layer or any below it):
 2. ``engine`` (one algorithm over summaries)
 3. ``drivers`` (arrays, streaming, dask) and ``regions``
 4. the public API: ``segaudit``, ``filter``, ``rank``, ``summary``, ``evaluate``
-5. ``report``
+5. ``report``, ``export`` and ``integrations``
 6. ``cli``, ``__main__``
 
 Every import counts, including those inside functions.
@@ -31,6 +31,7 @@ LAYERS = {
     "segaudit._plot": 0,
     "segaudit._sample": 0,
     "segaudit._optional": 0,
+    "segaudit._lazy": 0,
     "segaudit.kernels": 1,
     "segaudit.io": 1,
     "segaudit.engine": 2,
@@ -42,6 +43,8 @@ LAYERS = {
     "segaudit.summary": 4,
     "segaudit.evaluate": 4,
     "segaudit.report": 5,
+    "segaudit.export": 5,
+    "segaudit.integrations": 5,
     "segaudit.cli": 6,
     "segaudit.__main__": 6,
 }
