@@ -1,152 +1,112 @@
-"""A headless Chromium driven over the DevTools protocol, for tests that open a page.
+"""Open pages in Debian's headless ``chromium`` through Playwright, for the report's browser tests.
 
-No browser library is needed: Chromium's ``--remote-debugging-pipe`` speaks JSON
-messages (NUL-separated) on file descriptors 3 and 4.
+Playwright drives the system browser through ``executable_path``; no browser
+build is ever downloaded (never run ``playwright install``). Without chromium
+or the ``playwright`` package the tests skip, saying why, unless
+``SEGAUDIT_REQUIRE_CHROMIUM=1`` (as ``.ci/run`` sets): then they fail.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import select
 import shutil
-import subprocess
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["find_chromium", "load_in_chromium"]
+__all__ = ["Browser", "PageLog", "find_chromium", "launch"]
 
 
-class _Chromium:
-    """Drive headless Chromium over the DevTools protocol on a pipe (fds 3 and 4)."""
-
-    FLAGS = (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--remote-debugging-pipe",
-    )
-
-    def __init__(self, executable: str, profile: Path, log: Path) -> None:
-        self._child_in, self._to_child = os.pipe()
-        self._from_child, self._child_out = os.pipe()
-        with open(log, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                [executable, *self.FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                stdin=subprocess.DEVNULL,
-                stdout=stderr,
-                stderr=stderr,
-                pass_fds=(3, 4),
-                preexec_fn=self._wire_pipes,
-            )
-        os.close(self._child_in)
-        os.close(self._child_out)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict] = []
-
-    def _wire_pipes(self) -> None:  # runs in the child, before exec
-        os.dup2(self._child_in, 3)
-        os.dup2(self._child_out, 4)
-
-    def _receive(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            ready, _, _ = select.select([self._from_child], [], [], max(0, deadline - time.time()))
-            if not ready:
-                raise TimeoutError("chromium did not answer in time")
-            chunk = os.read(self._from_child, 1 << 20)
-            if not chunk:
-                raise EOFError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def send(self, method: str, session: str | None = None, timeout=30.0, **params) -> dict:
-        self._next_id += 1
-        message = {"id": self._next_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_child, json.dumps(message).encode() + b"\0")
-        deadline = time.time() + timeout
-        while True:
-            answer = self._receive(deadline)
-            if answer.get("id") != self._next_id:
-                self.events.append(answer)
-            elif "error" in answer:
-                raise RuntimeError(f"{method}: {answer['error']}")
-            else:
-                return answer["result"]
-
-    def wait_for(self, method: str, timeout=30.0) -> dict:
-        deadline = time.time() + timeout
-        while not any(e.get("method") == method for e in self.events):
-            self.events.append(self._receive(deadline))
-        return next(e for e in self.events if e.get("method") == method)
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=10)
-            self.proc.wait(timeout=10)
-        except (OSError, RuntimeError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            os.close(self._to_child)
-            os.close(self._from_child)
-
-
-_IMAGE_STATE = """JSON.stringify({
-  rows: document.querySelectorAll("article.image-row").length,
-  images: [...document.images].map(i => ({
-    cls: i.className, stem: i.dataset.stem, complete: i.complete,
-    width: i.naturalWidth, height: i.naturalHeight, shown: i.getBoundingClientRect().width,
-  })),
-})"""
-
-
-def load_in_chromium(executable: str, page: Path, workdir: Path) -> tuple[dict, list[str]]:
-    """Open `page` from a file:// URL; return the images' state and every error reported."""
-    browser = _Chromium(executable, workdir / "profile", workdir / "chromium.log")
-    try:
-        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.send("Target.attachToTarget", targetId=target, flatten=True)
-        session = session["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            browser.send(f"{domain}.enable", session=session)
-        browser.send("Page.navigate", session=session, url=page.as_uri())
-        browser.wait_for("Page.loadEventFired")
-        state = browser.send(
-            "Runtime.evaluate", session=session, expression=_IMAGE_STATE, returnByValue=True
-        )
-    finally:
-        browser.close()
-    errors = []
-    for event in browser.events:
-        method, params = event.get("method"), event.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            errors.append(params["exceptionDetails"].get("text", "exception"))
-        elif method == "Runtime.consoleAPICalled" and params["type"] in {"error", "assert"}:
-            errors.append(json.dumps(params["args"]))
-        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-            errors.append(params["entry"]["text"])
-    return json.loads(state["result"]["value"]), errors
+def _missing(reason: str) -> None:
+    if os.environ.get("SEGAUDIT_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(f"SEGAUDIT_REQUIRE_CHROMIUM=1 but {reason}")
+    pytest.skip(reason)
 
 
 def find_chromium() -> str:
     """Return chromium's path; skip (or fail, when CI requires it) without one."""
     executable = shutil.which("chromium")
     if executable is None:
-        reason = (
+        _missing(
             "no 'chromium' on PATH (Debian package 'chromium'); the report is not browser-tested"
         )
-        if os.environ.get("SEGAUDIT_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"SEGAUDIT_REQUIRE_CHROMIUM=1 but {reason}")
-        pytest.skip(reason)
+    assert executable is not None
     return executable
+
+
+@dataclass
+class PageLog:
+    """What a page did: console errors, uncaught exceptions, and every request but its own file."""
+
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+class Browser:
+    """One headless chromium; :meth:`open` loads a local file in a fresh, isolated context."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    @contextmanager
+    def open(self, path: Path) -> Iterator[tuple[Any, PageLog]]:
+        """Open `path` (file://) and yield the Playwright page and its log.
+
+        Every request other than the page itself (``data:`` URIs aside) is
+        recorded and aborted, so a page that reaches for the network is caught
+        offline too.
+        """
+        log = PageLog()
+        url = path.resolve().as_uri()
+        context = self._browser.new_context(java_script_enabled=True, offline=True)
+
+        def route(request_route: Any) -> None:
+            if request_route.request.url == url:
+                request_route.continue_()
+            else:
+                request_route.abort()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda message: log.errors.append(message.text) if message.type == "error" else None,
+        )
+        page.on("pageerror", lambda error: log.errors.append(f"uncaught: {error}"))
+        page.on(
+            "request",
+            lambda request: (
+                None
+                if request.url == url or request.url.startswith("data:")
+                else log.requests.append(request.url)
+            ),
+        )
+        try:
+            page.goto(url, wait_until="load")
+            yield page, log
+        finally:
+            context.close()
+
+
+@contextmanager
+def launch() -> Iterator[Browser]:
+    """Start Debian's chromium headless under Playwright (skip or fail without either)."""
+    executable = find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        _missing(f"the 'playwright' package is not installed ({err}); pip install playwright")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield Browser(browser)
+        finally:
+            browser.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,9 +14,19 @@ import pytest
 from PIL import Image
 
 import segaudit.report
-from _browser import find_chromium, load_in_chromium
-from segaudit.report import ReportImage, _sections, write_report
+from _browser import launch
+from segaudit.report import (
+    ReportImage,
+    _context,
+    _lists,
+    _sections,
+    count_pairs,
+    read_mask_palette,
+    write_report,
+)
+from segaudit.report._metrics import class_metrics
 from segaudit.report._render import FLAG_COLOR, VOID_COLOR, default_palette, fit_size
+from segaudit.report._script import SCRIPT
 
 IGNORE = 255
 NAMES = ["background", "<b>car</b>", "road & lane", 'sky "blue"']
@@ -100,18 +111,30 @@ def inputs():
 
 
 class _Tags(HTMLParser):
-    """Collect every start tag with its attributes."""
+    """Collect every start tag with its attributes, the text, and the scripts' text."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
+        self.scripts: list[str] = []
+        self._in_script = False
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
 
     def handle_data(self, data):
-        self.text.append(data)
+        if self._in_script:
+            self.scripts[-1] += data
+        else:
+            self.text.append(data)
 
 
 def parse(path: Path) -> _Tags:
@@ -141,14 +164,20 @@ def report(tmp_path, inputs) -> Path:
 
 
 def test_public_api():
-    assert segaudit.report.__all__ == ["ReportImage", "write_report"]
+    assert segaudit.report.__all__ == [
+        "ReportImage",
+        "count_pairs",
+        "read_mask_palette",
+        "write_report",
+    ]
 
 
 def test_returns_path_and_sections(report, tmp_path):
     assert report == tmp_path / "report.html"
     parsed = parse(report)
     ids = {a.get("id") for _, a in parsed.tags}
-    assert {"summary", "legend", "per-class", "confusions", "images", "regions"} <= ids
+    assert {"summary", "legend", "per-class", "confusions", "images", "pictures", "regions"} <= ids
+    assert "model" not in ids  # no model_confusion given
     text = report.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     assert "<title>Audit &lt;of&gt; &amp; report</title>" in text
@@ -189,6 +218,12 @@ def test_all_text_is_escaped(report):
         "figure",
         "img",
         "figcaption",
+        "script",
+        "button",
+        "label",
+        "select",
+        "option",
+        "input",
     }
     assert {tag for tag, _ in parsed.tags} <= allowed
     stems = {a["data-stem"] for a in images_of(parsed)}
@@ -196,15 +231,27 @@ def test_all_text_is_escaped(report):
     assert 'sky "blue"' in "".join(parsed.text)
 
 
+def _csp(parsed: _Tags) -> dict[str, str]:
+    metas = [a for t, a in parsed.tags if t == "meta" and a.get("http-equiv")]
+    assert len(metas) == 1 and metas[0]["http-equiv"] == "Content-Security-Policy"
+    return dict(part.strip().split(" ", 1) for part in metas[0]["content"].split(";"))
+
+
 def test_self_contained(report):
     parsed = parse(report)
-    assert not [t for t, _ in parsed.tags if t in {"script", "link", "iframe", "object"}]
+    assert not [t for t, _ in parsed.tags if t in {"link", "iframe", "object", "embed", "form"}]
+    scripts = [a for t, a in parsed.tags if t == "script"]
+    assert scripts == [{}]  # one inline script, no src
+    assert parsed.scripts == [SCRIPT]
     for _, attrs in parsed.tags:
-        for name in ("src", "href"):
+        for name in ("src", "href", "action"):
             value = attrs.get(name)
             assert value is None or value.startswith(("data:image/png;base64,", "#"))
-    csp = [a for t, a in parsed.tags if t == "meta" and a.get("http-equiv")]
-    assert csp and "default-src 'none'" in csp[0]["content"]
+        assert not [name for name in attrs if name.startswith("on")]  # no inline handlers
+    csp = _csp(parsed)
+    assert csp["default-src"] == "'none'" and csp["img-src"] == "data:"
+    digest = base64.b64encode(hashlib.sha256(parsed.scripts[0].encode()).digest()).decode()
+    assert csp["script-src"] == f"'sha256-{digest}'"  # this script and nothing else
     assert "http://" not in report.read_text() and "https://" not in report.read_text()
 
 
@@ -230,7 +277,7 @@ def test_img_tags_and_png_sizes(report, inputs):
             assert int(attrs["width"]) % expected[1] == 0
     assert decode_png(images_of(parsed, "given")[1]["src"]).shape == (34, 512, 3)
     crops = images_of(parsed, "crop")
-    # the "elsewhere" region has no image: listed without a crop
+    # the "elsewhere" region has no picture: left out, and the note says so
     assert [(a["data-region"], a["data-stem"]) for a in crops] == [
         ("1", 'odd <"stem">'),
         ("2", "wide"),
@@ -242,7 +289,10 @@ def test_img_tags_and_png_sizes(report, inputs):
     assert decode_png(crops[1]["src"]).shape == (25, 74, 3)
     assert len(images_of(parsed)) == 3 * 3 + 3
     text = report.read_text()
-    assert "elsewhere" in text and "no crop" in text
+    assert "elsewhere" not in text and "no crop" not in text
+    assert "Showing 3 of 4 regions" in text and "1 regions of images without pictures" in text
+    rows = [a for t, a in parsed.tags if t == "tr" and a.get("class") == "region"]
+    assert [a["data-region"] for a in rows] == [a["data-region"] for a in crops]
 
 
 def test_regions_sorted_and_limited(tmp_path, inputs):
@@ -254,10 +304,12 @@ def test_regions_sorted_and_limited(tmp_path, inputs):
     assert "Showing 2 of 4 regions" in path.read_text()
 
 
-def test_region_labels_named(report):
-    text = "".join(parse(report).text)
-    assert "void" in text  # given_label == ignore_index
-    assert "missing_label" in text
+def test_region_labels_named(tmp_path, inputs):
+    inputs["regions"] = _region(given_label=IGNORE, predicted_label=2, issue_type="missing_label")
+    page = write_report(tmp_path / "r.html", **inputs).read_text()
+    row = page.split('<tr class="region" data-region="1"')[1].split("</tr>")[0]
+    assert "<td>missing_label</td><td>void</td><td>road &amp; lane</td>" in row
+    assert 'data-given="void"' in row
 
 
 def test_mask_colours_and_void(tmp_path, inputs):
@@ -302,18 +354,20 @@ def test_ignore_index_may_be_a_class_id(tmp_path, inputs):
     region = [a for t, a in parsed.tags if t == "tr" and a.get("class") == "region"]
     assert len(region) == 1
     page = (tmp_path / "r.html").read_text()
-    row = page.split('data-region="1">')[1].split("</tr>")[0]
+    row = page.split('<tr class="region" data-region="1"')[1].split("</tr>")[0]
     assert "<td>&lt;b&gt;car&lt;/b&gt;</td><td>background</td>" in row  # not "void"
-    table = page.split('id="confusions"')[1].split("</table>")[0]
+    table = page.split('class="confusions"')[1].split("</table>")[0]
     assert "void" not in table and table.count("<td>background</td>") == 2
 
 
 def test_given_void_is_named_in_regions_when_a_class_id(tmp_path, inputs):
     inputs.update(
-        images=[], regions=_region(stem="x", given_label=0, predicted_label=0), ignore_index=0
+        images=[ReportImage("x", 0.5, 1, _L, _L, _ONE)],
+        regions=_region(stem="x", given_label=0, predicted_label=0),
+        ignore_index=0,
     )
     page = write_report(tmp_path / "r.html", **inputs).read_text()
-    row = page.split('data-region="1">')[1].split("</tr>")[0]
+    row = page.split('<tr class="region" data-region="1"')[1].split("</tr>")[0]
     assert "<td>void</td><td>background</td>" in row
 
 
@@ -362,7 +416,7 @@ def test_tables_format_numbers(report):
     text = "".join(parse(report).text)
     for expected in ("1,234,567", "0.1235", "n/a", "20,592", "0.25", "pixels <all>"):
         assert expected in text
-    confusions = report.read_text().split('id="confusions"')[1].split("</table>")[0]
+    confusions = report.read_text().split('class="confusions"')[1].split("</table>")[0]
     assert confusions.index("1,234,567") < confusions.index(">12<")  # most frequent first
 
 
@@ -378,6 +432,7 @@ def test_empty_report(tmp_path):
     )
     text = path.read_text()
     assert "No images given." in text and "No regions." in text and "<img" not in text
+    assert "No image has flagged pixels." in text
 
 
 def test_default_palette_is_distinct_and_fixed():
@@ -386,6 +441,160 @@ def test_default_palette_is_distinct_and_fixed():
     assert len(set(colors)) == 200
     assert all(isinstance(c, int) and 0 <= c <= 255 for rgb in colors for c in rgb)
     assert FLAG_COLOR not in colors and VOID_COLOR not in colors
+
+
+# --------------------------------------------------------------------------- worklists, matrices
+
+
+def _heatmap_counts(path: Path, table_id: str) -> dict[tuple[str, str], int]:
+    """Read a heat map back: (given name, predicted name) -> count, from its cells."""
+    page = path.read_text(encoding="utf-8").split(f'id="{table_id}"')[1].split("</table>")[0]
+    parser = _Tags()
+    parser.feed(page)
+    return {
+        (a["data-given"], a["data-predicted"]): int(a["data-count"])
+        for t, a in parser.tags
+        if t == "td"
+    }
+
+
+def test_flagged_heatmap_holds_every_pair(tmp_path, inputs):
+    path = write_report(tmp_path / "r.html", **inputs)
+    counts = _heatmap_counts(path, "flagged-heatmap")
+    shown = {key: value for key, value in counts.items() if value}
+    assert shown == {("road & lane", "background"): 12, ("<b>car</b>", 'sky "blue"'): 1234567}
+    # only the classes with off-diagonal pixels are drawn: all four here
+    assert {given for given, _ in counts} == set(NAMES)
+    cells = [a for t, a in parse(path).tags if t == "td" and "data-count" in a]
+    big = next(a for a in cells if a["data-count"] == "1234567")
+    assert "background:#7f0000" in big["style"]  # the largest count is the darkest
+    assert "1.2M" in path.read_text()
+
+
+def test_heatmap_limits_classes(tmp_path, inputs):
+    names = [f"c{k}" for k in range(30)]
+    pairs = pd.DataFrame(
+        {
+            "given_label": list(range(29)),
+            "predicted_label": list(range(1, 30)),
+            "num_pixel_issues": list(range(1, 30)),
+        }
+    )
+    inputs.update(images=[], regions=region_rows([]), confusions=pairs, class_names=names)
+    inputs.pop("ignore_index")
+    path = write_report(tmp_path / "r.html", **inputs, max_heatmap_classes=5)
+    counts = _heatmap_counts(path, "flagged-heatmap")
+    drawn = sorted({given for given, _ in counts}, key=lambda n: int(n[1:]))
+    # weight = pixels given as k or predicted as k, off the diagonal: 2k + 1, and 29 for c29
+    assert drawn == ["c24", "c25", "c26", "c27", "c28"]
+    assert "5 of 30 classes" in path.read_text()
+
+
+def test_count_pairs_and_model_metrics(tmp_path, inputs):
+    items = inputs["images"]
+    matrix = sum(count_pairs(i.labels, i.predicted, 4, ignore_index=IGNORE) for i in items)
+    labels = np.concatenate([i.labels.ravel() for i in items])
+    predicted = np.concatenate([i.predicted.ravel() for i in items])
+    keep = labels != IGNORE
+    assert matrix.sum() == keep.sum()
+    for g in range(4):
+        for p in range(4):
+            assert matrix[g, p] == np.sum((labels[keep] == g) & (predicted[keep] == p))
+    path = write_report(tmp_path / "r.html", **inputs, model_confusion=matrix)
+    page = path.read_text(encoding="utf-8")
+    frame, totals = class_metrics(matrix, NAMES)
+    for k in range(4):
+        hits = np.sum((labels == k) & (predicted == k) & keep)
+        union = np.sum(((labels == k) & keep) | ((predicted == k) & keep))
+        assert frame["iou"][k] == pytest.approx(hits / union)
+        assert frame["pixel_accuracy"][k] == pytest.approx(hits / np.sum((labels == k) & keep))
+    assert totals["pixel accuracy"] == pytest.approx(np.mean(labels[keep] == predicted[keep]))
+    section = page.split('<section id="model">')[1].split("</section>")[0]
+    rows = section.split('id="model-metrics"')[1].split("</table>")[0]
+    for k, name in enumerate(NAMES):
+        value = frame["iou"][k]
+        assert f'data-value="{float(value)!r}"' in rows, name
+    assert "&lt;b&gt;car&lt;/b&gt;" in rows
+    counts = _heatmap_counts(path, "model-heatmap")
+    assert counts[("<b>car</b>", 'sky "blue"')] == matrix[1, 3]
+    assert counts[("<b>car</b>", "<b>car</b>")] == matrix[1, 1]  # the diagonal is drawn
+    assert '<a href="#model">Model</a>' in page
+
+
+def test_images_without_flags_are_not_among_the_worst(tmp_path, inputs):
+    labels = np.zeros((24, 32), dtype=np.int64)
+    clean = ReportImage("clean", 0.0, 0, labels, labels, labels > 0)  # lowest score, no flag
+    inputs["images"] = [*inputs["images"], clean]
+    path = write_report(tmp_path / "r.html", **inputs)
+    cards = [a["data-stem"] for t, a in parse(path).tags if t == "article"]
+    assert cards == ['odd <"stem">', "wide", "plain"]
+    assert "1 given images without flagged pixels are left out" in path.read_text()
+    rows = [a["data-stem"] for t, a in parse(path).tags if t == "tr" and "data-flagged" in a]
+    assert rows == cards
+
+
+def test_image_table_lists_every_image_with_issues(tmp_path, inputs):
+    table = pd.DataFrame(
+        {
+            "image": ["a", "b", "plain", "c", "d"],
+            "score": [0.9, 0.1, 0.8, 0.5, 0.0],
+            "num_pixel_issues": [3, 5, 7, 0, 2],
+        }
+    )
+    path = write_report(tmp_path / "r.html", **inputs, image_table=table)
+    parsed = parse(path)
+    rows = [a for t, a in parsed.tags if t == "tr" and "data-flagged" in a]
+    assert [a["data-stem"] for a in rows] == ["d", "b", "plain", "a"]  # flagged, worst first
+    assert [a["data-pictures"] for a in rows] == ["no", "no", "yes", "no"]
+    links = [
+        a["href"] for t, a in parsed.tags if t == "a" and a.get("href", "").startswith("#image-")
+    ]
+    assert "#image-3" in links  # "plain" is the third card
+    capped = write_report(tmp_path / "c.html", **inputs, image_table=table, max_image_rows=2)
+    rows = [a for t, a in parse(capped).tags if t == "tr" and "data-flagged" in a]
+    assert [a["data-stem"] for a in rows] == ["d", "b"]
+    assert "2 of 4 images with flagged pixels" in capped.read_text()
+    assert "The rest are in images.csv." in capped.read_text()
+
+
+def test_mask_palette_colours_the_classes(tmp_path, inputs):
+    item = make_item("one", 0.5)
+    voc = [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128)] + [(9, 9, 9)] * 251
+    flat = [c for rgb in voc for c in rgb]  # as PIL's getpalette() gives it
+    inputs.update(images=[item], regions=region_rows([]), mask_palette=flat)
+    parsed = parse(write_report(tmp_path / "r.html", **inputs))
+    lut = np.array([*voc[:4], VOID_COLOR], dtype=np.uint8)
+    index = np.where(item.labels == IGNORE, 4, item.labels)
+    np.testing.assert_array_equal(decode_png(images_of(parsed, "given")[0]["src"]), lut[index])
+    swatches = [a["style"] for t, a in parsed.tags if t == "span" and "swatch" in a["class"]]
+    assert swatches[:4] == [
+        "background:#000000",
+        "background:#800000",
+        "background:#008000",
+        "background:#808000",
+    ]
+    # colours from a classes file win over the masks' palette
+    inputs["class_colors"] = COLORS
+    parsed = parse(write_report(tmp_path / "r2.html", **inputs))
+    swatches = [a["style"] for t, a in parsed.tags if t == "span" and "swatch" in a["class"]]
+    assert swatches[0] == "background:#0a141e"
+    # a short palette colours the first classes; the others keep the default colours
+    inputs.update(class_colors=None, mask_palette=voc[:2])
+    parsed = parse(write_report(tmp_path / "r3.html", **inputs))
+    swatches = [a["style"] for t, a in parsed.tags if t == "span" and "swatch" in a["class"]]
+    default = default_palette(4)
+    assert swatches[1] == "background:#800000"
+    assert swatches[2] == "background:#{:02x}{:02x}{:02x}".format(*default[2])
+
+
+def test_read_mask_palette(tmp_path):
+    mask = Image.fromarray(np.array([[0, 1], [2, 255]], np.uint8), mode="P")
+    mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [224, 224, 192] * 253)
+    mask.save(tmp_path / "voc.png")
+    palette = read_mask_palette(tmp_path / "voc.png")
+    assert palette[:3] == [(0, 0, 0), (128, 0, 0), (0, 128, 0)] and palette[255] == (224, 224, 192)
+    Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "grey.png")
+    assert read_mask_palette(tmp_path / "grey.png") is None
 
 
 # --------------------------------------------------------------------------- atomic output
@@ -400,7 +609,8 @@ def _failing_png(monkeypatch, after: int) -> None:
             raise RuntimeError("disk on fire")
         return real(rgb)
 
-    monkeypatch.setattr(_sections, "png_data_uri", fake)
+    for module in (_sections, _context, _lists):  # cards, masks, crops
+        monkeypatch.setattr(module, "png_data_uri", fake)
 
 
 def test_crash_midway_leaves_no_file(tmp_path, inputs, monkeypatch):
@@ -437,6 +647,7 @@ def test_missing_folder(tmp_path, inputs):
 
 _L = np.zeros((4, 5), dtype=np.int64)
 _B = np.zeros((4, 5), dtype=bool)
+_ONE = np.arange(20).reshape(4, 5) == 7  # one flagged pixel
 
 
 @pytest.mark.parametrize(
@@ -505,6 +716,17 @@ def _region(**changes):
         ({"max_regions": -1}, r"'max_regions' .* an int >= 0\. Got -1"),
         ({"max_confusions": 2.5}, r"'max_confusions' .* Got 2\.5"),
         ({"max_side": 0}, r"'max_side' .* an int >= 1\. Got 0"),
+        ({"max_image_rows": -1}, r"'max_image_rows' .* an int >= 0\. Got -1"),
+        ({"max_heatmap_classes": 0}, r"'max_heatmap_classes' .* an int >= 1\. Got 0"),
+        ({"mask_palette": [1, 2]}, r"'mask_palette' .* triplets .* Got an array of shape \(2,\)"),
+        ({"mask_palette": [(0, 0, 300)]}, r"'mask_palette' .* ints in 0\.\.255\. Got"),
+        ({"model_confusion": np.zeros((3, 3), int)}, r"'model_confusion' .* \(4, 4\) .* \(3, 3\)"),
+        (
+            {"model_confusion": -np.eye(4, dtype=int)},
+            r"'model_confusion' .* non-negative .* Got the negative count -1",
+        ),
+        ({"model_confusion": np.eye(4)}, r"'model_confusion' .* dtype float64"),
+        ({"image_table": pd.DataFrame({"image": ["a"]})}, r"'image_table' .* missing \['score'"),
         ({"title": None}, r"'title' .* a str\. Got None"),
         ({"summary": [1, 2]}, r"'summary' .* a mapping of name to value\. Got list"),
         ({"per_class": {"a": [1]}}, r"'per_class' .* a pandas DataFrame\. Got dict"),
@@ -538,34 +760,224 @@ def test_write_report_errors(tmp_path, inputs, kwargs, match):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.fixture(scope="module")
+def worklist(tmp_path_factory):
+    """A report with 60 images with issues (12 drawn), 5 clean ones, and 33 regions."""
+    rng = np.random.default_rng(7)
+    n = 65
+    stems = [f"img{i:02d}" for i in range(n)]
+    flagged = np.where(np.arange(n) < 60, rng.integers(1, 500, n), 0)
+    image_table = pd.DataFrame(
+        {
+            "image": stems,
+            "score": rng.permutation(n) / n,
+            "num_pixel_issues": flagged,
+            "fraction_pixel_issues": flagged / 320,
+            "method": "region_fraction",
+        }
+    )
+    worst = image_table[image_table["num_pixel_issues"] > 0].sort_values("score")
+    drawn = list(worst["image"][:12])
+    outside = worst["image"].iloc[20]
+    images = [
+        make_item(stem, float(worst["score"].iloc[i]), (16, 20), seed=i)
+        for i, stem in enumerate(drawn)
+    ]
+    labels = np.zeros((16, 20), dtype=np.int64)
+    images.append(ReportImage("img60", 0.0, 0, labels, labels, labels > 0))  # worst, but clean
+    types = ["wrong_class", "missing_label", "spurious_label", "boundary"]
+    rows = []
+    for i in range(33):
+        stem = drawn[i % 12] if i < 30 else outside
+        given = int(rng.integers(0, 4))
+        confidence = float("nan") if i == 5 else float(rng.random())
+        area = int(rng.integers(1, 100))
+        rows.append(
+            (
+                stem,
+                2,
+                3,
+                6,
+                9,
+                area,
+                given,
+                (given + 1) % 4,
+                confidence,
+                float(rng.random()),
+                types[i % 4],
+            )
+        )
+    regions = region_rows(rows)
+    path = tmp_path_factory.mktemp("worklist") / "report.html"
+    write_report(
+        path,
+        images=images,
+        regions=regions,
+        confusions=pd.DataFrame(),
+        per_class=pd.DataFrame(),
+        summary={},
+        class_names=NAMES,
+        ignore_index=IGNORE,
+        image_table=image_table,
+    )
+    return path, {"image_table": image_table, "regions": regions, "outside": outside}
+
+
 # --------------------------------------------------------------------------- real browser
 
 
+@pytest.fixture(scope="module")
+def browser():
+    with launch() as chromium:
+        yield chromium
+
+
+def visible(page, selector: str, key: str) -> list[str]:
+    """The ``data-<key>`` of the rows (or cards) of `selector` that are shown, in page order."""
+    script = (
+        f"els => els.filter(e => !e.hidden && e.offsetParent !== null).map(e => e.dataset.{key})"
+    )
+    return page.eval_on_selector_all(selector, script)
+
+
+def all_rows(page, selector: str, key: str) -> list[str]:
+    return page.eval_on_selector_all(selector, f"els => els.map(e => e.dataset.{key})")
+
+
 @pytest.mark.requires_chromium
-def test_report_opens_in_chromium(report, inputs, tmp_path):
-    chromium = find_chromium()
-    state, errors = load_in_chromium(chromium, report, tmp_path)
-    assert errors == []
-    assert state["rows"] == len(inputs["images"])
-    shown = state["images"]
-    assert len(shown) == len(images_of(parse(report)))
-    assert [i["cls"] for i in shown].count("crop") == 3
-    for image, attrs in zip(shown, images_of(parse(report)), strict=True):
-        assert image["complete"] and image["width"] > 0 and image["shown"] > 0, image
+def test_report_opens_in_chromium(browser, worklist):
+    path, _ = worklist
+    with browser.open(path) as (page, log):
+        shown = page.eval_on_selector_all(
+            "img",
+            """els => els.map(i => ({cls: i.className, stem: i.dataset.stem, complete: i.complete,
+                width: i.naturalWidth, height: i.naturalHeight,
+                shown: i.getBoundingClientRect().width}))""",
+        )
+        info = page.inner_text('.pager[data-for="image-list"] .page-info')
+    assert log.errors == [] and log.requests == []
+    assert info == "page 1 of 2 (60 of 60 shown)"  # the script ran: CSP allowed it by its hash
+    tags = images_of(parse(path))
+    assert len(shown) == len(tags) == 12 * 3 + 30  # 12 cards, 30 of the 33 regions
+    for image, attrs in zip(shown, tags, strict=True):
+        assert image["complete"] and image["width"] > 0, image
         assert (image["height"], image["width"]) == decode_png(attrs["src"]).shape[:2]
         assert image["stem"] == attrs["data-stem"]
+    on_first_pages = [i for i in shown if i["shown"] > 0]
+    assert len(on_first_pages) == 10 * 3 + 25  # 10 cards, 25 regions with crops
 
 
 @pytest.mark.requires_chromium
-def test_browser_check_catches_broken_pages(tmp_path):
-    chromium = find_chromium()
-    page = tmp_path / "bad.html"
-    page.write_text(
-        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" '
-        "content=\"default-src 'none'; img-src data:\"></head><body>"
+def test_click_sorts_a_table(browser, worklist):
+    path, frames = worklist
+    regions = frames["regions"]
+    areas = sorted(regions[regions["stem"] != frames["outside"]]["area"])
+    with browser.open(path) as (page, log):
+        header = page.locator("#region-list thead th", has_text="area")
+        assert [float(a) for a in all_rows(page, "#region-list tbody tr", "area")] != areas
+        header.click()
+        assert header.get_attribute("aria-sort") == "ascending"
+        assert [float(a) for a in all_rows(page, "#region-list tbody tr", "area")] == areas
+        first_page = [float(a) for a in visible(page, "#region-list tbody tr", "area")]
+        assert first_page == areas[:25]
+        header.click()
+        assert header.get_attribute("aria-sort") == "descending"
+        assert [float(a) for a in all_rows(page, "#region-list tbody tr", "area")] == areas[::-1]
+        # a text column, in the other table
+        before = all_rows(page, "#image-list tbody tr", "stem")
+        page.locator("#image-list thead th", has_text="image").click()
+        stems = all_rows(page, "#image-list tbody tr", "stem")
+        assert stems == sorted(before) != before  # "img00" ... "img59": plain text order
+        page.locator("#image-list thead th", has_text="score").click()
+        scores = [float(v) for v in all_rows(page, "#image-list tbody tr", "score")]
+        assert scores == sorted(frames["image_table"].query("num_pixel_issues > 0")["score"])
+    assert log.errors == [] and log.requests == []
+
+
+@pytest.mark.requires_chromium
+def test_filters_hide_rows(browser, worklist):
+    path, frames = worklist
+    regions = frames["regions"]
+    shown_regions = regions[regions["stem"] != frames["outside"]]  # no pictures: left out
+    with browser.open(path) as (page, log):
+        rows = "#region-list tbody tr"
+        page.select_option('select[data-for="region-list"][data-key="type"]', "boundary")
+        want = shown_regions[shown_regions["issue_type"] == "boundary"]
+        assert set(visible(page, rows, "type")) == {"boundary"}
+        assert len(visible(page, rows, "type")) == len(want) < 25
+        hidden = page.eval_on_selector_all(rows, "els => els.filter(e => e.hidden).length")
+        assert hidden == len(shown_regions) - len(want)
+        page.fill('input[data-for="region-list"][data-key="area"]', "40")
+        want = want[want["area"] >= 40]
+        assert sorted(float(a) for a in visible(page, rows, "area")) == sorted(want["area"])
+        page.select_option('select[data-for="region-list"][data-key="given"]', NAMES[2])
+        want = want[want["given_label"] == 2]
+        assert len(visible(page, rows, "area")) == len(want)
+        page.select_option('select[data-for="region-list"][data-key="type"]', "")
+        page.select_option('select[data-for="region-list"][data-key="given"]', "")
+        page.fill('input[data-for="region-list"][data-key="area"]', "")
+        assert len(visible(page, rows, "area")) == 25  # all back, one page
+        page.fill('input[data-for="region-list"][data-key="confidence"]', "0.5")
+        kept = shown_regions[shown_regions["mean_self_confidence"] <= 0.5]  # NaN drops out
+        assert page.inner_text('.pager[data-for="region-list"] .page-info').endswith(
+            f"({len(kept)} of {len(shown_regions)} shown)"
+        )
+        page.fill('input[data-for="image-list"][data-key="stem"]', "IMG1")
+        stems = visible(page, "#image-list tbody tr", "stem")
+        assert stems and all("img1" in stem for stem in stems)
+        assert len(stems) == sum("img1" in s for s in frames["image_table"]["image"][:60])
+    assert log.errors == [] and log.requests == []
+
+
+@pytest.mark.requires_chromium
+def test_paging(browser, worklist):
+    path, _ = worklist
+    with browser.open(path) as (page, log):
+        rows = "#image-list tbody tr"
+        pager = page.locator('.pager[data-for="image-list"]').first
+        assert len(visible(page, rows, "stem")) == 50
+        assert pager.locator('[data-step="-1"]').is_disabled()
+        first = visible(page, rows, "stem")
+        pager.locator('[data-step="1"]').click()
+        second = visible(page, rows, "stem")
+        assert len(second) == 10 and not set(first) & set(second)
+        assert pager.locator('[data-step="1"]').is_disabled()
+        assert pager.locator(".page-info").inner_text() == "page 2 of 2 (60 of 60 shown)"
+        pager.locator('[data-step="-1"]').click()
+        assert visible(page, rows, "stem") == first
+        # the picture cards: 10 to a page; a link to the 12th turns to its page
+        assert visible(page, "#image-cards > article", "rank") == [str(i) for i in range(1, 11)]
+        page.locator('#image-list a[href="#image-12"]').click()
+        assert visible(page, "#image-cards > article", "rank") == ["11", "12"]
+        assert page.evaluate("location.hash") == "#image-12"
+    assert log.errors == [] and log.requests == []
+
+
+@pytest.mark.requires_chromium
+def test_csp_blocks_any_other_script(browser, worklist, tmp_path):
+    path, _ = worklist
+    tampered = tmp_path / "tampered.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.count(SCRIPT) == 1
+    tampered.write_text(text.replace(SCRIPT, SCRIPT.replace("page ${page + 1}", "p ${page}")))
+    with browser.open(tampered) as (page, log):
+        shown = len(visible(page, "#image-list tbody tr", "stem"))
+    assert len(log.errors) == 1 and "Content Security Policy" in log.errors[0], log.errors
+    assert "inline script" in log.errors[0] and "blocked" in log.errors[0]
+    assert shown == 60  # nothing ran: every row stays visible
+    assert log.requests == []
+
+
+@pytest.mark.requires_chromium
+def test_browser_check_catches_broken_pages(browser, tmp_path):
+    page_path = tmp_path / "bad.html"
+    page_path.write_text(
+        "<!DOCTYPE html><html><head></head><body>"
         '<img src="http://example.invalid/x.png"><img src="data:image/png;base64,AAAA">'
-        "</body></html>"
+        "<script>console.error('boom')</script></body></html>"
     )
-    state, errors = load_in_chromium(chromium, page, tmp_path)
-    assert any("example.invalid" in error for error in errors)
-    assert [image["width"] for image in state["images"]] == [0, 0]
+    with browser.open(page_path) as (page, log):
+        widths = page.eval_on_selector_all("img", "els => els.map(i => i.naturalWidth)")
+    assert log.requests == ["http://example.invalid/x.png"]
+    assert "boom" in log.errors
+    assert widths == [0, 0]

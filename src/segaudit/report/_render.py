@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -18,7 +17,6 @@ __all__ = [
     "default_palette",
     "fit_size",
     "flagged_view",
-    "palette_array",
     "png_data_uri",
     "resize_nearest",
 ]
@@ -164,9 +162,3 @@ def png_data_uri(rgb: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def palette_array(class_colors: Sequence[Sequence[int]] | None, num_classes: int) -> np.ndarray:
-    """Return the ``(K, 3)`` uint8 palette: `class_colors` if given, else `default_palette`."""
-    colors = default_palette(num_classes) if class_colors is None else class_colors
-    return np.asarray(colors, dtype=np.uint8).reshape(num_classes, 3)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from segaudit.report._script import SCRIPT_HASH
+
 __all__ = ["CSP", "STYLE"]
 
-#: Forbid every fetch and every script: pictures are ``data:`` URIs, styles are inline.
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+#: Forbid every fetch: pictures are ``data:`` URIs, styles are inline, and the one
+#: script runs only because its hash is listed (no other script may run).
+CSP = (
+    f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src {SCRIPT_HASH}; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 STYLE = """\
 :root { color-scheme: light; }
@@ -40,4 +46,21 @@ section.warnings { background: #fff4e5; border: 2px solid #d9480f; border-radius
                    padding: 4px 16px 8px; margin-top: 18px; }
 section.warnings h2 { color: #a61e00; border-bottom: none; margin: 10px 0 4px; }
 section.warnings li { white-space: pre-line; margin: 4px 0; font-weight: 600; }
+th[data-sort] { cursor: pointer; user-select: none; white-space: nowrap; }
+th[data-sort]::after { content: " \\2195"; color: #999; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; color: #1d1d1f; }
+th[aria-sort="descending"]::after { content: " \\25BC"; color: #1d1d1f; }
+.controls { display: flex; flex-wrap: wrap; gap: 6px 16px; align-items: center; margin: 6px 0; }
+.controls label { display: flex; gap: 4px; align-items: center; }
+.controls input[type="number"] { width: 7em; }
+.pager { display: flex; gap: 10px; align-items: center; margin: 6px 0; }
+.page-info { color: #555; }
+table.heatmap td { min-width: 2.6em; text-align: right; font-size: 12px; padding: 2px 4px;
+                   font-variant-numeric: tabular-nums; }
+table.heatmap td.diag { outline: 2px solid #0a58ca; outline-offset: -2px; }
+table.heatmap th { font-size: 12px; padding: 2px 4px; }
+table.heatmap thead th.pred { writing-mode: vertical-rl; transform: rotate(180deg);
+                              text-align: left; max-height: 12em; }
+.scale { display: inline-block; width: 160px; height: 10px; vertical-align: middle;
+         border: 1px solid #ccc; background: linear-gradient(to right, #fff, #7f0000); }
 """

@@ -15,6 +15,7 @@ from segaudit.report._tables import is_missing
 
 __all__ = [
     "CONFUSION_COLUMNS",
+    "IMAGE_TABLE_COLUMNS",
     "REGION_COLUMNS",
     "check_class_names",
     "check_count",
@@ -39,6 +40,7 @@ REGION_COLUMNS = (
     "issue_type",
 )
 CONFUSION_COLUMNS = ("given_label", "predicted_label", "num_pixel_issues")
+IMAGE_TABLE_COLUMNS = ("image", "score", "num_pixel_issues")
 
 
 def _is_int(value: object) -> bool:
