@@ -500,9 +500,19 @@ def check_prototype(n: int, seed: int) -> str:
         x = summarize(scenes.labels, scenes.pred_probs, "median")
         proto = det_regions_confident(x, regions_of(x))
         img_diff = float(np.max(np.abs(lib_img - image_flag_fraction(x, proto))))
+        other = "numpy" if os.environ["SEGAUDIT_KERNEL"] == "numba" else "numba"
+        before = os.environ["SEGAUDIT_KERNEL"]
+        os.environ["SEGAUDIT_KERNEL"] = other  # the other kernels must give the same mask
+        try:
+            twin = library(
+                scenes.labels, models_arg(scenes.pred_probs), "confident_regions", "region_fraction"
+            )[0]
+        finally:
+            os.environ["SEGAUDIT_KERNEL"] = before
         parts.append(
             f"{name}: {int(lib.sum())} px flagged, {int((lib != proto).sum())} differ, "
-            f"image scores max |diff| {img_diff:.1e}"
+            f"image scores max |diff| {img_diff:.1e}, {other} kernels: "
+            f"{int((lib != twin).sum())} px differ"
         )
     return (
         f"Check (library filter_by='confident_regions' vs prototype det_regions_confident, "

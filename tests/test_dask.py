@@ -449,3 +449,94 @@ def test_distributed_tie_scan(client, monkeypatch):
             *to_dask(labels, probs, CHUNKINGS["uneven"]), options({}), verbose=False
         )
         np.testing.assert_array_equal(mask.compute(), expected)
+
+
+# filter_by="confident_regions" and method="region_fraction" (issue #10)
+
+REGION_CASES = {
+    "plain": ({}, {}),
+    "ignore_index": ({"ignore_index": 255}, {"void": True}),
+    "from_logits": ({"from_logits": True}, {"logits": True}),
+    "float64": ({}, {"dtype": np.float64}),
+}
+
+
+def _blobby(seed=0, **data):
+    """make_data, with labels in blocks so that regions span several pixels."""
+    labels, probs = make_data(seed=seed, **data)
+    blocks = np.repeat(np.repeat(labels[:, ::3, ::3], 3, axis=1), 3, axis=2)[:, :H, :W]
+    return np.where(labels == 255, 255, blocks), probs
+
+
+@pytest.mark.parametrize("case", REGION_CASES.values(), ids=REGION_CASES.keys())
+@pytest.mark.parametrize("chunks", ["one-image", "uneven", "spatial", "single"])
+def test_confident_regions_mask_matches_numpy(local, case, chunks):
+    kwargs, data = case
+    labels, probs = _blobby(**data)
+    expected = segaudit.find_label_issues(
+        labels, probs, verbose=False, filter_by="confident_regions", **kwargs
+    )
+    default = segaudit.find_label_issues(labels, probs, verbose=False, **kwargs)
+    assert expected.any() and not np.array_equal(expected, default)
+    opts = Options(K, filter_by="confident_regions", **kwargs)
+    mask = find_label_issues_dask(*to_dask(labels, probs, CHUNKINGS[chunks]), opts, verbose=False)
+    assert isinstance(mask, da.Array) and mask.dtype == np.bool_
+    np.testing.assert_array_equal(mask.compute(), expected)
+
+
+@pytest.mark.parametrize("case", ["plain", "ignore_index"])
+def test_region_fraction_scores_match_numpy(local, case):
+    kwargs, data = REGION_CASES[case]
+    labels, probs = _blobby(**data)
+    image, pixel = segaudit.get_label_quality_scores(
+        labels, probs, method="region_fraction", verbose=False, temperature=0.2, **kwargs
+    )
+    got_image, got_pixel = quality_scores_dask(
+        *to_dask(labels, probs, CHUNKINGS["uneven"]),
+        Options(K, filter_by="confident_regions", **kwargs),
+        method="region_fraction",
+        temperature=0.2,
+        verbose=False,
+    )
+    np.testing.assert_allclose(got_image, image, rtol=0, atol=1e-12)  # softmin: to rounding
+    np.testing.assert_array_equal(got_pixel.compute(), pixel)
+
+
+def test_confident_regions_reads_pred_probs_once(monkeypatch):
+    labels, probs = _blobby()
+    expected = segaudit.find_label_issues(
+        labels, probs, verbose=False, filter_by="confident_regions"
+    )
+    calls = []
+    real = _dask_blocks.summarise_part
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_dask_blocks, "summarise_part", counting)
+    import segaudit.drivers._dask as dask_driver
+
+    monkeypatch.setattr(dask_driver, "summarise_part", counting)
+    with dask.config.set(scheduler="sync"):
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["three-images"]),
+            Options(K, filter_by="confident_regions"),
+            verbose=False,
+        )
+        np.testing.assert_array_equal(mask.compute(), expected)
+    assert sum(calls) == N  # every image summarised once, the mask from the kept parts
+
+
+def test_confident_regions_distributed(client):
+    labels, probs = _blobby(void=True)
+    expected = segaudit.find_label_issues(
+        labels, probs, verbose=False, filter_by="confident_regions", ignore_index=255
+    )
+    with dask.config.set(scheduler=client):
+        mask = find_label_issues_dask(
+            *to_dask(labels, probs, CHUNKINGS["uneven"]),
+            Options(K, ignore_index=255, filter_by="confident_regions"),
+            verbose=False,
+        )
+        np.testing.assert_array_equal(mask.compute(), expected)

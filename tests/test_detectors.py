@@ -113,17 +113,22 @@ def test_downsample_is_refused_with_confident_regions():
 
 
 @pytest.mark.requires_dask
-def test_dask_supports_self_confidence_only():
+def test_dask_runs_confident_regions_and_refuses_several_models():
+    import dask
     import dask.array as da
 
     labels, probs = make_dataset(0)
-    lab, prb = da.from_array(labels), da.from_array(probs)
-    with pytest.raises(ValueError, match="dask supports filter_by='self_confidence' only"):
-        _regions_mask(lab, prb)
-    with pytest.raises(ValueError, match="dask supports filter_by='self_confidence' only"):
+    lab, prb = da.from_array(labels, chunks=2), da.from_array(probs, chunks=(2, -1, -1, -1))
+    with dask.config.set(scheduler="sync"):
+        np.testing.assert_array_equal(
+            _regions_mask(lab, prb).compute(), _regions_mask(labels, probs)
+        )
+        options = {"method": "region_fraction", "verbose": False}
+        got = segaudit.get_label_quality_scores(lab, prb, **options)[0]
+        want = segaudit.get_label_quality_scores(labels, probs, **options)[0]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="dask supports one pred_probs array only"):
         segaudit.find_label_issues(lab, [prb, prb], verbose=False)
-    with pytest.raises(ValueError, match="dask supports filter_by='self_confidence' only"):
-        segaudit.get_label_quality_scores(lab, prb, method="region_fraction", verbose=False)
 
 
 # ---------------------------------------------------------------- the default is unchanged
@@ -200,7 +205,7 @@ def test_batch_size_and_n_jobs_never_change_the_mask(scenes, options, kernel):
     np.testing.assert_array_equal(_regions_mask(scenes.labels, probs, **options), expected)
 
 
-def test_memmap_and_out(scenes, tmp_path):
+def test_memmap_and_out(scenes, tmp_path, kernel):
     probs = scenes.pred_probs[0]
     expected = _regions_mask(scenes.labels, probs)
     np.save(tmp_path / "p.npy", probs)
@@ -222,7 +227,7 @@ def test_logits_and_probabilities_agree(scenes):
     )
 
 
-def test_label_audit_gives_the_same_results(scenes):
+def test_label_audit_gives_the_same_results(scenes, kernel):
     probs = scenes.pred_probs[0]
     expected = _regions_mask(scenes.labels, probs)
     audit = segaudit.LabelAudit(scenes.num_classes, filter_by="confident_regions")
@@ -282,3 +287,164 @@ def test_beats_the_reference_when_the_model_is_right(seed):
     assert ours.pixel_f1 >= ref.pixel_f1 + 0.03, (ours.pixel_f1, ref.pixel_f1)
     assert ours.region_recall > ref.region_recall, (ours.region_recall, ref.region_recall)
     assert ours.region_recall >= 0.9
+
+
+# ---------------------------------------------------------------- compiled kernels vs numpy twins
+
+
+def _region_inputs(rng, n, h, w, k, density, blob):
+    """Candidates of n images with blobby labels; their data in pixel order."""
+    coarse = rng.integers(0, k, size=(n, -(-h // blob), -(-w // blob)))
+    labels = np.repeat(np.repeat(coarse, blob, axis=1), blob, axis=2)[:, :h, :w]
+    noise = rng.random((n, h, w)) < 0.1
+    labels = np.where(noise, rng.integers(0, k, size=(n, h, w)), labels)
+    cand = (rng.random((n, h, w)) < density).reshape(n, -1)
+    d = int(cand.sum())
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(cand, axis=1), out=offsets[1:])
+    given = labels.reshape(n, -1)[cand].astype(np.int64)
+    confident = rng.random(d) < rng.random()
+    scores = rng.random(d) * rng.random()
+    floor = rng.random(k) * 0.3
+    return cand, given, confident, scores, offsets, floor
+
+
+def _both_region_flags(cand, w, *args):
+    from segaudit.kernels import _regions_numba, _regions_numpy
+
+    compiled, twin = cand.copy(), cand.copy()
+    _regions_numba.region_flags(compiled, w, *args)
+    _regions_numpy.region_flags(twin, w, *args)
+    return compiled, twin
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_region_flags_compiled_equals_numpy(seed):
+    rng = np.random.default_rng(seed)
+    n, h, w = int(rng.integers(1, 6)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    k = int(rng.integers(1, 8))
+    inputs = _region_inputs(rng, n, h, w, k, rng.uniform(0.05, 0.95), int(rng.integers(1, 9)))
+    compiled, twin = _both_region_flags(inputs[0], w, *inputs[1:], CONFIDENT_SHARE)
+    np.testing.assert_array_equal(compiled, twin)
+    assert not (compiled & ~inputs[0]).any()  # only candidates are flagged
+
+
+def test_region_flags_compiled_equals_numpy_hypothesis():
+    hyp = pytest.importorskip("hypothesis")
+    st = hyp.strategies
+
+    @hyp.settings(max_examples=150, deadline=None, derandomize=True)
+    @hyp.given(
+        n=st.integers(1, 3),
+        h=st.integers(1, 12),
+        w=st.integers(1, 12),
+        k=st.integers(1, 4),
+        density=st.floats(0.0, 1.0),
+        blob=st.integers(1, 5),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def check(n, h, w, k, density, blob, seed):
+        rng = np.random.default_rng(seed)
+        inputs = _region_inputs(rng, n, h, w, k, density, blob)
+        compiled, twin = _both_region_flags(inputs[0], w, *inputs[1:], CONFIDENT_SHARE)
+        np.testing.assert_array_equal(compiled, twin)
+
+    check()
+
+
+def test_region_flags_spirals_and_crossings():
+    # shapes that need late merges: a spiral, a U whose arms join at the bottom,
+    # diagonal crossings of two labels (8-connected within each label)
+    from segaudit.kernels import _regions_numba, _regions_numpy
+
+    spiral = np.zeros((11, 11), bool)
+    spiral[0, :], spiral[:, 10], spiral[10, :], spiral[2:, 0] = True, True, True, True
+    spiral[2, 0:9], spiral[2:9, 8], spiral[8, 2:9], spiral[4:9, 2] = True, True, True, True
+    u = np.zeros((11, 11), bool)
+    u[:, 1], u[:, 9], u[10, 1:10] = True, True, True
+    cross = np.zeros((11, 11), bool)
+    np.fill_diagonal(cross, True)
+    cross[np.arange(11), 10 - np.arange(11)] = True
+    labels = np.where(np.add.outer(np.arange(11), np.arange(11)) % 2 == 0, 1, 2)
+    for shape in (spiral, u, cross, ~cross):
+        for lab in (np.ones((11, 11), np.int64), labels):
+            cand = shape.reshape(1, -1).copy()
+            d = int(cand.sum())
+            given = lab.reshape(1, -1)[cand].astype(np.int64)
+            confident = np.zeros(d, bool)
+            confident[-1] = True  # one confident pixel at the end of the shape
+            args = (given, confident, np.full(d, 0.5), np.array([0, d]), np.zeros(3))
+            compiled, twin = cand.copy(), cand.copy()
+            _regions_numba.region_flags(compiled, 11, *args, 1.0 / d)
+            _regions_numpy.region_flags(twin, 11, *args, 1.0 / d)
+            np.testing.assert_array_equal(compiled, twin)
+    # the U of one label is one region: one confident pixel flags it all
+    cand = u.reshape(1, -1).copy()
+    d = int(cand.sum())
+    confident = np.zeros(d, bool)
+    confident[-1] = True
+    args = (np.ones(d, np.int64), confident, np.full(d, 0.5), np.array([0, d]), np.zeros(2))
+    _regions_numba.region_flags(cand, 11, *args, 1.0 / d)
+    np.testing.assert_array_equal(cand.reshape(11, 11), u)
+
+
+@pytest.mark.parametrize("label_dtype", [np.uint8, np.int16, np.int64, np.float64])
+@pytest.mark.parametrize("score_dtype", [np.float32, np.float64])
+def test_agree_sums_compiled_equals_numpy(label_dtype, score_dtype):
+    from segaudit.engine._detect import agreeing_sums
+    from segaudit.kernels._choice import get_kernels
+
+    rng = np.random.default_rng(7)
+    n, p, k = 4, 300, 6
+    labels = rng.integers(0, k, size=(n, p)).astype(label_dtype)
+    scores = rng.random((n, p)).astype(score_dtype)
+    void = rng.random((n, p)) < 0.1
+    scores[void] = np.nan
+    if label_dtype == np.float64:
+        labels[void] = np.nan
+    disagree = rng.random((n, p)) < 0.3
+    compiled = agreeing_sums(scores, disagree, labels, k, get_kernels("numba"))
+    twin = agreeing_sums(scores, disagree, labels, k, get_kernels("numpy"))
+    np.testing.assert_array_equal(compiled[0], twin[0])
+    np.testing.assert_array_equal(compiled[1], twin[1])
+    agree = ~disagree & ~void
+    assert compiled[1].sum() == agree.sum()
+    expected = [np.bincount(labels[i][agree[i]].astype(int), minlength=k) for i in range(n)]
+    np.testing.assert_array_equal(compiled[1], np.stack(expected))
+
+
+def test_kernels_give_the_same_masks_on_many_scenes():
+    for seed in range(4):
+        scenes = make_scenes(
+            6, height=33, width=29, num_classes=3 + 3 * seed, model_error_rate=0.25, seed=seed
+        )
+        probs = scenes.pred_probs[0]
+        masks = []
+        for name in ("numba", "numpy"):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("SEGAUDIT_KERNEL", name)
+                masks.append(_regions_mask(scenes.labels, probs))
+        np.testing.assert_array_equal(masks[0], masks[1])
+        np.testing.assert_array_equal(masks[0], oracle_regions(scenes.labels, probs)[0])
+
+
+def test_region_block_mask_writes_into_a_strided_disagreement(kernel):
+    from segaudit.engine._detect import region_block_mask
+
+    rng = np.random.default_rng(5)
+    n, h, w, k = 3, 9, 10, 4
+    labels = rng.integers(0, k, size=(n, h, w))
+    cand = rng.random((n, h * w)) < 0.4
+    d = int(cand.sum())
+    records = (rng.random(d), rng.integers(0, k, size=d))
+    scores = rng.random((n, h * w))
+    t = rng.random(k)
+    expected = region_block_mask(scores, cand.copy(), labels, records, (n, h, w), t)
+    assert expected.any() and not np.array_equal(expected, cand)
+    wide = np.zeros((n, 2 * h * w), dtype=bool)
+    strided = wide[:, ::2]  # not contiguous: the mask must still land in it
+    strided[...] = cand
+    got = region_block_mask(scores, strided, labels, records, (n, h, w), t)
+    assert got is strided
+    np.testing.assert_array_equal(strided, expected)
+    assert not wide[:, 1::2].any()

@@ -177,9 +177,8 @@ def find_label_issues(
         On mismatched shapes, K < 2, labels outside ``0..K-1``, NaN, infinite or
         negative probabilities, or bad options (e.g. ``from_logits="no"``); the
         message names the offender, and the image, row and column of a bad value.
-        Also for an empty list of models, models of different shapes, and dask
-        inputs with ``filter_by="confident_regions"`` or a list of models
-        (dask supports ``filter_by="self_confidence"`` only for now).
+        Also for an empty list of models, models of different shapes, and a
+        list of dask arrays (dask supports one model only for now).
 
     Warns
     -----

@@ -148,7 +148,7 @@ def check_inputs(
 def check_dask(
     labels: object, pred_probs: Sequence[object], filter_by: str, func: str, *, several: bool
 ) -> None:
-    """Refuse what the dask backend does not do yet: other detectors, several models.
+    """Refuse what the dask backend does not do yet: several models.
 
     Examples
     --------
@@ -156,11 +156,10 @@ def check_dask(
     """
     if not (is_dask_array(labels) or any(is_dask_array(p) for p in pred_probs)):
         return
-    if filter_by != FILTER_BY[0] or several:
-        got = f"filter_by={filter_by!r}" + (" with a list of pred_probs arrays" if several else "")
+    if several:
         raise ValueError(
-            f"{func}: dask supports filter_by='self_confidence' only for now, with one "
-            f"pred_probs array; got {got}. Compute the arrays (or use LabelAudit) instead."
+            f"{func}: dask supports one pred_probs array only for now; got a list of "
+            "pred_probs arrays. Compute the arrays (or use LabelAudit) instead."
         )
 
 

@@ -9,6 +9,12 @@ boundary bucket only. The issue mask and the pixel scores come back as lazy
 dask arrays built from the kept summaries, so computing them never reads
 `pred_probs` again. Results are identical to the in-memory API for any
 chunking and any scheduler.
+
+``filter_by="confident_regions"`` (and ``method="region_fraction"``) keeps,
+per block, the agreeing sums and the given labels of the disagreeing pixels
+too: the agreeing thresholds are one more tree reduction, and each block's
+mask is decided by its own task (regions never cross images), with no
+second read of `labels` or `pred_probs`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from segaudit.drivers._dask_blocks import (
     mask_part,
     merge_stats,
     pixel_scores_part,
+    region_mask_part,
+    region_scores_part,
     stats_of,
     sum_all,
     summarise_part,
@@ -43,6 +51,7 @@ from segaudit.drivers._dask_graph import (
 from segaudit.drivers._dask_output import write_mask
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._block import Options
+from segaudit.engine._detect import FILTER_BY, agree_thresholds
 from segaudit.engine._finder import Selection
 from segaudit.engine._scores import check_method
 from segaudit.engine._select import find_cutoff
@@ -126,10 +135,22 @@ def _check(s: _Summaries, dask: ModuleType, num_classes: int, stacklevel: int) -
 def _select(
     s: _Summaries, opts: Options, dask: ModuleType, n_jobs: int | None, stacklevel: int
 ) -> Selection:
-    """Thresholds, issue count T and exact cutoff, all as reductions over the parts."""
+    """Thresholds, issue count T and exact cutoff, all as reductions over the parts.
+
+    With ``filter_by="confident_regions"``: T (for the set-up check) and the
+    agreeing thresholds instead of a cutoff.
+    """
     stats = _check(s, dask, opts.num_classes, stacklevel + 1)
     thresholds = stats.sums.thresholds()
     leaves = [dask.delayed(count_part, pure=True)(p, thresholds) for p in s.parts]
+    if opts.filter_by != FILTER_BY[0]:
+        (t,) = dask.compute(tree_reduce(leaves, sum_all, dask.delayed))
+        setup = tuple(setup_problems(int(stats.sums.counts.sum()), stats.disagreeing, int(t)))
+        warn_setup(setup)
+        if stats.agree is None:
+            raise AssertionError("parts summarised without agreeing sums")  # pragma: no cover
+        agree = agree_thresholds(stats.agree, thresholds)
+        return Selection(thresholds, int(t), None, setup, agree)
     keys = DaskKeys(s.parts, dask, _threads(n_jobs))
     top = (0, stats.key_bits)  # find_cutoff's first histogram: computed with T, in one trip
     t, keys.known[top] = dask.compute(
@@ -207,7 +228,11 @@ def find_label_issues_dask(
         check_output(out, func)
     s = _summarise(labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs)
     selection = _select(s, opts, dask, n_jobs, stacklevel + 1)
-    mask = _lazy(s, mask_part, (selection.cutoff, opts.downsample), np.bool_, da, dask)
+    if selection.agree_thresholds is not None:
+        args = (selection.agree_thresholds, _threads(n_jobs))
+        mask = _lazy(s, region_mask_part, args, np.bool_, da, dask)
+    else:
+        mask = _lazy(s, mask_part, (selection.cutoff, opts.downsample), np.bool_, da, dask)
     return mask if out is None else write_mask(mask, out, dask, func=func)
 
 
@@ -239,6 +264,13 @@ def quality_scores_dask(
         )
         _check(s, dask, opts.num_classes, stacklevel + 1)
         tasks = [dask.delayed(image_scores_part, pure=True)(p) for p in s.parts]
+    elif method == "region_fraction":
+        s = _summarise(
+            labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs, keep_pixel_scores=True
+        )
+        agree = _select(s, opts, dask, n_jobs, stacklevel + 1).agree_thresholds
+        task = dask.delayed(region_scores_part, pure=True)
+        tasks = [task(p, agree, float(temperature), _threads(n_jobs)) for p in s.parts]
     else:
         s = _summarise(
             labels, pred_probs, opts, verbose=verbose, n_jobs=n_jobs, keep_pixel_scores=True

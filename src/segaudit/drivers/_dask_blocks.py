@@ -18,8 +18,9 @@ import numpy as np
 
 from segaudit.engine._accumulate import count_issues
 from segaudit.engine._block import Options, block_mask, summarise_block, valid_per_image
+from segaudit.engine._detect import FILTER_BY, agreeing_sums, candidate_labels, candidate_regions
 from segaudit.engine._exact import ClassSums
-from segaudit.engine._scores import issue_image_scores
+from segaudit.engine._scores import issue_image_scores, region_image_scores
 from segaudit.engine._select import Cutoff, keys_of
 from segaudit.kernels._choice import get_kernels, use_threads
 
@@ -36,6 +37,8 @@ __all__ = [
     "merge_stats",
     "nth_part",
     "pixel_scores_part",
+    "region_mask_part",
+    "region_scores_part",
     "stats_of",
     "sum_all",
     "summarise_part",
@@ -72,6 +75,10 @@ class Part:
         Full-resolution self-confidence (the same array as `scores` when f = 1).
     image_scores : ndarray of float64, optional, shape (n,)
         Softmin image scores.
+    agree : ClassSums, optional
+        Exact class sums of s over agreeing pixels (``filter_by="confident_regions"``).
+    cand_labels : ndarray, optional
+        Given labels of the disagreeing pixels, in pixel order (the same).
     """
 
     start: int
@@ -87,6 +94,8 @@ class Part:
     valid: np.ndarray | None = None
     pixel_scores: np.ndarray | None = None
     image_scores: np.ndarray | None = None
+    agree: ClassSums | None = None
+    cand_labels: np.ndarray | None = None
 
 
 def summarise_part(
@@ -104,8 +113,11 @@ def summarise_part(
 
     With a `temperature`, only what the softmin scores need is kept; otherwise
     what the selection needs, plus the full-resolution scores if
-    `keep_pixel_scores`. An input error is returned in the part, not raised,
-    so that the client can report the first one of the dataset.
+    `keep_pixel_scores`; with ``filter_by="confident_regions"`` also the
+    agreeing sums and the labels of the disagreeing pixels (the mask then
+    needs no second read of `labels`). An input error is returned in the
+    part, not raised, so that the client can report the first one of the
+    dataset.
     """
     n, _, h, w = probs.shape
     kernels = get_kernels()
@@ -130,6 +142,14 @@ def summarise_part(
     part.valid = valid_per_image(block.full, n)
     if keep_pixel_scores:
         part.pixel_scores = block.full.scores
+    if opts.filter_by != FILTER_BY[0]:
+        full = block.full
+        given = np.asarray(labels).reshape(n, -1)
+        with use_threads(n_jobs):
+            sums = agreeing_sums(full.scores, full.disagree, given, opts.num_classes, kernels)
+        part.agree = ClassSums(opts.num_classes)
+        part.agree.add(*sums)
+        part.cand_labels = candidate_labels(given, full.disagree)
     return part
 
 
@@ -139,7 +159,8 @@ class Stats:
 
     `key_bits` is the width of the selection keys (0 for softmin parts);
     `disagreeing` counts the labelled pixels of the ranking grid where the
-    model's argmax differs from the label (for the set-up check).
+    model's argmax differs from the label (for the set-up check); `agree`
+    holds the agreeing sums of ``filter_by="confident_regions"``.
     """
 
     sums: ClassSums
@@ -147,6 +168,7 @@ class Stats:
     error: tuple[int, ValueError] | None
     key_bits: int
     disagreeing: int = 0
+    agree: ClassSums | None = None
 
     def merge(self, other: Stats) -> Stats:
         """Combine two partial results; the error of the lowest image wins."""
@@ -155,7 +177,11 @@ class Stats:
         deviation = max(self.max_row_deviation, other.max_row_deviation)
         bits = max(self.key_bits, other.key_bits)
         disagreeing = self.disagreeing + other.disagreeing
-        return Stats(self.sums.merge(other.sums), deviation, first, bits, disagreeing)
+        agree = self.agree if other.agree is None else other.agree
+        if self.agree is not None and other.agree is not None:
+            agree = self.agree.merge(other.agree)
+        sums = self.sums.merge(other.sums)
+        return Stats(sums, deviation, first, bits, disagreeing, agree)
 
 
 def stats_of(part: Part) -> Stats:
@@ -163,7 +189,7 @@ def stats_of(part: Part) -> Stats:
     error = None if part.error is None else (part.start, part.error)
     bits = 0 if part.scores is None else part.scores.dtype.itemsize * 8
     disagreeing = 0 if part.max_prob is None else int(part.max_prob.size)
-    return Stats(part.sums, part.max_row_deviation, error, bits, disagreeing)
+    return Stats(part.sums, part.max_row_deviation, error, bits, disagreeing, part.agree)
 
 
 def merge_stats(items: list[Stats]) -> Stats:
@@ -219,6 +245,37 @@ def mask_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:
         _need(part.scores), disagree, part.base, part.shape, downsample, cutoff, get_kernels()
     )
     return mask.reshape(part.shape)
+
+
+def region_mask_part(part: Part, agree_thresholds: np.ndarray, n_jobs: int | None) -> np.ndarray:
+    """Return the part's ``confident_regions`` mask ``(n, H, W)`` (the kept data unchanged)."""
+    disagree: np.ndarray = _need(part.disagree).copy()
+    scores = _need(part.scores).reshape(-1).take(np.flatnonzero(disagree))
+    records = (_need(part.max_prob), _need(part.argmax))
+    with use_threads(n_jobs):
+        candidate_regions(
+            disagree,
+            part.shape,
+            _need(part.cand_labels),
+            scores,
+            records,
+            agree_thresholds,
+            get_kernels(),
+        )
+    return disagree.reshape(part.shape)
+
+
+def region_scores_part(
+    part: Part, agree_thresholds: np.ndarray, temperature: float, n_jobs: int | None
+) -> np.ndarray:
+    """Return the part's ``"region_fraction"`` image scores (see :func:`region_image_scores`)."""
+    n = part.shape[0]
+    flagged = region_mask_part(part, agree_thresholds, n_jobs).reshape(n, -1).sum(axis=1)
+    softmin = np.empty(n, dtype=np.float64)
+    pixel_scores = _need(part.pixel_scores).astype(np.float64).reshape(n, -1)
+    with use_threads(n_jobs):
+        get_kernels().softmin(pixel_scores, float(temperature), softmin)
+    return region_image_scores(flagged, _need(part.valid), softmin)
 
 
 def issue_scores_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:

@@ -22,6 +22,11 @@ not per pixel, from the same one-read summary:
    agreeing thresholds) or its given label is implausible (mean s at most
    :data:`IMPLAUSIBLE_RATIO` times ``t~`` of its label).
 
+The per-pixel work runs in the kernels (:meth:`Kernels.agree_sums`,
+:meth:`Kernels.region_flags`: a compiled union-find labelling, images in
+parallel, or its scipy twin, with identical results); this module prepares
+their inputs (the candidates' label and s, ``m >= t~_a``) in numpy.
+
 A region is never flagged in part, so whole mislabelled objects are found,
 not their least confident pixels. On synthetic scenes
 (``benchmarks/bench_detectors.py``) this raises pixel F1 and region recall
@@ -37,11 +42,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from segaudit._optional import require
 from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit._validation import check_choice
 from segaudit.engine._accumulate import FLOAT_TOLERANCE
 from segaudit.engine._exact import ClassSums
+from segaudit.kernels._choice import get_kernels
+from segaudit.kernels._protocol import Kernels
 
 __all__ = [
     "CONFIDENT_SHARE",
@@ -50,9 +56,10 @@ __all__ = [
     "RECOMMENDED_FILTER",
     "agree_thresholds",
     "agreeing_sums",
+    "candidate_labels",
+    "candidate_regions",
     "check_filter_by",
     "region_block_mask",
-    "region_image_mask",
 ]
 
 FILTER_BY = ("self_confidence", "confident_regions")
@@ -66,8 +73,6 @@ CONFIDENT_SHARE = 0.25
 
 IMPLAUSIBLE_RATIO = 0.1
 """...or when its mean self-confidence is at most this times its label's agreeing threshold."""
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def check_filter_by(filter_by: Any, func: str) -> str:
@@ -86,7 +91,11 @@ def check_filter_by(filter_by: Any, func: str) -> str:
 
 
 def agreeing_sums(
-    scores: FloatArray, disagree: BoolArray, labels: np.ndarray, num_classes: int
+    scores: FloatArray,
+    disagree: BoolArray,
+    labels: np.ndarray,
+    num_classes: int,
+    kernels: Kernels | None = None,
 ) -> tuple[FloatArray, IntArray]:
     """Per image and class, the sum of s and the count over agreeing pixels.
 
@@ -104,6 +113,8 @@ def agreeing_sums(
         Given labels (checked: in ``0..K-1`` wherever s is not NaN).
     num_classes : int
         K.
+    kernels : Kernels, optional
+        The kernel module (default: :func:`~segaudit.kernels._choice.get_kernels`).
 
     Returns
     -------
@@ -119,20 +130,36 @@ def agreeing_sums(
     (array([[0.9, 0.7]]), array([[1, 1]]))
     """
     n = scores.shape[0]
-    k = num_classes
-    agree = ~np.asarray(disagree, dtype=np.bool_) & ~np.isnan(scores)
-    y = np.where(agree, np.asarray(labels).astype(np.int64, copy=False), 0)
-    key = np.where(agree, y + (np.arange(n, dtype=np.int64) * k)[:, None], n * k).ravel()
-    weights = np.where(agree, scores, 0.0).astype(np.float64, copy=False).ravel()
-    sums = _weighted_counts(key, weights, n * k + 1)[: n * k]
-    counts: IntArray = np.bincount(key, minlength=n * k + 1)[: n * k].astype(np.int64)
-    return sums.reshape(n, k), counts.reshape(n, k)
+    sums = np.zeros((n, num_classes), dtype=np.float64)
+    counts = np.zeros((n, num_classes), dtype=np.int64)
+    if n:
+        (kernels or get_kernels()).agree_sums(
+            _c_order(scores, (n, -1), _SCORE_DTYPES),
+            _c_order(disagree, (n, -1), (np.dtype(np.bool_),)),
+            _label_block(labels, n),
+            sums,
+            counts,
+        )
+    return sums, counts
 
 
-def _weighted_counts(key: np.ndarray, weights: np.ndarray, length: int) -> FloatArray:
-    """``np.bincount`` with float64 weights (the sums in the order of `key`)."""
-    out: FloatArray = np.bincount(key, weights=weights, minlength=length).astype(np.float64)
-    return out
+_SCORE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_LABEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.int64))
+
+
+def _c_order(x: np.ndarray, shape: tuple[int, int], dtypes: tuple[np.dtype, ...]) -> np.ndarray:
+    """`x` reshaped to `shape`, C-contiguous, in one of `dtypes` (the last one if not)."""
+    x = np.asarray(x).reshape(shape)
+    dtype = x.dtype if x.dtype in dtypes and x.dtype.isnative else dtypes[-1]
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def _label_block(labels: np.ndarray, n: int) -> np.ndarray:
+    """Labels ``(n, P)`` as uint8 or int64 (void pixels of float labels become 0)."""
+    y = np.asarray(labels)
+    if y.dtype.kind == "f":
+        y = np.where(np.isfinite(y), y, 0)
+    return _c_order(y, (n, -1), _LABEL_DTYPES)
 
 
 def agree_thresholds(sums: ClassSums, fallback: np.ndarray) -> npt.NDArray[np.float64]:
@@ -149,116 +176,6 @@ def agree_thresholds(sums: ClassSums, fallback: np.ndarray) -> npt.NDArray[np.fl
     return out
 
 
-def region_image_mask(
-    labels: np.ndarray,
-    candidates: BoolArray,
-    scores: FloatArray,
-    max_prob: np.ndarray,
-    argmax: np.ndarray,
-    thresholds: FloatArray,
-) -> BoolArray:
-    """Return one image's ``confident_regions`` mask: whole candidate regions, or nothing.
-
-    Parameters
-    ----------
-    labels : ndarray of int, shape (H, W)
-        Given labels (in ``0..K-1`` on candidates).
-    candidates : ndarray of bool, shape (H, W)
-        Labelled pixels where the argmax disagrees with the label.
-    scores : ndarray of float, shape (H, W)
-        Self-confidence s.
-    max_prob, argmax : ndarray, shape (D,)
-        m and a of the D candidates, in pixel order.
-    thresholds : ndarray of float64, shape (K,)
-        ``t~_k``, the agreeing thresholds.
-
-    Returns
-    -------
-    ndarray of bool, shape (H, W)
-
-    Examples
-    --------
-    Two regions labelled 1 where the model says 0: the left one confidently
-    (m = 0.9 >= t~_0 = 0.9), the right one not (m = 0.55, s = 0.45):
-
-    >>> labels = np.array([[1, 1, 0, 1]])
-    >>> cand = np.array([[True, True, False, True]])
-    >>> s = np.array([[0.1, 0.2, 0.9, 0.45]])
-    >>> mask = region_image_mask(labels, cand, s, np.array([0.9, 0.8, 0.55]),
-    ...                          np.array([0, 0, 0]), np.array([0.9, 0.9]))
-    >>> mask.astype(int)
-    array([[1, 1, 0, 0]])
-    """
-    ndi = require("scipy.ndimage", "io", "filter_by='confident_regions'")
-    idx = np.flatnonzero(candidates)
-    out = np.zeros(candidates.shape, dtype=np.bool_)
-    if not idx.size:
-        return out
-    y = np.asarray(labels).reshape(-1)[idx].astype(np.int64)
-    flat = np.zeros(candidates.size, dtype=np.int64)
-    flat[idx] = y + 1
-    regions, count = _regions(flat.reshape(candidates.shape), ndi)
-    rid = regions.reshape(-1)[idx]
-    size = np.maximum(np.bincount(rid, minlength=count + 1), 1).astype(np.float64)
-    t = np.asarray(thresholds, dtype=np.float64)
-    m = np.asarray(max_prob, dtype=np.float64)
-    confident = m >= t[np.asarray(argmax, dtype=np.int64)] - FLOAT_TOLERANCE
-    share = _weighted_counts(rid, confident.astype(np.float64), count + 1) / size
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)[idx]
-    mean_s = _weighted_counts(rid, s, count + 1) / size
-    label_of = np.zeros(count + 1, dtype=np.int64)
-    label_of[rid] = y
-    flag = (share >= CONFIDENT_SHARE) | (mean_s <= IMPLAUSIBLE_RATIO * t[label_of])
-    flag[0] = False
-    out.reshape(-1)[idx] = flag[rid]
-    return out
-
-
-def _regions(classes: np.ndarray, ndi: Any) -> tuple[np.ndarray, int]:
-    """Label the 8-connected regions of one given label: ``classes`` is label + 1, 0 elsewhere.
-
-    Most components of the candidates hold one label: they are labelled in
-    one call; only components where two labels touch are labelled again, one
-    label at a time, within the bounding box of that label's pixels among them.
-    Region ids need not be consecutive.
-
-    Examples
-    --------
-    >>> from scipy import ndimage
-    >>> regions, count = _regions(np.array([[1, 1, 0, 2], [0, 2, 0, 2]]), ndimage)
-    >>> regions                 # component 1 mixed 1 and 2: split into 3 and 4
-    array([[3, 3, 0, 2],
-           [0, 4, 0, 2]])
-    """
-    cand = classes > 0
-    regions, count = ndi.label(cand, structure=_EIGHT)
-    regions = regions.astype(np.int64, copy=False)
-    count = int(count)
-    mixed = np.zeros(count + 1, dtype=np.bool_)
-    for a, b in (
-        (np.s_[:, :-1], np.s_[:, 1:]),
-        (np.s_[:-1, :], np.s_[1:, :]),
-        (np.s_[:-1, :-1], np.s_[1:, 1:]),
-        (np.s_[:-1, 1:], np.s_[1:, :-1]),
-    ):
-        touch = cand[a] & cand[b] & (classes[a] != classes[b])
-        mixed[regions[a][touch]] = True
-    mixed[0] = False
-    if not mixed.any():
-        return regions, count
-    redo = mixed[regions]
-    split = np.where(redo, classes, 0)
-    regions[redo] = 0
-    for k, box in enumerate(ndi.find_objects(split)):
-        if box is None:
-            continue
-        inside = split[box] == k + 1
-        lab, found = ndi.label(inside, structure=_EIGHT)
-        regions[box][inside] = lab[inside] + count
-        count += int(found)
-    return regions, count
-
-
 def region_block_mask(
     scores: FloatArray,
     disagree: BoolArray,
@@ -266,6 +183,7 @@ def region_block_mask(
     records: tuple[np.ndarray, np.ndarray] | None,
     shape: tuple[int, int, int],
     thresholds: FloatArray,
+    kernels: Kernels | None = None,
 ) -> BoolArray:
     """Turn a block's disagreement into its ``confident_regions`` mask, in place.
 
@@ -273,7 +191,7 @@ def region_block_mask(
     ----------
     scores : ndarray of float, shape (n, H*W)
         Self-confidence of the block.
-    disagree : ndarray of bool, C-contiguous, n*H*W elements
+    disagree : ndarray of bool, n*H*W elements
         The block's disagreement: the candidates; becomes the mask.
     labels : ndarray, n*H*W elements
         The block's given labels.
@@ -283,26 +201,99 @@ def region_block_mask(
         The block's shape.
     thresholds : ndarray of float64, shape (K,)
         ``t~_k`` (:func:`agree_thresholds`).
+    kernels : Kernels, optional
+        The kernel module (default: :func:`~segaudit.kernels._choice.get_kernels`).
+
+    Returns
+    -------
+    ndarray of bool
+        `disagree`, now the issue mask.
+
+    Examples
+    --------
+    Two regions labelled 1 where the model says 0: the left one confidently
+    (m = 0.9 >= t~_0 = 0.9), the right one not (m = 0.55, s = 0.45):
+
+    >>> cand = np.array([True, True, False, True])
+    >>> records = (np.array([0.9, 0.8, 0.55]), np.array([0, 0, 0]))
+    >>> mask = region_block_mask(np.array([[0.1, 0.2, 0.9, 0.45]]), cand, np.array([1, 1, 0, 1]),
+    ...                          records, (1, 1, 4), np.array([0.9, 0.9]))
+    >>> mask.astype(int)
+    array([1, 1, 0, 0])
+    """
+    if records is None:
+        return disagree
+    idx = np.flatnonzero(disagree)  # then take: faster than a boolean index
+    s = np.asarray(scores).reshape(-1).take(idx)
+    given = np.asarray(labels).reshape(-1).take(idx)
+    return candidate_regions(disagree, shape, given, s, records, thresholds, kernels)
+
+
+def candidate_labels(labels: np.ndarray, disagree: BoolArray) -> np.ndarray:
+    """Return the given labels of the disagreeing pixels, in pixel order, in their own dtype.
+
+    Examples
+    --------
+    >>> candidate_labels(np.array([[3, 1, 2]]), np.array([[False, True, True]]))
+    array([1, 2])
+    """
+    picked: np.ndarray = np.asarray(labels).reshape(-1).take(np.flatnonzero(disagree))
+    return picked
+
+
+def candidate_regions(
+    disagree: BoolArray,
+    shape: tuple[int, int, int],
+    labels: np.ndarray,
+    scores: np.ndarray,
+    records: tuple[np.ndarray, np.ndarray],
+    thresholds: FloatArray,
+    kernels: Kernels | None = None,
+) -> BoolArray:
+    """Flag whole regions of the candidates in `disagree`, in place, from their data.
+
+    Parameters
+    ----------
+    disagree : ndarray of bool, n*H*W elements
+        The candidates; becomes the mask.
+    shape : (n, H, W)
+        The block's shape.
+    labels, scores : ndarray, shape (D,)
+        Given label and s of the D candidates, in pixel order.
+    records : (max_prob, argmax)
+        m and a of the D candidates, in pixel order.
+    thresholds : ndarray of float64, shape (K,)
+        ``t~_k`` (:func:`agree_thresholds`).
+    kernels : Kernels, optional
+        The kernel module (default: :func:`~segaudit.kernels._choice.get_kernels`).
 
     Returns
     -------
     ndarray of bool
         `disagree`, now the issue mask.
     """
-    n, h, w = shape
-    cand = disagree.reshape(n, h, w)
-    if records is None:
-        return disagree
-    lab = np.asarray(labels).reshape(n, h, w)
-    s = np.asarray(scores).reshape(n, h, w)
+    n, _, w = shape
+    t = np.asarray(thresholds, dtype=np.float64)
     m, a = records
-    ends = np.cumsum(cand.reshape(n, -1).sum(axis=1))
-    begin = 0
-    for i in range(n):
-        end = int(ends[i])
-        if end > begin:
-            cand[i] = region_image_mask(
-                lab[i], cand[i], s[i], m[begin:end], a[begin:end], thresholds
-            )
-        begin = end
+    confident = np.asarray(m, dtype=np.float64) >= t[np.asarray(a, dtype=np.intp)] - FLOAT_TOLERANCE
+    work = disagree.reshape(n, -1)  # a copy when `disagree` is not contiguous
+    view = work.flags.c_contiguous and np.may_share_memory(work, disagree)
+    if not view:
+        work = np.ascontiguousarray(work)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(work, axis=1), out=offsets[1:])
+    if not offsets[-1] == confident.size == np.size(labels) == np.size(scores):
+        raise AssertionError("the candidates' data do not match the candidates")  # pragma: no cover
+    (kernels or get_kernels()).region_flags(
+        work,
+        w,
+        np.ascontiguousarray(labels, dtype=np.int64),
+        confident,
+        np.ascontiguousarray(scores, dtype=np.float64),
+        offsets,
+        IMPLAUSIBLE_RATIO * t,
+        CONFIDENT_SHARE,
+    )
+    if not view:
+        disagree[...] = work.reshape(disagree.shape)
     return disagree

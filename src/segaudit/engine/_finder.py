@@ -202,7 +202,7 @@ class IssueFinder:
         if opts.filter_by == "confident_regions":
             given = np.asarray(to_numpy(labels)).reshape(n, -1)
             full = block.full
-            agree = agreeing_sums(full.scores, full.disagree, given, opts.num_classes)
+            agree = agreeing_sums(full.scores, full.disagree, given, opts.num_classes, self.kernels)
         return Staged(block, self.acc.keep_records(block.rank), (n, h, w), agree)
 
     def commit(self, staged: Staged) -> BatchSummary:
@@ -272,7 +272,13 @@ class IssueFinder:
             if labels is None:
                 raise ValueError("filter_by='confident_regions' needs the given labels")
             return region_block_mask(
-                entry.scores, out, labels, entry.records, entry.shape, selection.agree_thresholds
+                entry.scores,
+                out,
+                labels,
+                entry.records,
+                entry.shape,
+                selection.agree_thresholds,
+                self.kernels,
             )
         f = self.opts.downsample
         return block_mask(

@@ -30,14 +30,18 @@ from segaudit.kernels._protocol import (
     ScalarT,
     UIntArray,
 )
+from segaudit.kernels._regions_numpy import agree_sums as agree_sums
+from segaudit.kernels._regions_numpy import region_flags as region_flags
 
 __all__ = [
+    "agree_sums",
     "compact",
     "compose_mask",
     "count_above",
     "gather_bucket",
     "key_histogram",
     "nth_match",
+    "region_flags",
     "self_confidence",
     "softmin",
     "summarise",

@@ -120,3 +120,26 @@ class Kernels(Protocol):
 
     def softmin(self, scores: FloatArray, temperature: float, out: FloatArray) -> None:
         """Write the softmin image score of each row of ``scores (n, P)`` into `out`."""
+
+    def agree_sums(
+        self,
+        scores: FloatArray,
+        disagree: BoolArray,
+        labels: LabelArray,
+        sums: npt.NDArray[np.float64],
+        counts: Int64Array,
+    ) -> None:
+        """Add s and count per image and class ``(n, K)`` over agreeing pixels of ``(n, P)``."""
+
+    def region_flags(
+        self,
+        cand: BoolArray,
+        width: int,
+        labels: Int64Array,
+        confident: BoolArray,
+        scores: npt.NDArray[np.float64],
+        offsets: Int64Array,
+        floor: npt.NDArray[np.float64],
+        share: float,
+    ) -> None:
+        """Flag whole 8-connected one-label regions of candidates ``cand (n, P)``, in place."""

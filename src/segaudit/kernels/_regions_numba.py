@@ -1,0 +1,175 @@
+"""Compiled kernels of ``filter_by="confident_regions"``: agreeing sums and whole-region flags.
+
+:func:`region_flags` labels the 8-connected regions of candidate pixels that
+share a given label with union-find, in one raster pass per image, adds up
+each region's statistics, decides each region and writes the flags, the
+images in parallel (``prange``). :func:`agree_sums` adds s per image and class
+over agreeing pixels. Both have twins in :mod:`segaudit.kernels._regions_numpy`
+that give identical results: every sum is added in pixel order. Arguments
+have fixed dtypes and C order, so each kernel has few specialisations.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from segaudit._typing import BoolArray, FloatArray
+from segaudit.kernels._jit import njit as _njit
+from segaudit.kernels._protocol import Int64Array, LabelArray
+
+__all__ = ["agree_sums", "region_flags"]
+
+
+@_njit(parallel=True)
+def agree_sums(
+    scores: FloatArray,
+    disagree: BoolArray,
+    labels: LabelArray,
+    sums: npt.NDArray[np.float64],
+    counts: Int64Array,
+) -> None:
+    """Add s and count per image and class over agreeing pixels, in pixel order.
+
+    Agreeing: s is not NaN and the pixel is not disagreeing. ``scores``,
+    ``disagree``, ``labels`` are ``(n, P)``; ``sums``, ``counts`` ``(n, K)``,
+    zeroed by the caller. A label outside ``0..K-1`` is skipped.
+    """
+    n, p = scores.shape
+    k = sums.shape[1]
+    for i in numba.prange(n):
+        for j in range(p):
+            v = np.float64(scores[i, j])
+            if v == v and not disagree[i, j]:
+                y = np.int64(labels[i, j])
+                if 0 <= y < k:
+                    sums[i, y] += v
+                    counts[i, y] += 1
+
+
+@_njit()
+def _root(parent: Int64Array, j: int) -> int:
+    """Root of `j`, halving the path on the way."""
+    while parent[j] != j:
+        parent[j] = parent[parent[j]]
+        j = parent[j]
+    return j
+
+
+@_njit()
+def _join(parent: Int64Array, a: int, b: int) -> None:
+    """Merge the sets of `a` and `b`; the root is the smaller index (first in pixel order)."""
+    ra = _root(parent, a)
+    rb = _root(parent, b)
+    if ra < rb:
+        parent[rb] = ra
+    elif rb < ra:
+        parent[ra] = rb
+
+
+@_njit()
+def _same(labels: Int64Array, q: int, y: int) -> bool:
+    """Tell whether candidate `q` (-1: none) has label `y`."""
+    return q >= 0 and labels[q] == y
+
+
+@_njit()
+def _connect(cand: BoolArray, width: int, labels: Int64Array, parent: Int64Array) -> None:
+    """Union-find over one image's candidates, row by row; every parent precedes its child.
+
+    Each candidate is joined with its matching earlier neighbours (left,
+    up-left, up, up-right); of those, only the ones not joined already are
+    looked at: a matching up pixel is adjacent to the other three, so it is
+    joined with them already when they match; else up-right is looked at, and
+    left, or up-left when left does not match (the two are adjacent).
+    """
+    prev = np.full(width, -1, dtype=np.int64)  # candidate index above each column, or -1
+    cur = np.full(width, -1, dtype=np.int64)
+    j = 0
+    for r in range(cand.shape[0] // width):
+        row = r * width
+        for c in range(width):
+            if not cand[row + c]:
+                cur[c] = -1
+                continue
+            y = labels[j]
+            up = prev[c]
+            if _same(labels, up, y):
+                parent[j] = up
+            else:
+                parent[j] = j
+                if c + 1 < width and _same(labels, prev[c + 1], y):
+                    parent[j] = prev[c + 1]
+                if c > 0:
+                    if _same(labels, cur[c - 1], y):
+                        _join(parent, j, cur[c - 1])
+                    elif _same(labels, prev[c - 1], y):
+                        _join(parent, j, prev[c - 1])
+            cur[c] = j
+            j += 1
+        prev, cur = cur, prev
+
+
+@_njit()
+def _image_flags(
+    cand: BoolArray,
+    width: int,
+    labels: Int64Array,
+    confident: BoolArray,
+    scores: npt.NDArray[np.float64],
+    floor: npt.NDArray[np.float64],
+    share: float,
+) -> None:
+    """Flag one image's candidates ``cand (P,)`` in place; its D candidates' data in order."""
+    d = labels.shape[0]
+    if d == 0:
+        return
+    parent = np.empty(d, dtype=np.int64)
+    _connect(cand, width, labels, parent)
+    size = np.zeros(d, dtype=np.int64)
+    sure = np.zeros(d, dtype=np.int64)
+    total = np.zeros(d, dtype=np.float64)
+    for j in range(d):
+        r = parent[parent[j]]  # parent[j] precedes j: its root is known already
+        parent[j] = r
+        size[r] += 1
+        if confident[j]:
+            sure[r] += 1
+        total[r] += scores[j]  # in pixel order, as np.bincount adds
+    flag = np.zeros(d, dtype=np.bool_)
+    for j in range(d):
+        if parent[j] == j:
+            n = np.float64(size[j])
+            flag[j] = sure[j] / n >= share or total[j] / n <= floor[labels[j]]
+    j = 0
+    for q in range(cand.shape[0]):
+        if cand[q]:
+            cand[q] = flag[parent[j]]
+            j += 1
+
+
+@_njit(parallel=True)
+def region_flags(
+    cand: BoolArray,
+    width: int,
+    labels: Int64Array,
+    confident: BoolArray,
+    scores: npt.NDArray[np.float64],
+    offsets: Int64Array,
+    floor: npt.NDArray[np.float64],
+    share: float,
+) -> None:
+    """Flag whole regions of candidates, in place: one image per thread.
+
+    ``cand (n, P)`` holds the candidates of n images of `width` columns;
+    ``labels`` (int64), ``confident`` (bool), ``scores`` (float64) hold the
+    candidates' given label, ``m >= t~_a``, and s, in pixel order; image i's
+    are ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of
+    one label) is flagged whole when its confident share is at least `share`
+    or its mean s is at most ``floor[label]``.
+    """
+    for i in numba.prange(cand.shape[0]):
+        b = offsets[i]
+        e = offsets[i + 1]
+        _image_flags(cand[i], width, labels[b:e], confident[b:e], scores[b:e], floor, share)
