@@ -58,6 +58,10 @@ from _common import (
     time_repeats,
 )
 
+# Steady-state speed: the compiled kernels. The default kernel choice ("auto") serves the
+# numpy twins until they are compiled; bench_coldstart.py measures that first phase.
+os.environ.setdefault("SEGAUDIT_KERNEL", "numba")
+
 ensure_importable()
 
 

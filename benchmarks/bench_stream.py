@@ -39,6 +39,7 @@ ratios of one run, not absolute times across runs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -55,6 +56,10 @@ from _common import (
     synth_batch,
     table,
 )
+
+# Steady-state speed: the compiled kernels. The default kernel choice ("auto") serves the
+# numpy twins until they are compiled; bench_coldstart.py measures that first phase.
+os.environ.setdefault("SEGAUDIT_KERNEL", "numba")
 
 ensure_importable()
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import numpy as np
 import pytest
+
+# The library's default ("auto") serves small calls with the numpy twins; the suite
+# runs the compiled kernels unless told otherwise (SEGAUDIT_KERNEL=auto|numpy pytest),
+# so that every test that does not choose exercises numba. test_cold_start.py
+# covers "auto".
+os.environ.setdefault("SEGAUDIT_KERNEL", "numba")
 
 # marker name -> (module to import, extra that provides it)
 OPTIONAL = {

@@ -53,7 +53,7 @@ def test_all_is_exactly_the_public_api():
 
 
 def test_no_other_public_names_leak():
-    public = {n for n in vars(segaudit) if not n.startswith("_")}
+    public = {n for n in dir(segaudit) if not n.startswith("_")}
     modules = {n for n in public if inspect.ismodule(getattr(segaudit, n))}
     assert public - modules == set(PUBLIC_API)
 

@@ -3,14 +3,23 @@
 The public API lives here; ``segaudit.filter``, ``segaudit.rank`` and
 ``segaudit.summary`` mirror the module names of ``cleanlab.segmentation`` so
 that switching is a one-line import change.
+
+``import segaudit`` is light: each public name is imported from its module on
+first use (PEP 562), so numpy, pandas, scipy and numba load when a call needs
+them.
 """
 
-from segaudit.drivers._stream import AuditImage, LabelAudit
-from segaudit.engine._setup import SetupWarning
-from segaudit.filter import find_label_issues
-from segaudit.rank import get_label_quality_scores, issues_from_scores
-from segaudit.regions import find_issue_regions
-from segaudit.summary import common_label_issues, display_issues, filter_by_class
+import typing as _typing
+
+from segaudit._lazy import lazy_names as _lazy_names
+
+if _typing.TYPE_CHECKING:
+    from segaudit.drivers._stream import AuditImage, LabelAudit
+    from segaudit.engine._setup import SetupWarning
+    from segaudit.filter import find_label_issues
+    from segaudit.rank import get_label_quality_scores, issues_from_scores
+    from segaudit.regions import find_issue_regions
+    from segaudit.summary import common_label_issues, display_issues, filter_by_class
 
 __version__ = "0.1.0"
 
@@ -26,3 +35,19 @@ __all__ = [
     "get_label_quality_scores",
     "issues_from_scores",
 ]
+
+__getattr__, __dir__ = _lazy_names(
+    globals(),
+    {
+        "AuditImage": "segaudit.drivers._stream",
+        "LabelAudit": "segaudit.drivers._stream",
+        "SetupWarning": "segaudit.engine._setup",
+        "common_label_issues": "segaudit.summary",
+        "display_issues": "segaudit.summary",
+        "filter_by_class": "segaudit.summary",
+        "find_issue_regions": "segaudit.regions",
+        "find_label_issues": "segaudit.filter",
+        "get_label_quality_scores": "segaudit.rank",
+        "issues_from_scores": "segaudit.rank",
+    },
+)

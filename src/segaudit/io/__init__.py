@@ -1,13 +1,18 @@
 """File input and output: readers for mask/probability folders, atomic writers."""
 
-from segaudit.io._atomic import atomic_path, atomic_write
-from segaudit.io._classes import ClassInfo, read_class_names
-from segaudit.io._folder import FolderDataset, FolderItem, LoadedItem
-from segaudit.io._formats import read_image, read_label_mask, read_probs
-from segaudit.io._problems import DatasetError, InputProblem, ItemError
-from segaudit.io._publish import OutputBusyError
-from segaudit.io._scan_folder import model_folders, scan_folder
-from segaudit.io._space import DiskFullError
+import typing as _typing
+
+from segaudit._lazy import lazy_names as _lazy_names
+
+if _typing.TYPE_CHECKING:  # imported on first use (PEP 562): the API path needs few of them
+    from segaudit.io._atomic import atomic_path, atomic_write
+    from segaudit.io._classes import ClassInfo, read_class_names
+    from segaudit.io._folder import FolderDataset, FolderItem, LoadedItem
+    from segaudit.io._formats import read_image, read_label_mask, read_probs
+    from segaudit.io._problems import DatasetError, InputProblem, ItemError
+    from segaudit.io._publish import OutputBusyError
+    from segaudit.io._scan_folder import model_folders, scan_folder
+    from segaudit.io._space import DiskFullError
 
 __all__ = [
     "ClassInfo",
@@ -28,3 +33,26 @@ __all__ = [
     "read_probs",
     "scan_folder",
 ]
+
+__getattr__, __dir__ = _lazy_names(
+    globals(),
+    {
+        "atomic_path": "segaudit.io._atomic",
+        "atomic_write": "segaudit.io._atomic",
+        "ClassInfo": "segaudit.io._classes",
+        "read_class_names": "segaudit.io._classes",
+        "FolderDataset": "segaudit.io._folder",
+        "FolderItem": "segaudit.io._folder",
+        "LoadedItem": "segaudit.io._folder",
+        "read_image": "segaudit.io._formats",
+        "read_label_mask": "segaudit.io._formats",
+        "read_probs": "segaudit.io._formats",
+        "DatasetError": "segaudit.io._problems",
+        "InputProblem": "segaudit.io._problems",
+        "ItemError": "segaudit.io._problems",
+        "OutputBusyError": "segaudit.io._publish",
+        "model_folders": "segaudit.io._scan_folder",
+        "scan_folder": "segaudit.io._scan_folder",
+        "DiskFullError": "segaudit.io._space",
+    },
+)

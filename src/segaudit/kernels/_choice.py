@@ -1,32 +1,41 @@
-"""Choose the compiled kernels or their numpy twins, at call time."""
+"""Choose the kernels at call time: numpy until compiled ones are ready, numba, or numpy."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 from segaudit._validation import param_error
 from segaudit.kernels._protocol import Kernels
 
-__all__ = ["KERNEL_ENV", "get_kernels", "use_threads"]
+__all__ = ["CHOICES", "KERNEL_ENV", "get_kernels", "use_threads"]
 
 KERNEL_ENV = "SEGAUDIT_KERNEL"
+CHOICES = ("auto", "numba", "numpy")
 
 
 def get_kernels(name: str | None = None) -> Kernels:
-    """Return the kernel module: ``"numba"`` (default) or ``"numpy"``.
+    """Return the kernel module: ``"auto"`` (default), ``"numba"`` or ``"numpy"``.
+
+    ``"auto"`` (:mod:`segaudit.kernels._auto`) serves each call with the numpy
+    twins until the compiled kernel for its argument types is ready (compiled
+    in the background), then with numba; ``"numba"`` compiles on first use,
+    in the caller; ``"numpy"`` never imports numba. All give identical results.
 
     Parameters
     ----------
-    name : {"numba", "numpy"}, optional
-        Defaults to the environment variable ``SEGAUDIT_KERNEL``, else ``"numba"``.
+    name : {"auto", "numba", "numpy"}, optional
+        Defaults to the environment variable ``SEGAUDIT_KERNEL``, else ``"auto"``.
 
     Returns
     -------
     Kernels
-        :mod:`segaudit.kernels._numba` or :mod:`segaudit.kernels._numpy`.
+        :mod:`segaudit.kernels._auto`, :mod:`segaudit.kernels._numba` or
+        :mod:`segaudit.kernels._numpy`.
 
     Examples
     --------
@@ -34,25 +43,60 @@ def get_kernels(name: str | None = None) -> Kernels:
     'segaudit.kernels._numpy'
     >>> get_kernels("cuda")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: The 'SEGAUDIT_KERNEL' parameter ... must be 'numba' or 'numpy'. Got 'cuda' instead.
+    ValueError: The 'SEGAUDIT_KERNEL' parameter ... must be 'auto', ... Got 'cuda' instead.
     """
-    choice = (name or os.environ.get(KERNEL_ENV) or "numba").lower()
+    choice = _choice(name)
+    if choice == "auto":
+        from segaudit.kernels import _auto
+
+        return cast("Kernels", _auto)
     if choice == "numba":
         from segaudit.kernels import _numba
 
         return _numba
-    if choice == "numpy":
-        from segaudit.kernels import _numpy
+    from segaudit.kernels import _numpy
 
-        return _numpy
-    raise param_error(KERNEL_ENV, "the environment", "'numba' or 'numpy'", repr(choice))
+    return _numpy
+
+
+def _choice(name: str | None) -> str:
+    """Return the checked choice: `name`, else ``SEGAUDIT_KERNEL``, else ``"auto"``."""
+    choice = (name or os.environ.get(KERNEL_ENV) or "auto").lower()
+    if choice not in CHOICES:
+        raise param_error(KERNEL_ENV, "the environment", "'auto', 'numba' or 'numpy'", repr(choice))
+    return choice
+
+
+def _numba_in_use() -> ModuleType | None:
+    """numba, when the kernels of the current choice may run compiled code; else None.
+
+    ``"auto"`` counts only once it has loaded compiled code, so that setting
+    threads never imports numba on the numpy path.
+    """
+    choice = _choice(None)
+    if choice == "numba":
+        import numba
+
+        return numba
+    if choice == "auto" and "segaudit.kernels._auto" in sys.modules:
+        from segaudit.kernels import _auto
+
+        return _auto.loaded_numba()
+    return None
 
 
 @contextlib.contextmanager
 def use_threads(n_jobs: int | None) -> Iterator[int]:
-    """Run the compiled kernels on `n_jobs` threads (None or -1: all cores)."""
-    import numba
+    """Run the compiled kernels on `n_jobs` threads (None or -1: all cores).
 
+    Yields the number of threads; numba is not imported for it while the
+    numpy kernels serve calls.
+    """
+    numba = _numba_in_use()
+    if numba is None:
+        limit = int(os.environ.get("NUMBA_NUM_THREADS") or _cores())
+        yield limit if n_jobs is None or n_jobs == -1 else max(1, min(int(n_jobs), limit))
+        return
     config: Any = numba.config  # its settings are set at run time, unknown to mypy
     limit = int(config.NUMBA_NUM_THREADS)
     wanted = limit if n_jobs is None or n_jobs == -1 else max(1, min(int(n_jobs), limit))
@@ -62,3 +106,10 @@ def use_threads(n_jobs: int | None) -> Iterator[int]:
         yield wanted
     finally:
         numba.set_num_threads(previous)
+
+
+def _cores() -> int:
+    """Cores this process may run on (numba's default thread count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

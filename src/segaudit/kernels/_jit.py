@@ -107,7 +107,8 @@ def _cache_setting() -> tuple[bool, str | None]:
     _log.warning(
         "segaudit: no writable folder to cache compiled kernels in (package folder, "
         "NUMBA_CACHE_DIR, user cache, temporary folder); they are compiled again in every "
-        "new process (set NUMBA_CACHE_DIR to a writable folder to avoid that)."
+        "new process that runs them (by default the numpy kernels serve instead: identical "
+        "results, slower); set NUMBA_CACHE_DIR to a writable folder to avoid that."
     )
     return False, None
 

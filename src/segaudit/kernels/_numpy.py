@@ -10,7 +10,9 @@ only to rounding: the largest row-sum deviation (the kernel adds float32 rows
 in float32; it only feeds a warning) and softmin image scores (numpy sums
 pairwise). With ``from_logits`` the exponential may differ in the last bit
 between numpy and LLVM. Used when numba is switched off
-(``SEGAUDIT_KERNEL=numpy``) and to test the compiled kernels.
+(``SEGAUDIT_KERNEL=numpy``), by the default choice (``"auto"``, see
+:mod:`segaudit.kernels._auto`) until the compiled kernel for a call's argument
+types is ready, and to test the compiled kernels.
 """
 
 from __future__ import annotations
