@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import segaudit
@@ -24,6 +24,7 @@ from segaudit.engine._exact import ClassSums
 from segaudit.engine._select import BlockKeys, Cutoff, KeyBlock, compose, find_cutoff, keys_of
 from segaudit.kernels import _numba, _numpy
 from segaudit.kernels._batch import as_batch, score_batch, score_dtype, summarise_batch
+from segaudit.kernels._downsample import pool_probs as engine_pool_probs
 from segaudit.kernels._protocol import Kernels
 
 # Exact results on random (often noisy) data: the set-up check's warning is
@@ -57,15 +58,24 @@ def pool_labels(labels, f, pooling, k, ignore_index):
 
 
 def pool_probs(probs, f, labels=None, ignore_index=None):
-    """Block mean over labelled pixels only (plain mean for all-void blocks), renormalised."""
+    """The reference's block mean (numpy's mean over the block axes, in the input's
+    precision), renormalised. Void pixels add 0 to a block's sum and are not counted;
+    an all-void block keeps the plain mean.
+
+    Not an exact mean on purpose: float sums depend on their order, and exact ties
+    between classes (common with quantised probabilities) turn on the last bit. The
+    engine promises the reference's bits, so the oracle takes the reference's
+    reduction rather than an order of its own (see `test_pooled_tie_stays_a_tie`).
+    """
     n, k, h, w = probs.shape
-    small = probs.reshape(n, k, h // f, f, w // f, f).mean(axis=(3, 5))
+    blocks = probs.reshape(n, k, h // f, f, w // f, f)
+    small = blocks.mean(axis=(3, 5))
     if ignore_index is not None:
-        for i, r, c in np.ndindex(n, h // f, w // f):
-            block = labels[i, r * f : (r + 1) * f, c * f : (c + 1) * f] != ignore_index
-            if block.any():
-                cells = probs[i, :, r * f : (r + 1) * f, c * f : (c + 1) * f]
-                small[i, :, r, c] = cells[:, block].sum(axis=1) / block.sum()
+        valid = (labels != ignore_index).reshape(n, 1, h // f, f, w // f, f)
+        count = valid.sum(axis=(3, 5))
+        total = np.where(valid, blocks, 0).sum(axis=(3, 5), dtype=probs.dtype)
+        labelled = total / np.maximum(count, 1).astype(probs.dtype)
+        small = np.where(count > 0, labelled, small)
     return small / small.sum(axis=1, keepdims=True)
 
 
@@ -163,8 +173,68 @@ def engine_inputs(draw):
     return labels, probs, options
 
 
+def tied_blocks_example():
+    """A case hypothesis found: K = 2, f = 2, float32 probabilities in sixtieths, "." void.
+
+    The block of image 2 at rows 2-3, columns 0-1 is labelled 0, 1 / 1, 0 and holds
+    the same four probabilities for both classes: an exact tie, which a left-to-right
+    float32 sum breaks (class 1 gets 0.50000006) and the reference's reduction keeps.
+    """
+    labels = [
+        "10.11111 1.011000 .1010001 0100.10.",
+        "1111.01. 10101111 .000.0.. 10010.01",
+        "101101.0 010.1101 01111.0. 100.0.10",
+        ".1111110 001.001. 100.0110 011011.1",
+    ]
+    sixtieths = [
+        [
+            [12, 15, 15, 20, 20, 15, 12, 45],
+            [40, 24, 36, 40, 12, 12, 20, 36],
+            [15, 24, 45, 24, 36, 15, 36, 48],
+            [12, 45, 48, 24, 12, 20, 20, 48],
+        ],
+        [
+            [20, 20, 24, 20, 15, 40, 40, 20],
+            [40, 15, 40, 15, 40, 20, 45, 36],
+            [20, 48, 45, 40, 20, 12, 45, 24],
+            [24, 36, 40, 36, 36, 12, 12, 12],
+        ],
+        [
+            [20, 12, 15, 12, 48, 40, 15, 20],
+            [40, 48, 48, 12, 36, 48, 48, 40],
+            [24, 12, 45, 24, 15, 36, 24, 48],
+            [48, 36, 24, 40, 20, 45, 12, 20],
+        ],
+        [
+            [36, 24, 45, 40, 24, 20, 45, 45],
+            [36, 12, 48, 15, 40, 12, 24, 45],
+            [15, 40, 45, 48, 48, 24, 36, 48],
+            [24, 48, 45, 20, 12, 12, 40, 48],
+        ],
+    ]
+    grid = [
+        [[VOID if ch == "." else int(ch) for ch in row] for row in image.split()]
+        for image in labels
+    ]
+    q = np.array(sixtieths)
+    probs = (np.stack([q, 60 - q], axis=1) / 60).astype(np.float32)
+    options = {
+        "downsample": 2,
+        "label_pooling": "mode",
+        "ignore_index": VOID,
+        "batch_size": None,
+        "n_jobs": 1,
+    }
+    return np.array(grid, dtype=np.int64), probs, options
+
+
+TIED_BLOCKS = tied_blocks_example()
+
+
 @settings(deadline=None, max_examples=150)
 @given(data=engine_inputs(), name=st.sampled_from(sorted(KERNELS)))
+@example(data=TIED_BLOCKS, name="numba")
+@example(data=TIED_BLOCKS, name="numpy")
 def test_engine_matches_oracle(data, name):
     labels, probs, options = data
     with kernel_env(name):
@@ -196,6 +266,111 @@ def test_oracle_is_not_vacuous():
     np.testing.assert_array_equal(
         segaudit.find_label_issues(labels, probs, ignore_index=VOID, verbose=False), mask
     )
+
+
+# ---------------------------------------------------------------- pooled ties
+
+
+def test_found_tied_block_is_not_an_issue(kernel):
+    """The example above: its tied block pools to exactly (0.5, 0.5), so it agrees with
+    its label 0 and is not counted; one more issue would flag two pixels of image 2."""
+    labels, probs, options = TIED_BLOCKS
+    valid = labels != VOID
+    assert engine_pool_probs(probs, 2, valid)[2, :, 1, 0].tolist() == [0.5, 0.5]
+    assert pool_labels(labels, 2, "mode", 2, VOID)[2, 1, 0] == 0  # two 0s, two 1s
+    mask = segaudit.find_label_issues(labels, probs, verbose=False, **options)
+    disagree = per_pixel(labels, probs, VOID)[2] != labels
+    assert disagree[2, :2, 1].all() and not mask[2, :2, :2].any()
+    np.testing.assert_array_equal(mask, oracle(labels, probs, ignore_index=VOID, downsample=2))
+
+
+def _tied_pair(wide, dtype):
+    """Two 2x2 blocks side by side (wide) or stacked: the first labelled 0, 1 / 1, 0 with
+    the same probabilities for both classes in another order (an exact tie); the second
+    labelled 1 where the model says 0 with 0.9."""
+    tie = np.array([[0, 1], [1, 0]]), np.array([[0.4, 0.2], [0.8, 0.6]])
+    wrong = np.ones((2, 2), dtype=np.int64), np.full((2, 2), 0.9)
+    axis = 1 if wide else 0
+    labels = np.concatenate([tie[0], wrong[0]], axis=axis)[None]
+    p0 = np.concatenate([tie[1], wrong[1]], axis=axis)
+    p1 = np.concatenate([tie[1][::-1, ::-1], 1 - wrong[1]], axis=axis)
+    return labels, np.stack([p0, p1])[None].astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("void", [False, True])
+def test_pooled_tie_stays_a_tie(kernel, dtype, void):
+    """A block whose classes hold the same probabilities pools to exactly (0.5, 0.5):
+    a(x) = 0, its label, so it is not counted and only the wrong block is flagged.
+    A left-to-right float32 sum would give class 1 the larger mean, T = 2, and the
+    tied block's two disagreeing pixels would be flagged too."""
+    labels, probs = _tied_pair(wide=True, dtype=dtype)
+    options = {"downsample": 2}
+    if void:  # an all-void block: pooling takes its masked path
+        labels = np.concatenate([labels, np.full((1, 2, 2), VOID)], axis=2)
+        probs = np.concatenate([probs, np.full((1, 2, 2, 2), 0.5, dtype=dtype)], axis=3)
+        options["ignore_index"] = VOID
+    one = np.float32
+    assert one(0.6) + one(0.8) + one(0.2) + one(0.4) != 2  # the order matters in float32
+    valid = labels != VOID if void else None
+    assert engine_pool_probs(probs, 2, valid)[0, :, 0, 0].tolist() == [0.5, 0.5]
+    mask = segaudit.find_label_issues(labels, probs, verbose=False, **options)
+    expected = np.zeros(labels.shape, dtype=bool)
+    expected[0, :, 2:4] = True
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(
+        mask, oracle(labels, probs, ignore_index=options.get("ignore_index"), downsample=2)
+    )
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_pooled_probabilities_are_the_references(kernel, wide):
+    """Stacked blocks fill whole rows, so numpy (and the reference) sum each block left
+    to right and break the float32 tie towards class 1: segaudit follows, bit for bit."""
+    reference = pytest.importorskip("cleanlab.segmentation.filter", reason="needs cleanlab")
+    labels, probs = _tied_pair(wide, np.float32)
+    ours = segaudit.find_label_issues(
+        labels, probs, downsample=2, label_pooling="mean", verbose=False
+    )
+    theirs = reference.find_label_issues(labels, probs, downsample=2, verbose=False, n_jobs=1)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours[0, :2, :2].any() != wide  # the tie is broken only in the stacked layout
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    f=st.sampled_from([2, 3]),
+    blocks=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3)),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_pooled_probabilities_are_means_of_labelled_pixels(seed, f, blocks, dtype):
+    """Whatever the float order: a block without void pixels has the bits of the
+    void-free pooling, what lies under void pixels matters only to all-void blocks,
+    and every value is the exact renormalised mean of the labelled pixels (of all
+    pixels in an all-void block) up to a few roundings."""
+    n, rows, cols = blocks
+    labels, probs = make_dataset(seed, n, 3, rows * f, cols * f, quantise=3 if seed % 2 else None)
+    probs = probs.astype(dtype)
+    rng = np.random.default_rng(seed)
+    valid = rng.random(labels.shape) < 0.7
+    pooled = engine_pool_probs(probs, f, valid)
+    plain = engine_pool_probs(probs, f)
+    noisy = np.where(valid[:, None], probs, rng.random(probs.shape).astype(dtype))
+    labelled = valid.reshape(n, 1, rows, f, cols, f).any(axis=(3, 5)).repeat(3, axis=1)
+    np.testing.assert_array_equal(
+        bits(engine_pool_probs(noisy, f, valid)[labelled]), bits(pooled[labelled])
+    )
+    eps = float(np.finfo(dtype).eps)
+    for i, r, c in np.ndindex(n, rows, cols):
+        keep = valid[i, r * f : (r + 1) * f, c * f : (c + 1) * f]
+        if keep.all() or not keep.any():
+            np.testing.assert_array_equal(bits(pooled[i, :, r, c]), bits(plain[i, :, r, c]))
+        cells = probs[i, :, r * f : (r + 1) * f, c * f : (c + 1) * f]
+        cells = cells[:, keep] if keep.any() else cells.reshape(3, -1)
+        sums = [sum(map(Fraction, row.tolist())) for row in cells.astype(np.float64)]
+        exact = [float(x / sum(sums)) for x in sums]
+        np.testing.assert_allclose(pooled[i, :, r, c], exact, rtol=4 * f * f * eps, atol=0)
 
 
 def _threshold_case(m):

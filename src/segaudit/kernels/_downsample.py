@@ -37,7 +37,11 @@ def pool_probs(probs: np.ndarray, factor: int, valid: BoolArray | None = None) -
         The dtype the kernels take (see
         :func:`~segaudit.kernels._batch.kernel_floats`: float64 stays float64,
         float32 stays float32). Without `valid` (or with no void pixel) this is
-        computed with the same numpy operations as the reference.
+        computed with the same numpy operations as the reference; with it, void
+        pixels add exact zeros to the same reduction, so a block without a void
+        pixel keeps the reference's bits. Float sums depend on their order
+        (numpy's here depends on ``W // f``), so, as in the reference, rounding
+        may break an exact tie between classes.
     """
     probs = kernel_floats(probs)
     n, k, h, w = probs.shape
