@@ -2,7 +2,7 @@
 
 Issue #10 ("Detection quality"). Generates four families of synthetic scenes
 with `segaudit.evaluate.make_scenes`, each in a few variations (object sizes,
-K in {5, 12}, error kinds, noise), and scores each method with
+K in {3, 5, 8, 12}, error kinds, blur, noise, image size), and scores each method with
 `segaudit.evaluate.score_detection` against the injected errors:
 
 (a) ``clean``: the model is right except at blurred borders (model_error_rate=0);
@@ -237,15 +237,44 @@ def det_regions_agree(x: Summary, reg: Regions, frac: float = 0.25) -> np.ndarra
 
 
 def det_regions_confident(
-    x: Summary, reg: Regions, frac: float = 0.25, low: float = 0.1
+    x: Summary, reg: Regions, frac: float = 0.25, low: float = 0.1, strip: bool = True
 ) -> np.ndarray:
     """The recommended ``confident_regions``: flag a region whole when its predicted
     class is confident on >= frac of its pixels (m >= t_agree[a], the confident joint
     with thresholds from agreeing pixels) or its given label is implausible
-    (mean s <= low * mean t_agree[y])."""
+    (mean s <= low * mean t_agree[y]), or (`strip`) it is a strip along a border:
+    >= 10 pixels, mean s <= 0.2 t_agree[y], mean m / t_agree[a] >= 0.65, and >= 80%
+    of its pixels 4-adjacent to a pixel labelled their a, as many to an agreeing
+    pixel labelled y."""
     cj = (x.a != x.y) & (x.m >= x.t_agree[x.a] - 1e-6)
-    implausible = reg.mean(x.s) <= low * reg.mean(x.t_agree[x.y])
-    return _flag(reg, (reg.mean(cj) >= frac) | implausible)
+    mean_t = reg.mean(x.t_agree[x.y])
+    keep = (reg.mean(cj) >= frac) | (reg.mean(x.s) <= low * mean_t)
+    if strip:
+        near_a, near_y = _touching(x, reg.lab > 0)
+        keep |= (
+            (reg.n >= 10)
+            & (reg.mean(x.s) <= 0.2 * mean_t)
+            & (reg.mean(x.m / x.t_agree[x.a]) >= 0.65)
+            & (reg.mean(near_a) >= 0.8)
+            & (reg.mean(near_y) >= 0.8)
+        )
+    return _flag(reg, keep)
+
+
+def _touching(x: Summary, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates 4-adjacent to a pixel labelled their a; to a non-candidate labelled y."""
+    pad = ((0, 0), (1, 1), (1, 1))
+    y = np.pad(x.y, pad, constant_values=-1)
+    c = np.pad(cand, pad)
+    near_a = np.zeros(cand.shape, bool)
+    near_y = np.zeros(cand.shape, bool)
+    h, w = cand.shape[1:]
+    for dr, dc in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        nb = y[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+        nb_cand = c[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+        near_a |= cand & (nb == x.a)
+        near_y |= cand & (nb == x.y) & ~nb_cand
+    return near_a, near_y
 
 
 def det_regions_margin(x: Summary, reg: Regions) -> np.ndarray:
@@ -312,6 +341,25 @@ def scenarios(quick: bool) -> list[Scenario]:
             },
         ),
         Scenario("a", "a4 K12 noisy", {"num_classes": 12, "model_error_rate": 0.0, **noisy}),
+        Scenario("a", "a5 K3 blur0.5", {"num_classes": 3, "model_error_rate": 0.0, "blur": 0.5}),
+        Scenario(
+            "a",
+            "a6 K8 blur1.5 bnd",
+            {"num_classes": 8, "model_error_rate": 0.0, "blur": 1.5, "noise_kinds": ("boundary",)},
+        ),
+        Scenario(
+            "a",
+            "a7 K5 96px mixed",
+            {
+                "num_classes": 5,
+                "model_error_rate": 0.0,
+                "height": 96,
+                "width": 96,
+                "object_size": (0.002, 0.05),
+                "objects": (4, 12),
+                "logit_noise": 0.8,
+            },
+        ),
         Scenario("b", "b1 K5 15%", {"num_classes": 5, "model_error_rate": 0.15}),
         Scenario("b", "b2 K12 small 30%", {"num_classes": 12, "model_error_rate": 0.3, **small}),
         Scenario(
@@ -330,6 +378,9 @@ def scenarios(quick: bool) -> list[Scenario]:
             {"num_classes": 5, "model_error_rate": 0.2, "label_noise_rate": 0.04},
         ),
         Scenario("b", "b5 K12 20% noisy", {"num_classes": 12, "model_error_rate": 0.2, **noisy}),
+        Scenario(
+            "b", "b6 K8 blur1.5 25%", {"num_classes": 8, "model_error_rate": 0.25, "blur": 1.5}
+        ),
         Scenario("c", "c1 K5 3x20%", {"num_classes": 5, "model_error_rate": 0.2, "models": 3}),
         Scenario(
             "c",
@@ -348,6 +399,11 @@ def scenarios(quick: bool) -> list[Scenario]:
             },
         ),
         Scenario(
+            "c",
+            "c4 K8 3x25% blur1.5",
+            {"num_classes": 8, "model_error_rate": 0.25, "models": 3, "blur": 1.5},
+        ),
+        Scenario(
             "d",
             "d1 K5 conf 20%",
             {"num_classes": 5, "model_error_rate": 0.2, "model_confident": True},
@@ -356,6 +412,11 @@ def scenarios(quick: bool) -> list[Scenario]:
             "d",
             "d2 K12 small conf 20%",
             {"num_classes": 12, "model_error_rate": 0.2, "model_confident": True, **small},
+        ),
+        Scenario(
+            "d",
+            "d3 K8 conf 25% blur1.5",
+            {"num_classes": 8, "model_error_rate": 0.25, "model_confident": True, "blur": 1.5},
         ),
     ]
     if quick:
@@ -391,6 +452,7 @@ CANDIDATES: dict[str, Detector] = {
     "regions_agree10": lambda x, r: det_regions_agree(x, r, 0.1),
     "confident_regions low=0.05": lambda x, r: det_regions_confident(x, r, 0.25, 0.05),
     "confident_regions low=0.2": lambda x, r: det_regions_confident(x, r, 0.25, 0.2),
+    "confident_regions no strip": lambda x, r: det_regions_confident(x, r, strip=False),
     "confident_regions frac=0.1": lambda x, r: det_regions_confident(x, r, 0.1, 0.1),
 }
 

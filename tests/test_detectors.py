@@ -14,7 +14,14 @@ import pytest
 
 import segaudit
 from conftest import make_dataset
-from segaudit.engine._detect import CONFIDENT_SHARE, IMPLAUSIBLE_RATIO
+from segaudit.engine._detect import (
+    CONFIDENT_SHARE,
+    IMPLAUSIBLE_RATIO,
+    STRIP_LEAN,
+    STRIP_RATIO,
+    STRIP_SIZE,
+    STRIP_TOUCH,
+)
 from segaudit.evaluate import make_scenes, score_detection
 from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
 from segaudit.rank import METHODS, RECOMMENDED_METHOD
@@ -61,7 +68,29 @@ def oracle_regions(labels, probs, ignore_index=None):
     mean_s = np.bincount(regions.ravel(), np.where(cand, s, 0).ravel(), count + 1) / size
     label_of = np.zeros(count + 1, np.int64)
     label_of[regions[cand]] = yc[cand]
-    flag = (share >= CONFIDENT_SHARE) | (mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of])
+    # the strip rule: 4-neighbours labelled a, and agreeing (non-candidate) ones labelled y
+    padded = np.pad(np.where(valid, y, -1), ((0, 0), (1, 1), (1, 1)), constant_values=-1)
+    padded_cand = np.pad(cand, ((0, 0), (1, 1), (1, 1)))
+    near_a = np.zeros(y.shape, bool)
+    near_y = np.zeros(y.shape, bool)
+    h, w = y.shape[1:]
+    for dr, dc in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        nb = padded[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+        nb_cand = padded_cand[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+        near_a |= cand & (nb == a)
+        near_y |= cand & (nb == yc) & ~nb_cand
+    lean = np.where(cand, m / t_agree[a], 0.0)
+    mean_lean = np.bincount(regions.ravel(), lean.ravel(), count + 1) / size
+    touch_a = np.bincount(regions.ravel(), near_a.ravel(), count + 1)
+    touch_y = np.bincount(regions.ravel(), near_y.ravel(), count + 1)
+    strip = (
+        (size >= STRIP_SIZE)
+        & (mean_s <= STRIP_RATIO * t_agree[label_of])
+        & (mean_lean >= STRIP_LEAN)
+        & (touch_a >= STRIP_TOUCH * size)
+        & (touch_y >= STRIP_TOUCH * size)
+    )
+    flag = (share >= CONFIDENT_SHARE) | (mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of]) | strip
     flag[0] = False
     return flag[regions], regions
 
@@ -306,7 +335,12 @@ def _region_inputs(rng, n, h, w, k, density, blob):
     confident = rng.random(d) < rng.random()
     scores = rng.random(d) * rng.random()
     floor = rng.random(k) * 0.3
-    return cand, given, confident, scores, offsets, floor
+    # the strip rule's inputs, with loose limits so that it fires often; a != y
+    predicted = (given + rng.integers(1, max(k, 2), size=d)) % max(k, 2)
+    strip = np.array([rng.integers(1, 6), rng.random(), rng.random() * 0.6])
+    image = labels.reshape(n, -1).astype(np.uint8)
+    tail = (image, predicted, rng.random(d), rng.random(k), strip)
+    return cand, (given, confident, scores, offsets, floor), tail
 
 
 def _both_region_flags(cand, w, *args):
@@ -323,10 +357,12 @@ def test_region_flags_compiled_equals_numpy(seed):
     rng = np.random.default_rng(seed)
     n, h, w = int(rng.integers(1, 6)), int(rng.integers(1, 40)), int(rng.integers(1, 40))
     k = int(rng.integers(1, 8))
-    inputs = _region_inputs(rng, n, h, w, k, rng.uniform(0.05, 0.95), int(rng.integers(1, 9)))
-    compiled, twin = _both_region_flags(inputs[0], w, *inputs[1:], CONFIDENT_SHARE)
+    cand, head, tail = _region_inputs(
+        rng, n, h, w, k, rng.uniform(0.05, 0.95), int(rng.integers(1, 9))
+    )
+    compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
     np.testing.assert_array_equal(compiled, twin)
-    assert not (compiled & ~inputs[0]).any()  # only candidates are flagged
+    assert not (compiled & ~cand).any()  # only candidates are flagged
 
 
 def test_region_flags_compiled_equals_numpy_hypothesis():
@@ -345,9 +381,14 @@ def test_region_flags_compiled_equals_numpy_hypothesis():
     )
     def check(n, h, w, k, density, blob, seed):
         rng = np.random.default_rng(seed)
-        inputs = _region_inputs(rng, n, h, w, k, density, blob)
-        compiled, twin = _both_region_flags(inputs[0], w, *inputs[1:], CONFIDENT_SHARE)
+        cand, head, tail = _region_inputs(rng, n, h, w, k, density, blob)
+        compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
         np.testing.assert_array_equal(compiled, twin)
+        # the strip rule off (no region is that large): a subset of the flags
+        off = (*tail[:-1], np.array([np.inf, 0.0, 0.0]))
+        without, twin_without = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *off)
+        np.testing.assert_array_equal(without, twin_without)
+        assert not (without & ~compiled).any()
 
     check()
 
@@ -374,17 +415,21 @@ def test_region_flags_spirals_and_crossings():
             confident = np.zeros(d, bool)
             confident[-1] = True  # one confident pixel at the end of the shape
             args = (given, confident, np.full(d, 0.5), np.array([0, d]), np.zeros(3))
-            compiled, twin = cand.copy(), cand.copy()
-            _regions_numba.region_flags(compiled, 11, *args, 1.0 / d)
-            _regions_numpy.region_flags(twin, 11, *args, 1.0 / d)
-            np.testing.assert_array_equal(compiled, twin)
+            image = lab.reshape(1, -1)
+            for size in (np.inf, 1.0):  # the strip rule off, and on with loose limits
+                tail = (image, 3 - given, np.full(d, 0.7), np.ones(3), np.array([size, 0.1, 0.5]))
+                compiled, twin = cand.copy(), cand.copy()
+                _regions_numba.region_flags(compiled, 11, *args, 1.0 / d, *tail)
+                _regions_numpy.region_flags(twin, 11, *args, 1.0 / d, *tail)
+                np.testing.assert_array_equal(compiled, twin)
     # the U of one label is one region: one confident pixel flags it all
     cand = u.reshape(1, -1).copy()
     d = int(cand.sum())
     confident = np.zeros(d, bool)
     confident[-1] = True
     args = (np.ones(d, np.int64), confident, np.full(d, 0.5), np.array([0, d]), np.zeros(2))
-    _regions_numba.region_flags(cand, 11, *args, 1.0 / d)
+    off = (u.reshape(1, -1).astype(np.int64), np.zeros(d, np.int64), np.zeros(d), np.zeros(2))
+    _regions_numba.region_flags(cand, 11, *args, 1.0 / d, *off, np.array([np.inf, 1.0, 1.0]))
     np.testing.assert_array_equal(cand.reshape(11, 11), u)
 
 
@@ -448,3 +493,67 @@ def test_region_block_mask_writes_into_a_strided_disagreement(kernel):
     assert got is strided
     np.testing.assert_array_equal(strided, expected)
     assert not wide[:, 1::2].any()
+
+
+def _one_image_mask(labels, cand, s, m, a, t):
+    """``region_block_mask`` of one image: candidates `cand` with s, m, a given per pixel."""
+    from segaudit.engine._detect import region_block_mask
+
+    h, w = labels.shape
+    flat = cand.reshape(-1)
+    records = (m.reshape(-1)[flat], a.reshape(-1)[flat])
+    mask = region_block_mask(
+        s.reshape(1, -1), flat.copy(), labels, records, (1, h, w), np.asarray(t, float)
+    )
+    return mask.reshape(h, w)
+
+
+def _ring_scene(grown):
+    """A 6x6 object of class 2 on background 0, its outline grown by 1 px in the labels
+    (`grown`) or not; the model is right on the object and unsure on the ring."""
+    labels = np.zeros((14, 14), np.int64)
+    labels[3:11, 3:11] = 2 if grown else 0
+    labels[4:10, 4:10] = 2
+    ring = np.zeros((14, 14), bool)
+    ring[3:11, 3:11] = True
+    ring[4:10, 4:10] = False
+    return labels, ring
+
+
+def test_strip_rule_flags_an_outline_drawn_one_pixel_too_wide(kernel):
+    labels, ring = _ring_scene(grown=True)
+    t = [0.9, 0.9, 0.9]
+    # the ring is labelled 2 and the model says 0 there, unsure: s = 0.15 (above
+    # 0.1 t~ = 0.09, so not implausible), m = 0.8 < t~_0 (not confident)
+    s, m, a = np.full(ring.shape, 0.15), np.full(ring.shape, 0.8), np.zeros(ring.shape, np.int64)
+    mask = _one_image_mask(labels, ring, s, m, a, t)
+    np.testing.assert_array_equal(mask, ring)  # the whole ring: every pixel of it
+    assert STRIP_RATIO * t[2] >= 0.15 > IMPLAUSIBLE_RATIO * t[2] and 0.8 / t[0] >= STRIP_LEAN
+    # the same strip where the model hardly prefers 0 (m / t~_0 below STRIP_LEAN)
+    low = np.full(ring.shape, 0.9 * STRIP_LEAN * t[0])
+    assert not _one_image_mask(labels, ring, s, low, a, t).any()
+    # a shorter strip than STRIP_SIZE is left alone: two ring sides cut off
+    short = ring.copy()
+    short[:, 7:] = False
+    short[7:, :] = False
+    assert short.sum() < STRIP_SIZE
+    assert not _one_image_mask(labels, short, s, m, a, t).any()
+
+
+def test_strip_rule_leaves_a_compact_unsure_blob(kernel):
+    # the model's own mistake: a whole 6x6 object labelled 2, called 0 (or 1),
+    # equally unsure; it touches no agreeing pixel labelled 2
+    labels = np.zeros((14, 14), np.int64)
+    labels[4:10, 4:10] = 2
+    blob = labels == 2
+    s, m = np.full(blob.shape, 0.15), np.full(blob.shape, 0.8)
+    for predicted in (0, 1):
+        a = np.full(blob.shape, predicted, np.int64)
+        assert not _one_image_mask(labels, blob, s, m, a, [0.9, 0.9, 0.9]).any()
+    # a thin object the model misses (a 1 px line of 12 labelled 2) is not a strip either
+    labels = np.zeros((5, 16), np.int64)
+    labels[2, 2:14] = 2
+    line = labels == 2
+    s, m, a = np.full(line.shape, 0.15), np.full(line.shape, 0.8), np.zeros(line.shape, np.int64)
+    assert not _one_image_mask(labels, line, s, m, a, [0.9, 0.9, 0.9]).any()
+    assert line.sum() >= STRIP_SIZE and STRIP_TOUCH > 0

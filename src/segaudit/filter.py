@@ -153,8 +153,13 @@ def find_label_issues(
         mean self-confidence over pixels labelled k *and* predicted k; the
         disagreeing pixels are cut into 8-connected regions of one given label
         per image; a region is flagged whole when at least 25% of its pixels
-        have ``m >= t~_a`` (the predicted class is confident) or its mean
-        self-confidence is at most 0.1 ``t~_y`` (the label is implausible).
+        have ``m >= t~_a`` (the predicted class is confident), or its mean
+        self-confidence is at most 0.1 ``t~_y`` (the label is implausible), or
+        it is a strip along a border (an outline drawn a few pixels off): at
+        least 10 pixels, mean self-confidence at most 0.2 ``t~_y``, mean
+        ``m / t~_a`` at least 0.65, and at least 80% of its pixels 4-adjacent
+        to a pixel labelled their predicted class a, as many to an agreeing
+        pixel labelled y (a model's own mistake on a whole object is not).
         It finds whole mislabelled objects rather than their least confident
         pixels; it needs scipy (``pip install 'segaudit[io]'``), does not
         take `downsample`, and is not available for dask arrays yet.

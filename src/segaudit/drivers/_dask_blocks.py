@@ -79,6 +79,8 @@ class Part:
         Exact class sums of s over agreeing pixels (``filter_by="confident_regions"``).
     cand_labels : ndarray, optional
         Given labels of the disagreeing pixels, in pixel order (the same).
+    labels : ndarray, optional, shape (n, H*W)
+        Given labels of every pixel (the same: the strip rule looks at neighbours).
     """
 
     start: int
@@ -96,6 +98,7 @@ class Part:
     image_scores: np.ndarray | None = None
     agree: ClassSums | None = None
     cand_labels: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
 
 def summarise_part(
@@ -150,6 +153,7 @@ def summarise_part(
         part.agree = ClassSums(opts.num_classes)
         part.agree.add(*sums)
         part.cand_labels = candidate_labels(given, full.disagree)
+        part.labels = given
     return part
 
 
@@ -261,6 +265,7 @@ def region_mask_part(part: Part, agree_thresholds: np.ndarray, n_jobs: int | Non
             records,
             agree_thresholds,
             get_kernels(),
+            image_labels=_need(part.labels),
         )
     return disagree.reshape(part.shape)
 

@@ -20,7 +20,14 @@ not per pixel, from the same one-read summary:
 3. A region is flagged whole when at least :data:`CONFIDENT_SHARE` of its
    pixels are confident (``m >= t~_a - 1e-6``, the confident joint with the
    agreeing thresholds) or its given label is implausible (mean s at most
-   :data:`IMPLAUSIBLE_RATIO` times ``t~`` of its label).
+   :data:`IMPLAUSIBLE_RATIO` times ``t~`` of its label), or it is a strip
+   along a border of its predicted class (an outline drawn a few pixels off):
+   at least :data:`STRIP_SIZE` pixels, mean s at most :data:`STRIP_RATIO`
+   times ``t~_y``, mean ``m / t~_a`` at least :data:`STRIP_LEAN`, and at least
+   :data:`STRIP_TOUCH` of its pixels 4-adjacent to a pixel labelled their
+   predicted class a, and as many to an agreeing pixel labelled y. A model's
+   own mistake on a whole object touches no agreeing pixel of its label, so
+   this rule leaves it out.
 
 The per-pixel work runs in the kernels (:meth:`Kernels.agree_sums`,
 :meth:`Kernels.region_flags`: a compiled union-find labelling, images in
@@ -54,6 +61,10 @@ __all__ = [
     "FILTER_BY",
     "IMPLAUSIBLE_RATIO",
     "RECOMMENDED_FILTER",
+    "STRIP_LEAN",
+    "STRIP_RATIO",
+    "STRIP_SIZE",
+    "STRIP_TOUCH",
     "agree_thresholds",
     "agreeing_sums",
     "candidate_labels",
@@ -73,6 +84,18 @@ CONFIDENT_SHARE = 0.25
 
 IMPLAUSIBLE_RATIO = 0.1
 """...or when its mean self-confidence is at most this times its label's agreeing threshold."""
+
+STRIP_SIZE = 10
+"""...or when it is a strip along a border (see the module): of at least this many pixels,"""
+
+STRIP_RATIO = 0.2
+"""...with mean self-confidence at most this times its label's agreeing threshold,"""
+
+STRIP_LEAN = 0.65
+"""...mean ``m / t~_a`` at least this (the model prefers a about as surely as where it is right),"""
+
+STRIP_TOUCH = 0.8
+"""...and this share of its pixels next to pixels labelled their a, and to agreeing ones of y."""
 
 
 def check_filter_by(filter_by: Any, func: str) -> str:
@@ -155,10 +178,10 @@ def _c_order(x: np.ndarray, shape: tuple[int, int], dtypes: tuple[np.dtype, ...]
 
 
 def _label_block(labels: np.ndarray, n: int) -> np.ndarray:
-    """Labels ``(n, P)`` as uint8 or int64 (void pixels of float labels become 0)."""
+    """Labels ``(n, P)`` as uint8 or int64 (void pixels of float labels become -1)."""
     y = np.asarray(labels)
     if y.dtype.kind == "f":
-        y = np.where(np.isfinite(y), y, 0)
+        y = np.where(np.isfinite(y), y, -1)
     return _c_order(y, (n, -1), _LABEL_DTYPES)
 
 
@@ -226,7 +249,9 @@ def region_block_mask(
     idx = np.flatnonzero(disagree)  # then take: faster than a boolean index
     s = np.asarray(scores).reshape(-1).take(idx)
     given = np.asarray(labels).reshape(-1).take(idx)
-    return candidate_regions(disagree, shape, given, s, records, thresholds, kernels)
+    return candidate_regions(
+        disagree, shape, given, s, records, thresholds, kernels, image_labels=labels
+    )
 
 
 def candidate_labels(labels: np.ndarray, disagree: BoolArray) -> np.ndarray:
@@ -249,6 +274,8 @@ def candidate_regions(
     records: tuple[np.ndarray, np.ndarray],
     thresholds: FloatArray,
     kernels: Kernels | None = None,
+    *,
+    image_labels: np.ndarray,
 ) -> BoolArray:
     """Flag whole regions of the candidates in `disagree`, in place, from their data.
 
@@ -266,6 +293,8 @@ def candidate_regions(
         ``t~_k`` (:func:`agree_thresholds`).
     kernels : Kernels, optional
         The kernel module (default: :func:`~segaudit.kernels._choice.get_kernels`).
+    image_labels : ndarray, n*H*W elements
+        The block's given labels, every pixel (for the strip rule).
 
     Returns
     -------
@@ -275,7 +304,9 @@ def candidate_regions(
     n, _, w = shape
     t = np.asarray(thresholds, dtype=np.float64)
     m, a = records
-    confident = np.asarray(m, dtype=np.float64) >= t[np.asarray(a, dtype=np.intp)] - FLOAT_TOLERANCE
+    t_a = t[np.asarray(a, dtype=np.intp)]
+    m = np.asarray(m, dtype=np.float64)
+    confident = m >= t_a - FLOAT_TOLERANCE
     work = disagree.reshape(n, -1)  # a copy when `disagree` is not contiguous
     view = work.flags.c_contiguous and np.may_share_memory(work, disagree)
     if not view:
@@ -293,6 +324,11 @@ def candidate_regions(
         offsets,
         IMPLAUSIBLE_RATIO * t,
         CONFIDENT_SHARE,
+        _label_block(image_labels, n),
+        np.ascontiguousarray(a, dtype=np.int64),
+        m / t_a,
+        STRIP_RATIO * t,
+        np.array([STRIP_SIZE, STRIP_TOUCH, STRIP_LEAN], dtype=np.float64),
     )
     if not view:
         disagree[...] = work.reshape(disagree.shape)

@@ -141,5 +141,10 @@ class Kernels(Protocol):
         offsets: Int64Array,
         floor: npt.NDArray[np.float64],
         share: float,
+        given: LabelArray,
+        predicted: Int64Array,
+        lean: npt.NDArray[np.float64],
+        strip_floor: npt.NDArray[np.float64],
+        strip: npt.NDArray[np.float64],
     ) -> None:
         """Flag whole 8-connected one-label regions of candidates ``cand (n, P)``, in place."""

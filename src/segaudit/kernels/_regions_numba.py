@@ -112,6 +112,52 @@ def _connect(cand: BoolArray, width: int, labels: Int64Array, parent: Int64Array
 
 
 @_njit()
+def _touches(
+    cand: BoolArray, width: int, given: LabelArray, labels: Int64Array, predicted: Int64Array
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Tell, per candidate in pixel order, which 4-neighbours it has (twin: ``_neighbours``).
+
+    Returns whether it has one labelled its predicted class a, and whether
+    one that is not a candidate is labelled its given label y.
+    """
+    d = labels.shape[0]
+    size = cand.shape[0]
+    to_a = np.zeros(d, dtype=np.bool_)
+    to_y = np.zeros(d, dtype=np.bool_)
+    j = 0
+    for q in range(size):
+        if not cand[q]:
+            continue
+        c = q % width
+        a = predicted[j]
+        y = labels[j]
+        for step in range(4):
+            if step == 0:
+                if c == 0:
+                    continue
+                nb = q - 1
+            elif step == 1:
+                if c + 1 == width:
+                    continue
+                nb = q + 1
+            elif step == 2:
+                nb = q - width
+                if nb < 0:
+                    continue
+            else:
+                nb = q + width
+                if nb >= size:
+                    continue
+            g = np.int64(given[nb])
+            if g == a:
+                to_a[j] = True
+            if g == y and not cand[nb]:
+                to_y[j] = True
+        j += 1
+    return to_a, to_y
+
+
+@_njit()
 def _image_flags(
     cand: BoolArray,
     width: int,
@@ -120,6 +166,11 @@ def _image_flags(
     scores: npt.NDArray[np.float64],
     floor: npt.NDArray[np.float64],
     share: float,
+    given: LabelArray,
+    predicted: Int64Array,
+    lean: npt.NDArray[np.float64],
+    strip_floor: npt.NDArray[np.float64],
+    strip: npt.NDArray[np.float64],
 ) -> None:
     """Flag one image's candidates ``cand (P,)`` in place; its D candidates' data in order."""
     d = labels.shape[0]
@@ -127,21 +178,42 @@ def _image_flags(
         return
     parent = np.empty(d, dtype=np.int64)
     _connect(cand, width, labels, parent)
+    to_a, to_y = _touches(cand, width, given, labels, predicted)
     size = np.zeros(d, dtype=np.int64)
     sure = np.zeros(d, dtype=np.int64)
+    near_a = np.zeros(d, dtype=np.int64)
+    near_y = np.zeros(d, dtype=np.int64)
     total = np.zeros(d, dtype=np.float64)
+    leaning = np.zeros(d, dtype=np.float64)
     for j in range(d):
         r = parent[parent[j]]  # parent[j] precedes j: its root is known already
         parent[j] = r
         size[r] += 1
         if confident[j]:
             sure[r] += 1
+        if to_a[j]:
+            near_a[r] += 1
+        if to_y[j]:
+            near_y[r] += 1
         total[r] += scores[j]  # in pixel order, as np.bincount adds
+        leaning[r] += lean[j]
     flag = np.zeros(d, dtype=np.bool_)
     for j in range(d):
         if parent[j] == j:
             n = np.float64(size[j])
-            flag[j] = sure[j] / n >= share or total[j] / n <= floor[labels[j]]
+            y = labels[j]
+            mean_s = total[j] / n
+            flag[j] = (
+                sure[j] / n >= share
+                or mean_s <= floor[y]
+                or (
+                    n >= strip[0]
+                    and mean_s <= strip_floor[y]
+                    and leaning[j] / n >= strip[2]
+                    and near_a[j] >= strip[1] * n
+                    and near_y[j] >= strip[1] * n
+                )
+            )
     j = 0
     for q in range(cand.shape[0]):
         if cand[q]:
@@ -159,17 +231,41 @@ def region_flags(
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
+    given: LabelArray,
+    predicted: Int64Array,
+    lean: npt.NDArray[np.float64],
+    strip_floor: npt.NDArray[np.float64],
+    strip: npt.NDArray[np.float64],
 ) -> None:
     """Flag whole regions of candidates, in place: one image per thread.
 
-    ``cand (n, P)`` holds the candidates of n images of `width` columns;
-    ``labels`` (int64), ``confident`` (bool), ``scores`` (float64) hold the
-    candidates' given label, ``m >= t~_a``, and s, in pixel order; image i's
-    are ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of
-    one label) is flagged whole when its confident share is at least `share`
-    or its mean s is at most ``floor[label]``.
+    ``cand (n, P)`` holds the candidates of n images of `width` columns, and
+    ``given (n, P)`` every pixel's given label (void: outside ``0..K-1``);
+    ``labels``, ``predicted`` (int64), ``confident`` (bool), ``scores``,
+    ``lean`` (float64) hold the candidates' given label, predicted class a,
+    ``m >= t~_a``, s and ``m / t~_a``, in pixel order; image i's are
+    ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of one
+    label y) is flagged whole when its confident share is at least `share`,
+    or its mean s is at most ``floor[y]``, or it is a strip along a border:
+    at least ``strip[0]`` pixels, mean s at most ``strip_floor[y]``, mean
+    ``m / t~_a`` at least ``strip[2]``, and at least ``strip[1]`` of its
+    pixels 4-adjacent to a pixel labelled their a, and as many to a
+    non-candidate pixel labelled y.
     """
     for i in numba.prange(cand.shape[0]):
         b = offsets[i]
         e = offsets[i + 1]
-        _image_flags(cand[i], width, labels[b:e], confident[b:e], scores[b:e], floor, share)
+        _image_flags(
+            cand[i],
+            width,
+            labels[b:e],
+            confident[b:e],
+            scores[b:e],
+            floor,
+            share,
+            given[i],
+            predicted[b:e],
+            lean[b:e],
+            strip_floor,
+            strip,
+        )

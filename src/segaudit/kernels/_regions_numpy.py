@@ -58,16 +58,24 @@ def region_flags(
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
+    given: LabelArray,
+    predicted: Int64Array,
+    lean: npt.NDArray[np.float64],
+    strip_floor: npt.NDArray[np.float64],
+    strip: npt.NDArray[np.float64],
 ) -> None:
     """Flag whole regions of candidates, in place (see the compiled twin).
 
     Examples
     --------
-    Two regions labelled 1: the left one half confident, the right one not:
+    Two regions labelled 1 where the model says 0: the left one half
+    confident, the right one not:
 
     >>> cand = np.array([[True, True, False, True]])
     >>> region_flags(cand, 4, np.array([1, 1, 1]), np.array([True, False, False]),
-    ...              np.array([0.1, 0.2, 0.45]), np.array([0, 3]), np.array([0.0, 0.09]), 0.25)
+    ...              np.array([0.1, 0.2, 0.45]), np.array([0, 3]), np.array([0.0, 0.09]), 0.25,
+    ...              np.array([[1, 1, 0, 1]]), np.array([0, 0, 0]), np.array([0.9, 0.9, 0.6]),
+    ...              np.array([0.0, 0.18]), np.array([10.0, 0.8, 0.65]))
     >>> cand.astype(int)
     array([[1, 1, 0, 0]])
     """
@@ -82,13 +90,53 @@ def region_flags(
         flat[idx] = y + 1
         regions, count = _regions(flat.reshape(-1, width), ndi)
         rid = regions.reshape(-1)[idx]
-        size = np.maximum(np.bincount(rid, minlength=count + 1), 1).astype(np.float64)
-        sure = _sums(rid, confident[b:e].astype(np.float64), count + 1) / size
-        mean_s = _sums(rid, scores[b:e], count + 1) / size
-        label_of = np.zeros(count + 1, dtype=np.int64)
+        near, near_cand = _neighbours(cand[i].reshape(-1, width), given[i].reshape(-1, width), idx)
+        hits_a = near == predicted[b:e][:, None]
+        hits_y = (near == y[:, None]) & ~near_cand
+        length = count + 1
+        size = np.maximum(np.bincount(rid, minlength=length), 1).astype(np.float64)
+        sure = _sums(rid, confident[b:e].astype(np.float64), length) / size
+        mean_s = _sums(rid, scores[b:e], length) / size
+        mean_lean = _sums(rid, lean[b:e], length) / size
+        near_a = np.bincount(rid, weights=hits_a.any(axis=1), minlength=length)
+        near_y = np.bincount(rid, weights=hits_y.any(axis=1), minlength=length)
+        label_of = np.zeros(length, dtype=np.int64)
         label_of[rid] = y
-        flag = (sure >= share) | (mean_s <= floor[label_of])
+        along = (
+            (size >= strip[0])
+            & (mean_s <= strip_floor[label_of])
+            & (mean_lean >= strip[2])
+            & (near_a >= strip[1] * size)
+            & (near_y >= strip[1] * size)
+        )
+        flag = (sure >= share) | (mean_s <= floor[label_of]) | along
         cand[i, idx] = flag[rid]
+
+
+def _neighbours(
+    cand: np.ndarray, given: np.ndarray, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of the 4 neighbours (left, right, up, down) of one image's candidates.
+
+    Returns the given labels ``(D, 4)`` of the neighbours of the candidates
+    `idx` (flat), -1 outside the image, and which neighbours are candidates.
+
+    Examples
+    --------
+    >>> near, is_cand = _neighbours(np.array([[True, True]]), np.array([[3, 2]]), np.array([0]))
+    >>> near, is_cand
+    (array([[-1,  2, -1, -1]]), array([[False,  True, False, False]]))
+    """
+    h, w = cand.shape
+    g = np.full((h + 2, w + 2), -1, dtype=np.int64)
+    g[1:-1, 1:-1] = given
+    c = np.zeros((h + 2, w + 2), dtype=bool)
+    c[1:-1, 1:-1] = cand
+    r, col = np.divmod(idx, w)
+    r, col = r + 1, col + 1
+    rows = np.stack([r, r, r - 1, r + 1], axis=1)
+    cols = np.stack([col - 1, col + 1, col, col], axis=1)
+    return g[rows, cols], c[rows, cols]
 
 
 def _sums(key: np.ndarray, weights: np.ndarray, length: int) -> npt.NDArray[np.float64]:
