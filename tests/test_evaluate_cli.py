@@ -327,3 +327,49 @@ def test_command_choices_are_the_librarys() -> None:
     assert set(FILTER_CHOICES) == set(FILTER_BY)
     assert set(SCORE_METHODS) == set(METHODS)
     assert CLI_KINDS == ERROR_KINDS
+
+
+def test_dataset_layout_options_read_the_masks_as_scan_does(scenes, tmp_path) -> None:
+    """Nested ADE-style masks (0 = other, k + 1 = class k), a suffix and a split list.
+
+    The comparison must equal the one on plain masks holding the mapped classes:
+    `evaluate` reads a dataset's layout exactly as `scan` does.
+    """
+    plain_masks, probs = _write(tmp_path / "plain", scenes)
+    raw_root = tmp_path / "ade" / "annotations" / "validation"
+    stems = [f"s{i:02d}" for i in range(len(scenes.true_labels))]
+    for stem, lab in zip(stems, scenes.true_labels, strict=True):
+        raw = np.where(lab == VOID, 0, lab.astype(np.int64) + 1).astype(np.uint8)
+        (raw_root / stem[:2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(raw).save(raw_root / stem[:2] / f"{stem}_seg.png")
+    split = tmp_path / "val.txt"
+    split.write_text("".join(f"s1/{s}\n" if s[1] == "1" else f"s0/{s}\n" for s in stems[:6]))
+    probs_nested = tmp_path / "probs_nested"
+    for stem in stems:
+        (probs_nested / stem[:2]).mkdir(parents=True, exist_ok=True)
+        (probs_nested / stem[:2] / f"{stem}.npy").write_bytes((probs / f"{stem}.npy").read_bytes())
+
+    mapped = _evaluate(
+        raw_root,
+        probs_nested,
+        tmp_path / "e1",
+        "--reduce-zero-label",
+        "--mask-suffix",
+        "_seg",
+        "--split",
+        split,
+        "--background",  # a label map implies none; the plain run's default is 0
+        0,
+    )
+    assert mapped.exit_code == 0, mapped.output
+    for stem in stems[6:]:  # outside the split: not read
+        (plain_masks / f"{stem}.png").unlink()
+        (probs / f"{stem}.npy").unlink()
+    plain = _evaluate(plain_masks, probs, tmp_path / "e2")
+    assert plain.exit_code == 0, plain.output
+    a = pd.read_csv(tmp_path / "e1" / "comparison.csv")
+    b = pd.read_csv(tmp_path / "e2" / "comparison.csv")
+    pd.testing.assert_frame_equal(a, b)
+    errors = pd.read_csv(tmp_path / "e1" / "errors.csv")
+    assert len(errors) > 0
+    assert set(errors["stem"]) <= {f"{s[:2]}/{s}" for s in stems[:6]}

@@ -327,8 +327,10 @@ def test_probs_bad_layout_and_suffix(tmp_path):
         match=r"The 'layout' parameter of read_probs must be 'KHW' or 'HWK'\. Got 'khw' instead\.",
     ):
         read_probs(tmp_path / "a.npy", layout="khw")
-    with pytest.raises(DatasetError, match=r"a\.pt: expected a \.npy or \.npz file; got suffix"):
-        read_probs(tmp_path / "a.pt")
+    with pytest.raises(
+        DatasetError, match=r"a\.h5: expected a \.npy, \.npz or \.pt file; got suffix"
+    ):
+        read_probs(tmp_path / "a.h5")
 
 
 # --------------------------------------------------------------------------- images
@@ -542,7 +544,7 @@ def test_orphans_on_both_sides_are_listed_and_skippable(tmp_path):
     assert lines[0] == "2 input problems:"
     assert lines[1] == (
         f"  {masks / 'a.png'}: this mask has no probability file; "
-        f"expected {probs / 'a'}.npy or .npz."
+        f"expected {probs / 'a'}.npy, .npz or .pt."
     )
     assert lines[2] == (
         f"  {probs / 'c.npy'}: these probabilities have no mask; "

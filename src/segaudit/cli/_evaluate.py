@@ -18,9 +18,10 @@ import contextlib
 import numbers
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -177,7 +178,7 @@ def _inject(
     positive = np.zeros(len(dataset), dtype=bool)
     with progress(len(dataset), "injecting errors", verbose) as bar:
         for i, item in enumerate(dataset.items):
-            labels = read_label_mask(item.mask_path)
+            labels = read_label_mask(item.mask_path, mapping=dataset.mapping)
             ids = np.zeros(labels.shape, dtype=np.int32)
             usable = _image_kinds(labels, kinds, k, background, ignore_index)
             objects += bool(usable)
@@ -309,6 +310,7 @@ def run_evaluate(
     background: int | None = 0,
     memory_limit: int | None = 1 << 30,
     verbose: bool = True,
+    folder_options: Mapping[str, Any] | None = None,
 ) -> EvaluateResult:
     """Inject label errors into a folder's masks and measure how well each detector finds them.
 
@@ -336,6 +338,10 @@ def run_evaluate(
         Bytes of summary each detector keeps in RAM before spilling.
     verbose : bool, default=True
         Progress bars.
+    folder_options : mapping, optional
+        Dataset layout keywords of :func:`~segaudit.io.scan_folder` (``mask_suffix``,
+        ``image_suffix``, ``probs_suffix``, ``split``, ``label_map``,
+        ``reduce_zero_label``, ``order``), as ``segaudit scan`` takes them.
 
     Returns
     -------
@@ -369,6 +375,7 @@ def run_evaluate(
             ignore_index=ignore_index,
             classes=classes,
             from_logits=from_logits,
+            **dict(folder_options or {}),
         ).raise_if_problems()
         k = dataset.num_classes
         if k is None:  # not reached: with no readable probability file, every item is a problem

@@ -21,11 +21,17 @@ if TYPE_CHECKING:  # imported when a command runs, so that --help stays fast
 __all__ = ["cli", "main", "printable"]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# spelled out so that --help imports nothing heavy; tests pin them to io/_datasets
+BUILTIN_CLASSES = ("voc", "cityscapes", "ade20k")
+BUILTIN_LABEL_MAPS = ("cityscapes",)
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 # spelled out so that --help imports nothing heavy; tests pin them to the library's
 FILTER_CHOICES = ("self_confidence", "confident_regions")
 SCORE_METHODS = ("softmin", "num_pixel_issues", "region_fraction")
 ERROR_KINDS = ("swap", "miss", "spurious", "boundary")
+EXPORT_CHOICES = ("coco", "labelstudio", "cvat")
+EXPORT_LABEL_BY = ("predicted", "given")
 
 
 class InputError(click.ClickException):
@@ -50,6 +56,45 @@ def _label_value(ctx: click.Context, param: click.Parameter, value: int | None) 
             f"must be an integer in the label dtype range {_INT64[0]}..{_INT64[1]}; got {value}."
         )
     return value
+
+
+def _background(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    """Read ``--background``: a class id, ``none``, or left out (``auto``, decided per command)."""
+    if value is None:
+        return "auto"
+    if value.strip().lower() == "none":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise click.BadParameter(f"must be a class id or 'none'; got {value!r}.") from None
+    return _label_value(ctx, param, number)
+
+
+def _builtin_or_file(names: tuple[str, ...]) -> Callable[..., str | Path | None]:
+    """Return a callback that accepts one of `names` or an existing file."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | Path | None:
+        if value is None or (value in names and not Path(value).exists()):
+            return value
+        path = Path(value)
+        if not path.is_file():
+            raise click.BadParameter(
+                f"must be one of {', '.join(names)} or an existing file; got {value!r}."
+            )
+        return path
+
+    return check
+
+
+def _byte_size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """Read a size in bytes: ``1073741824``, ``512M``, ``2G`` (powers of 1024)."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", value, re.IGNORECASE)
+    if match is None:
+        raise click.BadParameter(f"must be a size such as 2G, 512M or 1000000; got {value!r}.")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
 
 
 def _problems_message(err: DatasetError) -> str:
@@ -94,6 +139,88 @@ def _directory() -> click.Path:
     return click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 
 
+def _dataset_options() -> Callable[[_Command], _Command]:
+    """Return a decorator adding the options for datasets as they ship (scan)."""
+    suffix = "Cut from {} file names before pairing (e.g. {}); other files are ignored."
+    options = [
+        click.option("--mask-suffix", default="", help=suffix.format("mask", "_gtFine_labelIds")),
+        click.option("--image-suffix", default="", help=suffix.format("image", "_leftImg8bit")),
+        click.option("--probs-suffix", default="", help=suffix.format("probability", "_probs")),
+        click.option(
+            "--split",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Scan only these ids, one a line (e.g. VOC's ImageSets/Segmentation/val.txt).",
+        ),
+        click.option(
+            "--label-map",
+            metavar="NAME|FILE",
+            callback=_builtin_or_file(BUILTIN_LABEL_MAPS),
+            help=(
+                "Raw mask id -> class id: JSON object or 'raw class' lines, or "
+                f"{', '.join(BUILTIN_LABEL_MAPS)}; unmapped ids become the ignore index."
+            ),
+        ),
+        click.option(
+            "--reduce-zero-label",
+            is_flag=True,
+            help="Mask 0 becomes the ignore index, k becomes k-1 (ADE20K).",
+        ),
+        click.option(
+            "--order",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help=(
+                "Ids of the rows of a whole-split PROBS array, one a line "
+                "[default: <name>.ids.txt beside it]."
+            ),
+        ),
+    ]
+
+    def apply(func: _Command) -> _Command:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def _dataset_defaults(
+    classes: str | Path | None,
+    ignore_index: int | None,
+    background: int | str | None,
+    mapped: bool,
+) -> tuple[int | None, int | None]:
+    """Return the ignore index and background a dataset's options imply (see --help)."""
+    builtin = isinstance(classes, str)
+    if ignore_index is None and (mapped or builtin):
+        ignore_index = 255
+    if background == "auto":
+        real_zero = mapped or classes in ("cityscapes", "ade20k")
+        return ignore_index, None if real_zero else 0
+    return ignore_index, background if isinstance(background, int) else None
+
+
+def _folder_options(
+    mask_suffix: str,
+    image_suffix: str,
+    probs_suffix: str,
+    split: Path | None,
+    label_map: str | Path | None,
+    reduce_zero_label: bool,
+    order: Path | None,
+) -> dict[str, Any]:
+    """Return the dataset-layout keywords of ``scan_folder`` the user gave (others: defaults)."""
+    options = {
+        "mask_suffix": mask_suffix,
+        "image_suffix": image_suffix,
+        "probs_suffix": probs_suffix,
+        "split": split,
+        "label_map": label_map,
+        "reduce_zero_label": reduce_zero_label,
+        "order": order,
+    }
+    return {k: v for k, v in options.items() if v not in ("", None, False)}
+
+
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
@@ -102,15 +229,19 @@ def _reading_options(background_help: str) -> Callable[[_Command], _Command]:
     options = [
         click.option(
             "--classes",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Class names (and colours): JSON or one name per line.",
+            metavar="NAME|FILE",
+            callback=_builtin_or_file(BUILTIN_CLASSES),
+            help=(
+                "Class names (and colours, which also read colour masks): JSON or one name "
+                f"per line, or a built-in list: {', '.join(BUILTIN_CLASSES)}."
+            ),
         ),
         click.option(
             "--ignore-index",
             type=int,
             default=None,
             callback=_label_value,
-            help="Void label, e.g. 255.",
+            help="Void label, e.g. 255 [default: 255 with a label map or built-in classes].",
         ),
         click.option("--from-logits", is_flag=True, help="Probability files hold logits."),
         click.option(
@@ -122,17 +253,18 @@ def _reading_options(background_help: str) -> Callable[[_Command], _Command]:
         ),
         click.option(
             "--background",
-            type=int,
-            default=0,
-            show_default=True,
-            callback=_label_value,
-            help=background_help,
+            metavar="ID|none",
+            default=None,
+            callback=_background,
+            help=background_help
+            + " A class id, or 'none' [default: none with a label map, --reduce-zero-label"
+            " or the cityscapes / ade20k classes, where 0 is a real class; else 0].",
         ),
         click.option(
             "--probs",
             "extra_probs",
             multiple=True,
-            type=_directory(),
+            type=click.Path(exists=True, path_type=Path),
             help=(
                 "Another model's probability folder (repeatable); "
                 "combined per pixel with PROBS_DIR."
@@ -156,7 +288,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("masks_dir", type=_directory())
-@click.argument("probs_dir", type=_directory())
+@click.argument("probs_dir", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--out",
     "out_dir",
@@ -171,6 +303,7 @@ def cli() -> None:
     help="Original images (PNG/JPEG, same stems) for overlays.",
 )
 @_reading_options("Background class id, for region issue types.")
+@_dataset_options()
 @click.option(
     "--downsample",
     type=click.IntRange(min=1),
@@ -199,28 +332,85 @@ def cli() -> None:
     default=None,
     help="Image scores [default: region_fraction, or softmin with self_confidence].",
 )
+@click.option(
+    "--min-area",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Regions of fewer pixels are left out of regions.csv and the report.",
+)
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    callback=_byte_size,
+    default=None,
+    help="RAM for the kept summary before it spills to disk, e.g. 4G [default: 1G].",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Files read at the same time [default: chosen for the machine].",
+)
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    type=click.Choice(EXPORT_CHOICES),
+    help=(
+        "Also write the flagged regions for review in a labelling tool, in OUT/exports/ "
+        "(repeatable): COCO (RLE masks), Label Studio tasks, CVAT for images 1.1 XML."
+    ),
+)
+@click.option(
+    "--export-label-by",
+    type=click.Choice(EXPORT_LABEL_BY),
+    default="predicted",
+    show_default=True,
+    help="Class an exported region is drawn with: the model's (the likely fix) or the given.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def scan(
     masks_dir: Path,
     probs_dir: Path,
     out_dir: Path,
     images_dir: Path | None,
-    classes: Path | None,
+    classes: str | Path | None,
     ignore_index: int | None,
     from_logits: bool,
     downsample: int,
     top: int,
     layout: str,
-    background: int,
+    background: int | str | None,
     skip_bad: bool,
     filter_by: str,
     score_method: str | None,
     quiet: bool,
     extra_probs: tuple[Path, ...],
+    mask_suffix: str,
+    image_suffix: str,
+    probs_suffix: str,
+    split: Path | None,
+    label_map: str | Path | None,
+    reduce_zero_label: bool,
+    order: Path | None,
+    min_area: int,
+    memory_limit: int | None,
+    jobs: int | None,
+    exports: tuple[str, ...],
+    export_label_by: str,
 ) -> None:
-    """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz per image).
+    """Audit MASKS_DIR (PNG/TIFF label masks) against PROBS_DIR (.npy/.npz/.pt per image).
 
-    Files are matched by stem. Several models (or folds): add --probs DIR per
+    Folders are searched recursively, and files paired by their path in their
+    folder and name, without --mask-suffix / --image-suffix / --probs-suffix;
+    a folder with all its files at the top pairs by name alone. PROBS_DIR may
+    also be one (N, K, H, W) array for the whole split (.npy, .pt or .zarr, rows
+    named by --order or <name>.ids.txt beside it). Probabilities smaller than
+    the masks (by one factor on both axes) are upsampled bilinearly, as
+    torch.nn.functional.interpolate(align_corners=False) does.
+
+    Several models (or folds): add --probs DIR per
     model, or give a PROBS_DIR that holds only sub-folders, one per model;
     every model needs a file of the same shape for each stem, and the models
     are combined per pixel by the per-class median. Writes, in OUT: images.csv, regions.csv,
@@ -234,6 +424,24 @@ def scan(
     """
     from segaudit.cli._scan import run_scan
 
+    mapped = label_map is not None or reduce_zero_label
+    ignore_index, bg = _dataset_defaults(classes, ignore_index, background, mapped)
+    folder_options = _folder_options(
+        mask_suffix, image_suffix, probs_suffix, split, label_map, reduce_zero_label, order
+    )
+    given: dict[str, Any] = {}  # run_scan's own defaults for options left out
+    if folder_options:
+        given["folder_options"] = folder_options
+    for name, value, default in (
+        ("min_area", min_area, 1),
+        ("memory_limit", memory_limit, None),
+        ("jobs", jobs, None),
+    ):
+        if value != default:
+            given[name] = value
+    if exports:
+        given["exports"] = tuple(dict.fromkeys(exports))
+        given["export_label_by"] = export_label_by
     with _input_errors(out_dir):
         result = run_scan(
             masks_dir,
@@ -246,11 +454,12 @@ def scan(
             downsample=downsample,
             layout=layout,
             top=top,
-            background=background,
+            background=bg,
             skip_bad=skip_bad,
             filter_by=filter_by,
             score_method=score_method,
             verbose=not quiet,
+            **given,
         )
     _print_summary(result)
 
@@ -343,6 +552,7 @@ def demo(out_dir: Path, n_images: int, seed: int, quiet: bool) -> None:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injection.")
 @_reading_options("Background class id: what a missed object becomes.")
+@_dataset_options()
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(
     masks_dir: Path,
@@ -351,18 +561,27 @@ def evaluate(
     kinds: str,
     rate: float,
     seed: int,
-    classes: Path | None,
+    classes: str | Path | None,
     ignore_index: int | None,
     from_logits: bool,
     layout: str,
-    background: int,
+    background: int | str | None,
     extra_probs: tuple[Path, ...],
     quiet: bool,
+    mask_suffix: str,
+    image_suffix: str,
+    probs_suffix: str,
+    split: Path | None,
+    label_map: str | Path | None,
+    reduce_zero_label: bool,
+    order: Path | None,
 ) -> None:
     """Measure each detector on MASKS_DIR and PROBS_DIR, with injected label errors.
 
     Several models: --probs DIR per extra model, or sub-folders of PROBS_DIR,
-    as in `segaudit scan`.
+    as in `segaudit scan`; dataset layouts (suffixes, --split, --label-map,
+    --reduce-zero-label, one array for the split) are read as `segaudit scan`
+    reads them.
 
     The masks are taken as the truth: label errors of the given kinds are
     injected into copies of them (the files are only read), every detector
@@ -375,6 +594,11 @@ def evaluate(
     from segaudit.cli._evaluate import run_evaluate
     from segaudit.cli._evaluate_report import comparison_lines
 
+    mapped = label_map is not None or reduce_zero_label
+    ignore_index, bg = _dataset_defaults(classes, ignore_index, background, mapped)
+    folder_options = _folder_options(
+        mask_suffix, image_suffix, probs_suffix, split, label_map, reduce_zero_label, order
+    )
     with _input_errors(out_dir):
         result = run_evaluate(
             masks_dir,
@@ -387,8 +611,9 @@ def evaluate(
             ignore_index=ignore_index,
             from_logits=from_logits,
             layout=layout,
-            background=background,
+            background=bg,
             verbose=not quiet,
+            folder_options=folder_options or None,
         )
     click.echo(f"\nsegaudit evaluate: {printable(result.out_dir)}")
     if result.num_models > 1:

@@ -14,7 +14,10 @@ from segaudit._typing import FloatArray, IntArray
 from segaudit._validation import allowed_labels, bad_labels
 from segaudit.io._classes import ClassInfo
 from segaudit.io._formats import RGBArray, read_image, read_label_mask, read_probs
+from segaudit.io._labels import LabelMapping
 from segaudit.io._problems import DatasetError, InputProblem, ItemError, problem_of
+from segaudit.io._resample import resize_bilinear
+from segaudit.io._split_probs import read_split_row
 
 __all__ = ["FolderDataset", "FolderItem", "LoadedItem", "label_message", "value_message"]
 
@@ -26,7 +29,12 @@ class FolderItem:
     """The files of one matched item, and the (H, W) size of its mask.
 
     `probs_paths` holds every model's file, in model order (`probs_path` first);
-    left empty, it is ``(probs_path,)``.
+    left empty, it is ``(probs_path,)``. `probs_rows` holds, for a model whose
+    file is one ``(N, K, H, W)`` array for the whole split, the item's row in
+    it (None for a file of its own); left empty, it is all None. `probs_sizes`
+    holds each model's (h, w) as `scan_folder` found it, where it is smaller
+    than `shape` (the probabilities are upsampled as they are read); left
+    empty, every model's size is `shape`.
     """
 
     stem: str
@@ -35,10 +43,16 @@ class FolderItem:
     image_path: Path | None
     shape: tuple[int, int]
     probs_paths: tuple[Path, ...] = ()
+    probs_rows: tuple[int | None, ...] = ()
+    probs_sizes: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.probs_paths:
             object.__setattr__(self, "probs_paths", (self.probs_path,))
+        if not self.probs_rows:
+            object.__setattr__(self, "probs_rows", (None,) * len(self.probs_paths))
+        if not self.probs_sizes:
+            object.__setattr__(self, "probs_sizes", (self.shape,) * len(self.probs_paths))
 
 
 class LoadedItem(NamedTuple):
@@ -75,6 +89,8 @@ class FolderDataset:
         negative values are refused too; with None (unknown) only NaN and infinity.
     num_models : int, default=1
         Probability files per item (models or folds, see `FolderItem.probs_paths`).
+    mapping : LabelMapping, optional
+        Applied to each mask as it is read (colours, label map, reduce-zero-label).
     """
 
     items: tuple[FolderItem, ...]
@@ -85,6 +101,7 @@ class FolderDataset:
     classes: ClassInfo | None = None
     from_logits: bool | None = None
     num_models: int = 1
+    mapping: LabelMapping | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -130,7 +147,9 @@ class FolderDataset:
         """Read item `i`: stem, labels (H, W), probabilities (K, H, W), image or None.
 
         With several models, each model's file is read once, and the
-        probabilities are a list of M (K, H, W) arrays.
+        probabilities are a list of M (K, H, W) arrays. Probabilities smaller
+        than the mask, as `scan_folder` found them (`FolderItem.probs_sizes`), are
+        upsampled to its size with `resize_bilinear`; masks go through `mapping`.
 
         The files are checked again as they are read: sizes and K as found by
         `scan_folder`, labels in ``0..K-1`` or `ignore_index`, probabilities finite
@@ -150,10 +169,21 @@ class FolderDataset:
                 f"{len(self.problems)} input problems",
             )
         item = self.items[i]
-        labels = _step(item.mask_path, item.stem, lambda: read_label_mask(item.mask_path))
+        mapping = self.mapping
+        labels = _step(
+            item.mask_path, item.stem, lambda: read_label_mask(item.mask_path, mapping=mapping)
+        )
         models = []
-        for m, path in enumerate(item.probs_paths):  # each model's file read once
-            probs = _step(path, item.stem, partial(read_probs, path, layout=self.layout))
+        files = zip(item.probs_paths, item.probs_rows, item.probs_sizes, strict=True)
+        for m, (path, row, stored) in enumerate(files):
+            read = (
+                partial(read_probs, path, layout=self.layout)
+                if row is None
+                else partial(read_split_row, path, row, layout=self.layout)
+            )
+            probs = _step(path, item.stem, read)  # each model's file read once
+            if stored != item.shape and probs.shape[1:] == stored:
+                probs = resize_bilinear(probs, item.shape)
             problem = self._problem(item, labels, probs, path, check_labels=m == 0)
             if problem is not None:
                 raise ItemError(problem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import struct
 import zipfile
 import zlib
@@ -16,6 +17,7 @@ import numpy.typing as npt
 from segaudit._optional import require
 from segaudit._typing import FloatArray, IntArray
 from segaudit._validation import param_error
+from segaudit.io._labels import LabelMapping
 from segaudit.io._problems import DatasetError, fail
 
 __all__ = [
@@ -35,7 +37,7 @@ __all__ = [
 PathLike = str | os.PathLike[str]
 RGBArray = npt.NDArray[np.uint8]
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
-PROBS_SUFFIXES = (".npy", ".npz")
+PROBS_SUFFIXES = (".npy", ".npz", ".pt")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMAGE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 #: What a corrupt file may raise while being read.
@@ -54,7 +56,7 @@ def _native(arr: np.ndarray) -> np.ndarray:
     return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
 
-def read_label_mask(path: PathLike) -> IntArray:
+def read_label_mask(path: PathLike, *, mapping: LabelMapping | None = None) -> IntArray:
     """Read a mask of class ids from a PNG or TIFF file.
 
     Parameters
@@ -63,6 +65,10 @@ def read_label_mask(path: PathLike) -> IntArray:
         A single-channel PNG (grayscale ``L``, 16-bit ``I;16``, ``I``, or palette ``P``,
         whose palette index is the class id, as in Pascal VOC) or a TIFF (read with
         tifffile when installed, which keeps any integer dtype, else with Pillow).
+        An RGB (or RGBA) PNG is read only with a `mapping` that has a palette.
+    mapping : LabelMapping, optional
+        Turns colours into ids (through its palette) and stored ids into class ids
+        (label map, reduce-zero-label) as the mask is read.
 
     Returns
     -------
@@ -73,7 +79,9 @@ def read_label_mask(path: PathLike) -> IntArray:
     Raises
     ------
     DatasetError
-        If the file is corrupt, has colour channels, or holds non-integer values.
+        If the file is corrupt, has colour channels (without a palette to read
+        them, or with colours missing from it and no ignore index), or holds
+        non-integer values.
 
     Examples
     --------
@@ -87,7 +95,13 @@ def read_label_mask(path: PathLike) -> IntArray:
     array([[  0,  15, 255]], dtype=uint8)
     """
     path = Path(path)
-    arr = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else _read_pil_mask(path)
+    colors = mapping is not None and mapping.palette is not None
+    if path.suffix.lower() in (".tif", ".tiff"):
+        arr = _read_tiff(path)
+    else:
+        arr = _read_pil_mask(path, colors=colors)
+    if colors and arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = _colors_to_ids(arr[..., :3], path, mapping)  # type: ignore[arg-type]
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 2:
@@ -100,15 +114,28 @@ def read_label_mask(path: PathLike) -> IntArray:
         arr = arr.astype(np.uint8)
     if arr.dtype.kind not in "ui":
         raise fail(path, f"expected integer class ids in the mask; got {arr.dtype} values.")
-    return _native(arr)
+    return _native(arr) if mapping is None else mapping.apply(_native(arr))
 
 
-def _read_pil_mask(path: Path) -> np.ndarray:
+def _colors_to_ids(rgb: np.ndarray, path: Path, mapping: LabelMapping) -> np.ndarray:
+    ids, unknown = mapping.colors_to_ids(rgb)
+    if unknown and mapping.ignore_index is None:
+        shown = ", ".join(str(list(c)) for c in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise fail(
+            path,
+            f"expected only the classes' colours in a colour mask; got {shown}. Add them to "
+            "the classes file, or pass ignore_index to make them void.",
+        )
+    return ids
+
+
+def _read_pil_mask(path: Path, *, colors: bool = False) -> np.ndarray:
     Image = _pillow()
+    modes = (*_MASK_MODES, "RGB", "RGBA") if colors else _MASK_MODES
     try:
         with Image.open(path) as img:
             mode = img.mode
-            arr = np.asarray(img) if mode in _MASK_MODES else None
+            arr = np.asarray(img) if mode in modes else None
     except FileNotFoundError:
         raise
     except ERRORS as exc:
@@ -118,7 +145,8 @@ def _read_pil_mask(path: Path) -> np.ndarray:
         raise fail(
             path,
             "expected a mask of single-channel class ids (palette 'P' or grayscale "
-            f"'L', 'I;16', 'I'); got a {mode!r} image. Convert colour masks to ids first.",
+            f"'L', 'I;16', 'I'); got a {mode!r} image. For colour masks, give classes "
+            "with colours (--classes).",
         )
     return arr
 
@@ -147,14 +175,16 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def read_probs(path: PathLike, *, layout: str = "KHW") -> FloatArray:
-    """Read one image's class probabilities or logits from a ``.npy`` or ``.npz`` file.
+    """Read one image's class probabilities or logits from a ``.npy``, ``.npz`` or ``.pt`` file.
 
     Parameters
     ----------
     path : str or PathLike
         A ``.npy`` file (memory-mapped, read-only, so nothing is read before it is used),
         or a ``.npz`` holding a single array or exactly one of the keys ``probs``,
-        ``pred_probs``, ``logits`` or ``arr_0``.
+        ``pred_probs``, ``logits`` or ``arr_0``, or a ``.pt`` file holding a tensor
+        (or a dict with one of those keys), loaded with ``torch.load(weights_only=True)``,
+        memory-mapped; bfloat16 becomes float32.
     layout : {"KHW", "HWK"}, default="KHW"
         Axis order of the stored array.
 
@@ -183,15 +213,17 @@ def read_probs(path: PathLike, *, layout: str = "KHW") -> FloatArray:
     path = Path(path)
     _, key = probe(path)
     try:
-        if key is None:
+        if path.suffix.lower() == ".pt":
+            arr = load_pt(path)
+        elif key is None:
             arr = np.load(path, mmap_mode="r")
         else:
             with np.load(path) as npz:
                 arr = npz[key]
         arr = arr.astype(np.float64) if arr.dtype.itemsize > 8 else _native(arr)
-    except FileNotFoundError:
+    except (FileNotFoundError, DatasetError):
         raise
-    except ERRORS as exc:
+    except (*ERRORS, RuntimeError) as exc:
         raise fail(path, f"cannot read the probabilities ({exc}).") from exc
     return arr if layout == "KHW" else np.moveaxis(arr, -1, 0)
 
@@ -206,9 +238,12 @@ def probe(path: Path) -> tuple[tuple[int, ...], str | None]:
     """Read only the header: the stored shape, and the array's key in a ``.npz``."""
     suffix, key = path.suffix.lower(), None
     if suffix not in PROBS_SUFFIXES:
-        raise fail(path, f"expected a .npy or .npz file; got suffix {suffix!r}.")
+        raise fail(path, f"expected a .npy, .npz or .pt file; got suffix {suffix!r}.")
     try:
-        if suffix == ".npy":
+        if suffix == ".pt":
+            arr = load_pt(path)
+            shape, dtype, offset, available = arr.shape, arr.dtype, 0, arr.nbytes
+        elif suffix == ".npy":
             with open(path, "rb") as fh:
                 shape, dtype, offset = _npy_header(fh)
             available = path.stat().st_size - offset
@@ -221,7 +256,7 @@ def probe(path: Path) -> tuple[tuple[int, ...], str | None]:
                 available = zf.getinfo(names[key]).file_size - offset
     except (FileNotFoundError, DatasetError):
         raise
-    except ERRORS as exc:
+    except (*ERRORS, RuntimeError) as exc:  # torch raises RuntimeError on a corrupt file
         raise fail(path, f"cannot read the {suffix} file, it is corrupt ({exc}).") from exc
     if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8, 12, 16):
         raise fail(path, f"expected float16, float32 or float64 probabilities; got {dtype}.")
@@ -235,6 +270,31 @@ def probe(path: Path) -> tuple[tuple[int, ...], str | None]:
             f"of data; got {available}.",
         )
     return shape, key
+
+
+def load_pt(path: Path) -> np.ndarray:
+    """Load a ``.pt`` tensor (or a dict holding one under a known key) as a numpy array.
+
+    Only tensors and plain containers are unpickled (``weights_only=True``); the
+    file is memory-mapped, so nothing is read before it is used (bfloat16,
+    which numpy lacks, is converted to float32 in memory).
+    """
+    torch = require("torch", "torch", "Reading .pt files")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:  # more than tensors and containers: not run
+        first = str(exc).strip().splitlines()[0]
+        raise fail(path, f"cannot read the .pt file with weights_only=True ({first}).") from exc
+    if isinstance(obj, dict):
+        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        obj = tensors[_pick_key(list(tensors), path)] if tensors else None
+    if not isinstance(obj, torch.Tensor):
+        raise fail(path, f"expected a tensor in the .pt file; got {type(obj).__name__}.")
+    tensor = obj.detach()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    arr: np.ndarray = tensor.numpy()
+    return arr
 
 
 def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype, int]:
