@@ -12,6 +12,7 @@ __all__ = ["VOID_COLOR", "class_palette", "colorize"]
 VOID_COLOR = (128, 128, 128)
 _GOLDEN = 0.618033988749895
 _HUE0 = 0.6  # class 0 is blue, not the red used for flagged pixels
+_LUT_MAX = 1 << 16  # integer maps spanning fewer ids are coloured through one lookup table
 
 
 def class_palette(num_classes: int) -> np.ndarray:
@@ -43,9 +44,27 @@ def colorize(
     """Colour a class map: ``(H, W)`` ids to ``(H, W, 3)`` uint8.
 
     Ids outside the palette (void, ignore_index) are drawn in grey.
+
+    Examples
+    --------
+    >>> colorize(np.array([[0, 1, 255]]), [[1, 2, 3], [4, 5, 6]], ignore_index=1).tolist()
+    [[[1, 2, 3], [128, 128, 128], [128, 128, 128]]]
     """
     pal = np.asarray(palette, dtype=np.uint8)
-    ids = np.asarray(labels).astype(np.int64)
+    ids = np.asarray(labels)
+    if ids.dtype.kind in "iub" and ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if hi - lo < _LUT_MAX:  # one table lookup per pixel
+            lut = np.empty((hi - lo + 1, 3), dtype=np.uint8)
+            lut[...] = VOID_COLOR
+            first, last = max(lo, 0), min(hi, pal.shape[0] - 1)
+            if first <= last:
+                lut[first - lo : last - lo + 1] = pal[first : last + 1]
+            if ignore_index is not None and lo <= ignore_index <= hi:
+                lut[ignore_index - lo] = VOID_COLOR
+            colored: np.ndarray = lut[np.subtract(ids, lo, dtype=np.intp)]
+            return colored
+    ids = ids.astype(np.int64)
     known = (ids >= 0) & (ids < pal.shape[0])
     if ignore_index is not None:
         known &= ids != ignore_index

@@ -10,11 +10,14 @@ changes what is visible, and never touches a file it did not write.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import json
 import os
-import re
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +26,15 @@ import pandas as pd
 
 from segaudit._progress import progress
 from segaudit._validation import check_choice, param_error
-from segaudit.drivers._stream import LabelAudit
+from segaudit.cli._scan_feed import feed_audit, model_path, reason
+from segaudit.drivers._parts import Tally
+from segaudit.drivers._stream import AuditImage, LabelAudit
+from segaudit.engine._scores import issue_image_scores, region_image_scores
 from segaudit.engine._setup import SetupWarning
 from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
 from segaudit.io import (
     ClassInfo,
     DatasetError,
-    FolderDataset,
-    FolderItem,
     InputProblem,
     read_image,
     scan_folder,
@@ -49,7 +53,18 @@ __all__ = ["ProbsDirs", "ScanResult", "model_path", "probs_inputs", "run_scan", 
 ProbsDirs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 """A probability folder, or several (one per model; see `model_folders`)."""
 
-IMAGE_COLUMNS = ["image", "score", "num_pixel_issues", "fraction_pixel_issues", "method"]
+_reason = reason  # the engine message without numbers; cli._evaluate imports it from here
+
+IMAGE_COLUMNS = [
+    "image",
+    "score",
+    "num_pixel_issues",
+    "fraction_pixel_issues",
+    "method",
+    "mask_path",
+    "image_path",
+]
+"""Columns of ``images.csv``; the paths are absolute, empty where there is no file."""
 
 
 def score_method_for(filter_by: str) -> str:
@@ -94,76 +109,99 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _with_stems(regions: pd.DataFrame, stems: list[str]) -> pd.DataFrame:
-    regions.insert(0, "stem", [stems[i] for i in regions["image"]])
+    names = np.asarray(stems, dtype=object)
+    regions.insert(0, "stem", names[regions["image"].to_numpy(dtype=np.intp)])
     return regions
 
 
-def _write_regions(spool: RegionSpool, names: list[str], stems: list[str], path: Path) -> None:
-    """Write every region to `path`, most severe first, one chunk at a time."""
+def _write_regions(
+    spool: RegionSpool,
+    names: list[str],
+    stems: list[str],
+    paths: dict[str, list[str]],
+    path: Path,
+) -> None:
+    """Write every region to `path`, most severe first, one chunk at a time.
+
+    `paths` maps a column name to each image's value (the files' paths).
+    """
+    columns = {name: np.asarray(values, dtype=object) for name, values in paths.items()}
     with atomic_write(path) as fh:
         for i, chunk in enumerate(spool.ranked(names)):
+            at = chunk["image"].to_numpy(dtype=np.intp)
+            for name, values in columns.items():
+                chunk[name] = values[at]
             write_csv(_with_stems(chunk, stems), fh, header=i == 0)
+
+
+def _regions_of(spool: RegionSpool, names: list[str], drawn: set[int], n: int) -> pd.DataFrame:
+    """Return the `n` most severe regions of the images in `drawn` (the report's pictures)."""
+    parts: list[pd.DataFrame] = []
+    count = 0
+    for chunk in spool.ranked(names):
+        part = chunk[chunk["image"].isin(drawn)]
+        parts.append(part)
+        count += len(part)
+        if count >= n:
+            break
+    if not parts:
+        return spool.head(0, names)
+    regions: pd.DataFrame = pd.concat(parts, ignore_index=True).head(n)
+    return regions
+
+
+PNG_COMPRESS_LEVEL = 1
+"""zlib level of the issue-mask PNGs: fast; the masks are mostly empty and compress well anyway."""
+PENDING_WRITES = 2
+"""Mask PNGs queued for the writer thread at most (each holds one (H, W) mask)."""
 
 
 def _write_mask_png(mask: np.ndarray, path: Path) -> None:
     from PIL import Image
 
+    pixels = mask.view(np.uint8) * np.uint8(255)
     with atomic_write(path, "wb") as fh:
-        Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(fh, format="PNG")
+        image = Image.fromarray(pixels, mode="L")
+        image.save(fh, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
-_ENGINE_WHERE = (
-    (re.compile(r"LabelAudit\.update \(batch \d+\): "), ""),
-    (re.compile(r" of image \d+, "), ", "),
-    (re.compile(r"\bimage \d+, "), ""),
-    (re.compile(r" in batch \d+"), ""),
-)
+class _MaskWriter:
+    """Write mask PNGs in one thread (Pillow's encoder and fsync release the GIL), in order.
 
-
-def _reason(err: ValueError) -> str:
-    """Return the engine's message without batch and image numbers (the file names the item)."""
-    text = str(err)
-    for pattern, replacement in _ENGINE_WHERE:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _feed(dataset: FolderDataset, i: int, audit: LabelAudit) -> InputProblem | None:
-    """Read item `i` into the audit; return its problem instead if it has one."""
-    files = dataset.items[i]
-    try:
-        item = dataset.load(i)
-    except DatasetError as err:  # an ItemError: this item's file and reason
-        return replace(err.problems[0], stem=files.stem)
-    except OSError as err:
-        path = Path(err.filename) if err.filename else files.mask_path
-        return InputProblem(path, f"cannot read the file ({err.strerror or err}).", files.stem)
-    try:
-        audit.update(item.labels, item.probs)  # several models: [p1, ..., pM]
-    except ValueError as err:  # the audit is left as it was (see LabelAudit.update)
-        message = f"{_reason(err)} (mask {files.mask_path.name})"
-        return InputProblem(model_path(files, str(err)), message, files.stem)
-    return None
-
-
-_MODEL_INDEX = re.compile(r"pred_probs\[(\d+)\]")
-
-
-def model_path(files: FolderItem, message: str) -> Path:
-    """Return the probability file an engine message is about (``pred_probs[m]``: model m).
-
-    Examples
-    --------
-    >>> item = FolderItem("a", Path("m/a.png"), Path("p0/a.npy"), None, (1, 1),
-    ...                   (Path("p0/a.npy"), Path("p1/a.npy")))
-    >>> model_path(item, "pred_probs[1] must be finite").as_posix()
-    'p1/a.npy'
-    >>> model_path(item, "bad K").as_posix()
-    'p0/a.npy'
+    At most `PENDING_WRITES` masks wait; an error of a write is raised by the
+    next `submit` or by `close`.
     """
-    found = _MODEL_INDEX.search(message)
-    m = int(found.group(1)) if found else 0
-    return files.probs_paths[m] if m < len(files.probs_paths) else files.probs_path
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segaudit-png")
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, mask: np.ndarray, path: Path) -> None:
+        while len(self._pending) >= PENDING_WRITES:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_write_mask_png, mask, path))
+
+    def close(self) -> None:
+        """Wait for every write; raise the first error."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._abort()
+
+    def _abort(self) -> None:
+        """Drop the writes not started; wait for the one running (errors are not raised)."""
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> _MaskWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the scan failed: its error is the one to see
+            self._abort()
 
 
 def probs_inputs(probs_dir: ProbsDirs) -> dict[str, Path]:
@@ -177,35 +215,81 @@ def probs_inputs(probs_dir: ProbsDirs) -> dict[str, Path]:
     }
 
 
-def _audit(
-    dataset: FolderDataset, audit: LabelAudit, *, skip_bad: bool, verbose: bool
-) -> tuple[list[int], list[InputProblem]]:
-    """Stream every item through the audit; return the items kept and the problems skipped.
+def _image_scorer(audit: LabelAudit, method: str) -> Callable[[int, int, int], float]:
+    """Return ``score(index, flagged, valid)``, an image's score from the issue mask's counts.
 
-    Raises
-    ------
-    DatasetError
-        Naming the file, on the first bad item unless `skip_bad`; if none is left.
+    ``"num_pixel_issues"`` and, when the audit's detector is
+    ``"confident_regions"``, ``"region_fraction"`` count the pixels of
+    ``iter_images``' masks, so they are computed from the one pass over them
+    (the same functions, the same values); other scores are asked of the audit.
     """
-    kept: list[int] = []
-    skipped: list[InputProblem] = []
-    with progress(len(dataset), "reading probabilities", verbose) as bar:
-        for i in range(len(dataset)):
-            problem = _feed(dataset, i, audit)
-            if problem is None:
-                kept.append(i)
-            elif skip_bad:
-                skipped.append(problem)
-            else:
-                raise DatasetError([problem])
-            bar.update(1)
-    if not kept:
-        raise DatasetError(skipped, "no usable item is left after skipping")
-    return kept, skipped
+    if method == "num_pixel_issues":
+        return lambda i, flagged, valid: float(
+            issue_image_scores(np.array([flagged]), np.array([valid]))[0]
+        )
+    if method == "region_fraction" and audit.options.filter_by == "confident_regions":
+        softmin = audit.image_scores(method="softmin")
+        return lambda i, flagged, valid: float(
+            region_image_scores(np.array([flagged]), np.array([valid]), softmin[i : i + 1])[0]
+        )
+    scores = audit.image_scores(method=method)
+    return lambda i, flagged, valid: float(scores[i])
 
 
-def _per_class(audit: LabelAudit, names: list[str]) -> pd.DataFrame:
-    pixels, flagged = audit.class_counts()
+@dataclass(frozen=True)
+class _Kept:
+    """One image kept for the report: its position, score, flagged pixels and maps."""
+
+    index: int
+    score: float
+    flagged: int
+    labels: np.ndarray
+    predicted: np.ndarray
+    issues: np.ndarray
+
+
+class _Worst:
+    """The `top` images of lowest score, ties by position, NaN last; copied as the pass goes.
+
+    The same images as the first `top` of ``np.argsort(scores, kind="stable")``,
+    without knowing every score first; at most `top` images are held.
+    """
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self._heap: list[tuple[tuple[bool, float, int], _Kept]] = []
+
+    def offer(self, img: AuditImage, score: float, flagged: int) -> None:
+        """Keep a copy of `img` if it is among the `top` worst so far."""
+        if self.top <= 0:
+            return
+        nan = score != score
+        # heapq is a min-heap: with negated keys its root is the best-kept image's opposite,
+        # the worst of the kept ones (the highest score, the latest position)
+        neg = (not nan, 0.0 if nan else -score, -img.index)
+        if len(self._heap) >= self.top and neg <= self._heap[0][0]:
+            return
+        void = img.predicted < 0
+        kept = _Kept(
+            img.index,
+            score,
+            flagged,
+            img.labels.copy(),
+            np.where(void, img.labels, img.predicted),
+            img.issues.copy(),
+        )
+        if len(self._heap) < self.top:
+            heapq.heappush(self._heap, (neg, kept))
+        else:
+            heapq.heapreplace(self._heap, (neg, kept))
+
+    def images(self) -> list[_Kept]:
+        """Return the kept images, in no particular order."""
+        return [kept for _, kept in self._heap]
+
+
+def _per_class(tally: Tally, thresholds: np.ndarray, names: list[str]) -> pd.DataFrame:
+    pixels, flagged = tally.pixels, tally.flagged
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(pixels > 0, flagged / np.maximum(pixels, 1), 0.0)
     frame: pd.DataFrame = pd.DataFrame(
@@ -214,7 +298,7 @@ def _per_class(audit: LabelAudit, names: list[str]) -> pd.DataFrame:
             "pixels": pixels,
             "flagged": flagged,
             "fraction_flagged": fraction,
-            "threshold": audit.thresholds,
+            "threshold": thresholds,
         }
     )
     return frame
@@ -238,6 +322,11 @@ def run_scan(
     score_method: str | None = None,
     memory_limit: int | None = 1 << 30,
     verbose: bool = True,
+    folder_options: Mapping[str, Any] | None = None,
+    min_area: int = 1,
+    jobs: int | None = None,
+    exports: Sequence[str] = (),
+    export_label_by: str = "predicted",
 ) -> ScanResult:
     """Scan a folder of masks against a folder of per-image probabilities.
 
@@ -253,8 +342,10 @@ def run_scan(
     out_dir : path
         The scan's own folder, created if needed; it must neither be, contain
         nor lie inside an input folder. Visible results: ``images.csv``,
-        ``regions.csv``, ``confusions.csv``, ``per_class.csv``, ``masks/<stem>.png``
-        for images with issues, and ``report.html``. Each is a link through
+        ``regions.csv`` (both with the files' paths), ``confusions.csv``,
+        ``per_class.csv``, ``summary.json`` (figures and settings),
+        ``masks/<stem>.png`` for images with issues, ``exports/`` and
+        ``report.html``. Each is a link through
         ``.segaudit/current``, which points to the complete run
         ``.segaudit/runs/<id>/`` (with ``manifest.json``: run id, files, sha256)
         and is replaced in one rename, so readers see the old run or the new one.
@@ -294,6 +385,19 @@ def run_scan(
         Bytes of summary kept in RAM before spilling to ``.segaudit/spill-<id>``.
     verbose : bool, default=True
         Progress bars.
+    folder_options : mapping, optional
+        Dataset layout keywords of :func:`~segaudit.io.scan_folder`
+        (``mask_suffix``, ``image_suffix``, ``probs_suffix``, ``split``,
+        ``label_map``, ``reduce_zero_label``, ``order``).
+    min_area : int, default=1
+        Regions of fewer pixels are left out of ``regions.csv`` and the report
+        (their pixels stay in the masks).
+    jobs : int, optional
+        Threads reading files ahead (default: chosen from the image size).
+    exports : sequence of {"coco", "labelstudio", "cvat"}, default=()
+        Review files to write into ``exports/`` (see :mod:`segaudit.export`).
+    export_label_by : {"predicted", "given"}, default="predicted"
+        Class an exported region is drawn with.
 
     Returns
     -------
@@ -319,8 +423,7 @@ def run_scan(
     ``@``, a tab or a carriage return get a leading ``'`` so that spreadsheets
     show them as text instead of running them as formulas.
     """
-    from segaudit import __version__
-    from segaudit.report import ReportImage, write_report
+    from segaudit._version import __version__
 
     out = Path(out_dir)
     filter_by = check_choice(filter_by, "filter_by", FILTER_BY, "run_scan")
@@ -333,6 +436,7 @@ def run_scan(
             "(use filter_by='self_confidence' to rank blocks)",
             downsample,
         )
+    exports = check_exports(exports, export_label_by, "run_scan")
     inputs = {"masks": masks_dir, **probs_inputs(probs_dir), "images": images_dir}
     check_out_dir(out, inputs, "run_scan")
     with contextlib.ExitStack() as stack:
@@ -346,6 +450,7 @@ def run_scan(
             classes=classes,
             downsample=downsample,
             from_logits=from_logits,
+            **dict(folder_options or {}),
         )
         skipped: list[InputProblem] = []
         if skip_bad:
@@ -356,9 +461,6 @@ def run_scan(
         if k is None:  # not reached: with no readable probability file, every item is a problem
             raise DatasetError(dataset.problems, "no probability file could be read")
         info = dataset.classes
-        names = list(info.names) if info is not None else [str(i) for i in range(k)]
-        colors = list(info.colors) if info is not None and info.colors is not None else None
-        stage, spill = folder.stage, folder.spill
         audit = stack.enter_context(
             LabelAudit(
                 k,
@@ -366,32 +468,151 @@ def run_scan(
                 from_logits=from_logits,
                 downsample=downsample,
                 memory_limit=memory_limit,
-                spill_dir=spill,
+                spill_dir=folder.spill,
                 filter_by=filter_by,
             )
         )
-        kept, late = _audit(dataset, audit, skip_bad=skip_bad, verbose=verbose)
+        kept, late = feed_audit(dataset, audit, skip_bad=skip_bad, verbose=verbose, jobs=jobs)
         skipped += late
         items = [dataset.items[i] for i in kept]
-        stems = [item.stem for item in items]
+        mapped = dataset.mapping is not None and (
+            dataset.mapping.maps_ids or dataset.mapping.palette is not None
+        )
+        settings = {
+            "masks": str(Path(masks_dir).resolve()),
+            "probabilities": [str(p.resolve()) for p in probs_inputs(probs_dir).values()],
+            "images": None if images_dir is None else str(Path(images_dir).resolve()),
+            "from_logits": from_logits,
+            "downsample": downsample,
+            "layout": layout,
+            "dataset_options": {k: str(v) for k, v in (folder_options or {}).items()},
+            "models": dataset.num_models,
+        }
+        return write_outputs(
+            audit,
+            folder,
+            [item.stem for item in items],
+            OutputSettings(
+                names=list(info.names) if info is not None else [str(i) for i in range(k)],
+                colors=list(info.colors) if info is not None and info.colors else None,
+                method=method,
+                background=background,
+                top=top,
+                min_area=min_area,
+                exports=exports,
+                export_label_by=export_label_by,
+                palette_from=None if mapped or not items else items[0].mask_path,
+                images_root=None if images_dir is None else Path(images_dir),
+                settings=settings,
+            ),
+            image_paths=[item.image_path for item in items],
+            mask_paths=[item.mask_path for item in items],
+            skipped=skipped,
+            num_models=dataset.num_models,
+            verbose=verbose,
+        )
+
+
+def check_exports(exports: Sequence[str], label_by: str, func: str) -> tuple[str, ...]:
+    """Return the export formats, checked and without repeats."""
+    from segaudit.export import EXPORT_FORMATS, LABEL_BY
+
+    if isinstance(exports, str):
+        exports = [exports]
+    chosen = tuple(dict.fromkeys(check_choice(e, "exports", EXPORT_FORMATS, func) for e in exports))
+    check_choice(label_by, "export_label_by", LABEL_BY, func)
+    return chosen
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How the scan's outputs are written (the settings are also in ``summary.json``)."""
+
+    names: list[str]
+    colors: list[Any] | None
+    method: str
+    background: int | None = 0
+    top: int = 20
+    min_area: int = 1
+    exports: tuple[str, ...] = ()
+    export_label_by: str = "predicted"
+    palette_from: Path | None = None
+    """A mask PNG whose own palette colours the report when no class colours are given."""
+    images_root: Path | None = None
+    """Exports name an image by its path relative to this folder (else its absolute path)."""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _path_text(path: Path | None) -> str:
+    return "" if path is None else str(Path(path).resolve())
+
+
+def write_outputs(
+    audit: LabelAudit,
+    folder: OutputFolder,
+    ids: Sequence[str],
+    opts: OutputSettings,
+    *,
+    image_paths: Sequence[Path | None] | None = None,
+    mask_paths: Sequence[Path | None] | None = None,
+    skipped: Sequence[InputProblem] = (),
+    num_models: int = 1,
+    verbose: bool = True,
+) -> ScanResult:
+    """Write a finished audit's results into `folder`'s stage, then publish them.
+
+    The one pass over :meth:`~segaudit.LabelAudit.iter_images` writes the issue
+    masks (``masks/<id>.png``) and spools the regions; then ``images.csv``,
+    ``regions.csv``, ``confusions.csv``, ``per_class.csv``, ``summary.json``,
+    ``exports/`` and ``report.html`` are written and the run is published.
+    `ids` name the images (`audit`'s order); `image_paths` and `mask_paths`
+    (optional, one per image) are written into the CSVs and used for overlays.
+    """
+    from segaudit.report import ReportImage, count_pairs, read_mask_palette, write_report
+
+    k = audit.options.num_classes
+    ignore_index = audit.options.ignore_index
+    names, method, top = opts.names, opts.method, opts.top
+    n = len(ids)
+    image_paths = list(image_paths) if image_paths is not None else [None] * n
+    mask_paths = list(mask_paths) if mask_paths is not None else [None] * n
+    stage, spill = folder.stage, folder.spill
+    with contextlib.ExitStack() as stack:
         # shown in the summary and the report instead of as Python warnings
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore", SetupWarning)
         setup = audit.setup_warnings()
-        scores = audit.image_scores(method=method)
-        worst = set(np.argsort(scores, kind="stable")[:top].tolist())
+        score_of = _image_scorer(audit, method)
+        worst = _Worst(top)
+        tally = Tally(k, ignore_index)
+        model = np.zeros((k, k), dtype=np.int64)  # the model against the labels
         spool = stack.enter_context(RegionSpool(spill / "regions.bin"))
-        rows, shown = [], []
-        with progress(len(items), "finding regions", verbose) as bar:
-            for img in audit.iter_images():
-                stem = stems[img.index]
-                void = img.predicted < 0
-                valid = img.labels.size - int(np.count_nonzero(void))
-                flagged = int(img.issues.sum())
+        writer = stack.enter_context(_MaskWriter())
+        rows = []
+        with progress(n, "finding regions", verbose) as bar:
+            for img in audit.iter_images():  # the one pass over the issue masks
+                stem = ids[img.index]
+                valid = img.labels.size - int(np.count_nonzero(img.predicted < 0))
+                flagged = int(np.count_nonzero(img.issues))
                 fraction = flagged / valid if valid else 0.0
-                rows.append((stem, scores[img.index], flagged, fraction, method))
+                score = score_of(img.index, flagged, valid)
+                rows.append(
+                    (
+                        stem,
+                        score,
+                        flagged,
+                        fraction,
+                        method,
+                        _path_text(mask_paths[img.index]),
+                        _path_text(image_paths[img.index]),
+                    )
+                )
+                tally.add(img.labels, img.predicted, img.issues)
+                model += count_pairs(img.labels, img.predicted, k, ignore_index=ignore_index)
                 if flagged:
-                    _write_mask_png(img.issues, stage / "masks" / f"{stem}.png")
+                    target = stage / "masks" / f"{stem}.png"
+                    target.parent.mkdir(parents=True, exist_ok=True)  # nested ids: city/name
+                    writer.submit(img.issues, target)
                     spool.append(
                         image_regions(
                             img.issues,
@@ -399,51 +620,62 @@ def run_scan(
                             img.predicted,
                             img.scores,
                             image=img.index,
-                            background=background,
+                            background=opts.background,
                             ignore_index=ignore_index,
+                            min_area=opts.min_area,
                         )
                     )
-                if img.index in worst:
-                    path = items[img.index].image_path
-                    photo = read_image(path) if path is not None else None
-                    predicted = np.where(void, img.labels, img.predicted)
-                    score = float(scores[img.index])
-                    shown.append(
-                        ReportImage(
-                            stem,
-                            score,
-                            flagged,
-                            img.labels.copy(),
-                            predicted,
-                            img.issues.copy(),
-                            photo,
-                        )
-                    )
+                    worst.offer(img, score, flagged)  # pictures only of images with flags
                 bar.update(1)
+        writer.close()  # every mask written before the CSVs, or its error raised now
+        shown = []
+        for kept_image in worst.images():
+            path = image_paths[kept_image.index]
+            shown.append(
+                ReportImage(
+                    ids[kept_image.index],
+                    kept_image.score,
+                    kept_image.flagged,
+                    kept_image.labels,
+                    kept_image.predicted,
+                    kept_image.issues,
+                    read_image(path) if path is not None else None,
+                )
+            )
         images = pd.DataFrame(rows, columns=IMAGE_COLUMNS).sort_values(
             ["score", "image"], kind="stable"
         )
-        confusions = confusion_frame(audit.confusions(), names, top=None)
-        per_class = _per_class(audit, names)
+        confusions = confusion_frame(tally.confusions, names, top=None)
+        per_class = _per_class(tally, audit.thresholds, names)
         summary = {
-            "images": len(items),
+            "images": n,
             "skipped items": len(skipped),
             "classes": k,
-            "models": dataset.num_models,
+            "models": num_models,
             "labelled pixels": int(per_class["pixels"].sum()),
             "flagged pixels": int(per_class["flagged"].sum()),
             "images with issues": int((images["num_pixel_issues"] > 0).sum()),
             "regions": spool.count,
             "estimated issues (T)": audit.num_issues,
-            "filter by": filter_by,
+            "filter by": audit.options.filter_by,
             "image scores": method,
         }
+        paths = {
+            "mask_path": [_path_text(p) for p in mask_paths],
+            "image_path": [_path_text(p) for p in image_paths],
+        }
         _write_csv(images, stage / "images.csv")
-        _write_regions(spool, names, stems, stage / "regions.csv")
+        _write_regions(spool, names, list(ids), paths, stage / "regions.csv")
         _write_csv(confusions, stage / "confusions.csv")
         _write_csv(per_class, stage / "per_class.csv")
-        regions = _with_stems(spool.head(5 * top, names), stems)
+        _write_summary(
+            stage / "summary.json", summary, opts, audit, setup, skipped, spool.type_counts()
+        )
+        drawn = {kept.index for kept in worst.images()}
+        regions = _with_stems(_regions_of(spool, names, drawn, 5 * top), list(ids))
         shown.sort(key=lambda r: (r.score, r.stem))
+        if opts.exports:
+            _write_exports(stage, opts, ids, image_paths)
         write_report(
             stage / "report.html",
             images=shown,
@@ -452,21 +684,87 @@ def run_scan(
             per_class=per_class,
             summary=summary,
             class_names=names,
-            class_colors=colors,
+            class_colors=opts.colors,
+            mask_palette=(
+                read_mask_palette(opts.palette_from)
+                if opts.colors is None and opts.palette_from is not None
+                else None
+            ),
+            model_confusion=model,
+            image_table=images,
             ignore_index=ignore_index,
             warnings=setup,
         )
         files = folder.publish()
-    return ScanResult(
-        out,
-        images.reset_index(drop=True),
-        regions,
-        spool.type_counts(),
-        confusions,
-        per_class,
-        summary,
-        skipped,
-        files,
-        folder.run_dir,
-        setup,
-    )
+        return ScanResult(
+            folder.out,
+            images.reset_index(drop=True),
+            regions,
+            spool.type_counts(),
+            confusions,
+            per_class,
+            summary,
+            list(skipped),
+            files,
+            folder.run_dir,
+            setup,
+        )
+
+
+def _write_summary(
+    path: Path,
+    summary: dict[str, Any],
+    opts: OutputSettings,
+    audit: LabelAudit,
+    setup: list[str],
+    skipped: Sequence[InputProblem],
+    region_types: dict[str, int],
+) -> None:
+    """Write ``summary.json``: the run's figures and every setting that produced them."""
+    from segaudit._version import __version__
+
+    document = {
+        "segaudit_version": __version__,
+        "figures": summary,
+        "region_types": region_types,
+        "settings": {
+            "filter_by": audit.options.filter_by,
+            "image_scores": opts.method,
+            "ignore_index": audit.options.ignore_index,
+            "background": opts.background,
+            "min_area": opts.min_area,
+            "top": opts.top,
+            "exports": list(opts.exports),
+            "export_label_by": opts.export_label_by,
+            "class_names": opts.names,
+            **opts.settings,
+        },
+        "thresholds": [float(t) if np.isfinite(t) else None for t in audit.thresholds],
+        "warnings": setup,
+        "skipped": [str(problem) for problem in skipped],
+    }
+    with atomic_write(path) as fh:
+        json.dump(document, fh, indent=1, allow_nan=False, default=_json_default)
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _write_exports(
+    stage: Path, opts: OutputSettings, ids: Sequence[str], image_paths: Sequence[Path | None]
+) -> None:
+    """Write the review files of the staged scan into ``stage/exports``."""
+    from segaudit.export import from_scan, write_exports
+
+    root = None if opts.images_root is None else Path(opts.images_root).resolve()
+    names = {}
+    for stem, path in zip(ids, image_paths, strict=True):
+        if path is not None:
+            full = Path(path).resolve()
+            inside = root is not None and full.is_relative_to(root)
+            names[stem] = (full.relative_to(root) if inside and root else full).as_posix()
+    review = from_scan(stage, file_names=names or None, class_colors=opts.colors)
+    write_exports(review, opts.exports, stage / "exports", label_by=opts.export_label_by)

@@ -27,6 +27,7 @@ from segaudit.kernels._torch import to_numpy
 
 __all__ = [
     "Part",
+    "Tally",
     "check_batch",
     "class_counts",
     "confusions",
@@ -171,29 +172,60 @@ def loosest_dtype(loosest: np.dtype, probs: SliceableArray, from_logits: bool) -
     return dtype if np.finfo(dtype).eps > np.finfo(loosest).eps else loosest
 
 
+class Tally:
+    """Flagged pixels per (given, predicted) class and labelled / flagged pixels per class.
+
+    Added image by image or batch by batch; the totals do not depend on how.
+
+    Examples
+    --------
+    >>> tally = Tally(2, None)
+    >>> tally.add(np.array([0, 1, 1]), np.array([0, 0, 1]), np.array([False, True, False]))
+    >>> tally.confusions.tolist(), tally.pixels.tolist(), tally.flagged.tolist()
+    ([[0, 0], [1, 0]], [1, 2], [0, 1])
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None) -> None:
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        k = num_classes
+        self._pairs = np.zeros(k * k, dtype=np.int64)
+        self.pixels = np.zeros(k, dtype=np.int64)
+        self.flagged = np.zeros(k, dtype=np.int64)
+
+    @property
+    def confusions(self) -> np.ndarray:
+        """Flagged pixels per (given, predicted) class, ``(K, K)`` int64."""
+        return self._pairs.reshape(self.num_classes, self.num_classes)
+
+    def add(self, labels: np.ndarray, argmax: np.ndarray, mask: np.ndarray) -> None:
+        """Count one image or batch: given labels, argmax and issue mask of the same size."""
+        k = self.num_classes
+        flat = mask.reshape(-1)
+        given = labels.reshape(-1)
+        flagged = given[flat].astype(np.int64)
+        self._pairs += np.bincount(flagged * k + argmax.reshape(-1)[flat], minlength=k * k)
+        lab = given.astype(np.int64)
+        keep = (lab >= 0) & (lab < k)
+        if self.ignore_index is not None:
+            keep &= lab != self.ignore_index
+        self.pixels += np.bincount(lab[keep], minlength=k)
+        self.flagged += np.bincount(flagged, minlength=k)
+
+
 def confusions(masks: Iterable[tuple[Part, np.ndarray]], num_classes: int) -> np.ndarray:
     """Count flagged pixels per (given, predicted) class: ``(K, K)`` int64."""
-    k = num_classes
-    table = np.zeros(k * k, dtype=np.int64)
+    tally = Tally(num_classes, None)
     for part, mask in masks:
-        flat = mask.reshape(part.shape[0], -1)
-        given = part.labels[flat].astype(np.int64)
-        table += np.bincount(given * k + part.argmax[flat], minlength=k * k)
-    return table.reshape(k, k)
+        tally.add(part.labels, part.argmax, mask)
+    return tally.confusions
 
 
 def class_counts(
     masks: Iterable[tuple[Part, np.ndarray]], num_classes: int, ignore_index: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labelled pixels and flagged pixels per given class, each ``(K,)`` int64."""
-    k = num_classes
-    flagged = np.zeros(k, dtype=np.int64)
-    full = np.zeros(k, dtype=np.int64)
+    tally = Tally(num_classes, ignore_index)
     for part, mask in masks:
-        lab = part.labels.reshape(-1).astype(np.int64)
-        keep = (lab >= 0) & (lab < k)
-        if ignore_index is not None:
-            keep &= lab != ignore_index
-        full += np.bincount(lab[keep], minlength=k)
-        flagged += np.bincount(lab[mask.reshape(-1)], minlength=k)
-    return full, flagged
+        tally.add(part.labels, part.argmax, mask)
+    return tally.pixels, tally.flagged

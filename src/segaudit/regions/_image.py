@@ -29,6 +29,8 @@ __all__ = ["image_regions"]
 
 _BOUNDARY_FRACTION = 0.8  # share of a region's pixels that must lie near a border
 _TYPE = {name: code for code, name in enumerate(ISSUE_TYPES)}
+_Pixels = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""The flagged pixels' rows, columns and region ids, in raster order."""
 
 
 def _border_map(labels_hw: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -60,7 +62,7 @@ def _majority(region_ids: np.ndarray, values: np.ndarray, n_regions: int) -> np.
 
 def _ring_has(
     lab: np.ndarray,
-    mask: np.ndarray,
+    pixels: _Pixels,
     labels_hw: np.ndarray,
     valid: np.ndarray,
     wanted: tuple[np.ndarray, ...],
@@ -79,8 +81,7 @@ def _ring_has(
     lab_p = np.pad(lab, pad).ravel()
     labels_p = np.pad(labels_hw, pad).ravel()
     valid_p = np.pad(valid, pad).ravel()
-    rows, cols = np.nonzero(mask)
-    region = lab[rows, cols]
+    rows, cols, region = pixels
     sel = asked[region - 1]
     region = region[sel]
     base = (rows[sel] + width) * stride + cols[sel] + width
@@ -96,6 +97,45 @@ def _ring_has(
     found = [np.bincount(region, weights=s, minlength=asked.size + 1)[1:] > 0 for s in seen]
     near_all: BoolArray = asked & np.logical_and.reduce(found)
     return near_all
+
+
+def _window(flags: np.ndarray, size: int, every: bool) -> np.ndarray:
+    """Whether any (or every) pixel of the ``size x size`` square around each pixel is True.
+
+    Pixels outside the image count as False. Separable: rows, then columns,
+    over shifted slices of a padded copy (``size`` odd).
+    """
+    r = size // 2
+    if r == 0:
+        same: np.ndarray = flags.copy()
+        return same
+    h, w = flags.shape
+    padded = np.zeros((h + 2 * r, w + 2 * r), dtype=np.bool_)
+    padded[r : r + h, r : r + w] = flags
+    combine = np.logical_and if every else np.logical_or
+    rows: np.ndarray = padded[0:h].copy()
+    for d in range(1, 2 * r + 1):
+        combine(rows, padded[d : d + h], out=rows)
+    out: np.ndarray = rows[:, 0:w].copy()
+    for d in range(1, 2 * r + 1):
+        combine(out, rows[:, d : d + w], out=out)
+    return out
+
+
+def _boxes(shape: tuple[int, ...], pixels: _Pixels, n: int) -> np.ndarray:
+    """Bounding boxes ``(n, 4)`` (row0, col0, row1, col1; half-open) of regions ``1..n``."""
+    rows, cols, ids = pixels
+    at = ids - 1
+    boxes = np.empty((4, n), dtype=np.int64)
+    boxes[0] = shape[0]
+    boxes[1] = shape[1]
+    boxes[2:] = 0
+    np.minimum.at(boxes[0], at, rows)
+    np.minimum.at(boxes[1], at, cols)
+    np.maximum.at(boxes[2], at, rows + 1)
+    np.maximum.at(boxes[3], at, cols + 1)
+    out: np.ndarray = boxes.T
+    return out
 
 
 def image_regions(
@@ -132,30 +172,33 @@ def image_regions(
     lab, n = ndi.label(mask, structure=structure)
     if n == 0:
         return np.empty(0, dtype=REGION_DTYPE)
-    ids = lab[mask]
+    at = np.flatnonzero(mask)  # the flagged pixels, in raster order, found once
+    rows, cols = np.divmod(at, mask.shape[1])
+    ids = lab.ravel()[at]
     area = np.bincount(ids, minlength=n + 1)[1:]
-    given = _majority(ids, labels_hw[mask], n)
-    predicted = _majority(ids, predicted_hw[mask], n)
+    given = _majority(ids, labels_hw.ravel()[at], n)
+    predicted = _majority(ids, predicted_hw.ravel()[at], n)
     mean_conf: np.ndarray
     severity: np.ndarray
     if scores_hw is None:
         mean_conf = np.full(n, np.nan)
         severity = area.astype(np.float64)
     else:
-        total = np.bincount(ids, weights=np.asarray(scores_hw, np.float64)[mask], minlength=n + 1)
+        picked = np.asarray(scores_hw).ravel()[at].astype(np.float64)
+        total = np.bincount(ids, weights=picked, minlength=n + 1)
         mean_conf = total[1:] / area
         severity = area - total[1:]
     border = _border_map(labels_hw, valid)
     near_count = np.zeros(n)
     if border.any():
-        near = ndi.distance_transform_cdt(~border, metric="chessboard") < boundary_width
-        near_count = np.bincount(ids, weights=near[mask], minlength=n + 1)[1:]
+        # chessboard distance to a border pixel < width: a border pixel in the (2w-1)-square
+        near = _window(border, 2 * boundary_width - 1, every=False)
+        near_count = np.bincount(ids, weights=near.ravel()[at], minlength=n + 1)[1:]
     # A pixel whose chessboard distance to the region's outside exceeds the width is the
-    # centre of a (2w+1)-square lying wholly inside its region: min == max over the square.
-    size = 2 * boundary_width + 1
-    lo = ndi.minimum_filter(lab, size=size, mode="constant")
-    thick = mask & (lo == ndi.maximum_filter(lab, size=size, mode="constant"))
-    thin = np.bincount(ids, weights=thick[mask], minlength=n + 1)[1:] == 0
+    # centre of a (2w+1)-square lying wholly inside the mask (a full square is connected,
+    # so inside its region): the mask eroded by that square.
+    thick = _window(mask, 2 * boundary_width + 1, every=True).ravel()[at]
+    thin = np.bincount(ids, weights=thick, minlength=n + 1)[1:] == 0
     keep = area >= min_area
     candidate = keep & thin & (near_count >= _BOUNDARY_FRACTION * area) & (given != predicted)
     kind = np.full(n, _TYPE["wrong_class"], dtype=np.int8)
@@ -164,12 +207,9 @@ def image_regions(
         kind[(given != background) & (predicted == background)] = _TYPE["spurious_label"]
     if candidate.any():
         both = (given, predicted)
-        ring = _ring_has(lab, mask, labels_hw, valid, both, candidate, boundary_width)
+        ring = _ring_has(lab, (rows, cols, ids), labels_hw, valid, both, candidate, boundary_width)
         kind[ring] = _TYPE["boundary"]
-    boxes = np.array(
-        [(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in ndi.find_objects(lab)],
-        dtype=np.int64,
-    ).reshape(n, 4)
+    boxes = _boxes(mask.shape, (rows, cols, ids), n)
     out = np.empty(int(keep.sum()), dtype=REGION_DTYPE)
     out["image"] = image
     out["region"] = np.flatnonzero(keep) + 1
