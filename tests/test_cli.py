@@ -165,6 +165,8 @@ def _check_outputs(
         "num_pixel_issues",
         "fraction_pixel_issues",
         "method",
+        "mask_path",
+        "image_path",
     ]
     assert set(images["method"]) == {method}
     order = np.lexsort((np.array(stems), image_scores))
@@ -230,13 +232,24 @@ def _check_outputs(
     return mask
 
 
-PUBLISHED = ("images.csv", "regions.csv", "confusions.csv", "per_class.csv", "masks", "report.html")
+PUBLISHED = (
+    "images.csv",
+    "regions.csv",
+    "confusions.csv",
+    "per_class.csv",
+    "summary.json",
+    "masks",
+    "exports",
+    "report.html",
+)
 
 
 def _visible(out: Path) -> list[Path]:
     """The published files as a user sees them: OUT/<name> and OUT/masks/<stem>.png."""
-    found = [out / n for n in PUBLISHED if n != "masks" and (out / n).is_file()]
-    return sorted(found + sorted((out / "masks").glob("*.png")))
+    found = [out / n for n in PUBLISHED if n not in ("masks", "exports") and (out / n).is_file()]
+    return sorted(
+        found + sorted((out / "masks").glob("*.png")) + sorted((out / "exports").iterdir())
+    )
 
 
 def _assert_one_clean_run(out: Path) -> None:

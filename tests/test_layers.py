@@ -3,13 +3,14 @@
 Layers, lowest first (a module may import its own layer or any below it):
 
 0. leaves: ``_validation``, ``_typing``, ``_progress``, ``_colors``, ``_plot``, ``_sample``,
-   ``_optional``
+   ``_optional``, ``_lazy``, ``_version``
 1. ``kernels`` (summarise one batch) and ``io`` (files)
 2. ``engine`` (one algorithm over summaries)
 3. ``drivers`` (arrays, streaming, dask) and ``regions``
-4. the public API: ``segaudit``, ``filter``, ``rank``, ``summary``, ``evaluate``
+4. the public API's modules: ``filter``, ``rank``, ``summary``, ``evaluate``
 5. ``report``, ``export`` and ``integrations``
-6. ``cli``, ``__main__``
+6. ``cli``, ``__main__``, ``_audit`` (the public ``LabelAudit`` writes the scan's
+   outputs) and the facade ``segaudit`` itself, which names every public object
 
 Every import counts, including those inside functions.
 """
@@ -32,12 +33,13 @@ LAYERS = {
     "segaudit._sample": 0,
     "segaudit._optional": 0,
     "segaudit._lazy": 0,
+    "segaudit._version": 0,
     "segaudit.kernels": 1,
     "segaudit.io": 1,
     "segaudit.engine": 2,
     "segaudit.drivers": 3,
     "segaudit.regions": 3,
-    "segaudit": 4,
+    "segaudit": 6,
     "segaudit.filter": 4,
     "segaudit.rank": 4,
     "segaudit.summary": 4,
@@ -46,6 +48,7 @@ LAYERS = {
     "segaudit.export": 5,
     "segaudit.integrations": 5,
     "segaudit.cli": 6,
+    "segaudit._audit": 6,
     "segaudit.__main__": 6,
 }
 

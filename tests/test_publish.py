@@ -31,14 +31,19 @@ from segaudit.io._publish import (
 # ------------------------------------------------------------------ helpers
 
 
+FOLDERS = ("masks", "exports")
+"""Published names that are folders (created empty in every stage)."""
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _stage_run(folder: OutputFolder, tag: str, masks: tuple[str, ...] = ("a", "b")) -> None:
     """Write a fake run into the stage: every file says which run it belongs to."""
-    for name in ("images.csv", "regions.csv", "confusions.csv", "per_class.csv", "report.html"):
-        (folder.stage / name).write_text(f"{tag} {name}\n")
+    for name in PUBLISHED:
+        if name not in FOLDERS:
+            (folder.stage / name).write_text(f"{tag} {name}\n")
     for stem in masks:
         (folder.stage / "masks" / f"{stem}.png").write_text(f"{tag} {stem}\n")
 
@@ -62,7 +67,7 @@ def visible_run(out: Path) -> str | None:
         assert _sha(run_dir / rel) == digest
     tags = set()
     for name in PUBLISHED:
-        if name != "masks":
+        if name not in FOLDERS:
             assert os.path.realpath(out / name) == str(run_dir / name)
             tags.add((out / name).read_text().split()[0])
     seen = {f"masks/{p.name}" for p in (out / "masks").iterdir()}
@@ -90,7 +95,7 @@ def test_publish_makes_the_run_visible_through_links(tmp_path) -> None:
     files = _publish_run(out, "one")
     assert files[-1] == out / "report.html"
     masks = [out / "masks" / "a.png", out / "masks" / "b.png"]
-    assert sorted(files) == sorted([out / n for n in PUBLISHED if n != "masks"] + masks)
+    assert sorted(files) == sorted([out / n for n in PUBLISHED if n not in FOLDERS] + masks)
     assert visible_run(out) == "one"
     for name in PUBLISHED:
         assert os.readlink(out / name) == f".segaudit/current/{name}"

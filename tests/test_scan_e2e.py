@@ -75,8 +75,14 @@ def test_scan_matches_the_array_api(dataset, tmp_path, filter_by):
         "num_pixel_issues",
         "fraction_pixel_issues",
         "method",
+        "mask_path",
+        "image_path",
     ]
     assert {r["method"] for r in rows.values()} == {method}
+    for stem, row in rows.items():  # the files' absolute paths
+        assert Path(row["mask_path"]) == (paths["masks"] / f"{stem}.png").resolve()
+        assert Path(row["image_path"]).parent == paths["images"].resolve()
+        assert Path(row["image_path"]).stem == stem and Path(row["image_path"]).is_file()
     for i in range(data.labels.shape[0]):
         stem = f"scene_{i:03d}"
         row = rows[stem]
@@ -91,6 +97,11 @@ def test_scan_matches_the_array_api(dataset, tmp_path, filter_by):
             assert not png.exists()
     regions = read_csv(out / "regions.csv")
     assert sum(int(r["area"]) for r in regions) == int(expected.sum())
+    for r in regions:
+        assert (r["mask_path"], r["image_path"]) == (
+            rows[r["stem"]]["mask_path"],
+            rows[r["stem"]]["image_path"],
+        )
     severity = [float(r["severity"]) for r in regions]
     assert severity == sorted(severity, reverse=True)
     probs = softmax(logits.astype(np.float64), axis=1)

@@ -12,16 +12,17 @@ them.
 import typing as _typing
 
 from segaudit._lazy import lazy_names as _lazy_names
+from segaudit._version import __version__ as __version__
 
 if _typing.TYPE_CHECKING:
-    from segaudit.drivers._stream import AuditImage, LabelAudit
+    from segaudit._audit import LabelAudit
+    from segaudit.drivers._stream import AuditImage
     from segaudit.engine._setup import SetupWarning
     from segaudit.filter import find_label_issues
     from segaudit.rank import get_label_quality_scores, issues_from_scores
     from segaudit.regions import find_issue_regions
     from segaudit.summary import common_label_issues, display_issues, filter_by_class
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AuditImage",
@@ -40,7 +41,7 @@ __getattr__, __dir__ = _lazy_names(
     globals(),
     {
         "AuditImage": "segaudit.drivers._stream",
-        "LabelAudit": "segaudit.drivers._stream",
+        "LabelAudit": "segaudit._audit",
         "SetupWarning": "segaudit.engine._setup",
         "common_label_issues": "segaudit.summary",
         "display_issues": "segaudit.summary",

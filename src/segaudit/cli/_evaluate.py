@@ -359,7 +359,7 @@ def run_evaluate(
     OutputBusyError
         If another command is writing to `out_dir`.
     """
-    from segaudit import __version__
+    from segaudit._version import __version__
 
     out = Path(out_dir)
     kinds = _check_kinds(kinds)

@@ -630,7 +630,7 @@ def _save_figure(flagged: np.ndarray, data: SampleDataset, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    from segaudit import display_issues
+    from segaudit.summary import display_issues
     from segaudit.io import atomic_path
 
     figures = display_issues(

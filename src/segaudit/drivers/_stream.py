@@ -10,7 +10,7 @@ docstring; splitting the class would only scatter its API.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -70,6 +70,9 @@ class AuditImage:
         Self-confidence of the given label; NaN on void pixels.
     issues : ndarray of bool, shape (H, W)
         The issue mask (never set on void pixels).
+    id : str
+        The image's id, as given to :meth:`LabelAudit.update` (default: its
+        index, ``"000042"``).
     """
 
     index: int
@@ -77,6 +80,7 @@ class AuditImage:
     predicted: np.ndarray
     scores: np.ndarray
     issues: np.ndarray
+    id: str = ""
 
 
 class LabelAudit:
@@ -197,11 +201,18 @@ class LabelAudit:
         self._selection: Selection | None = None
         self._regions: Selection | None = None  # with agreeing thresholds, for region_fraction
         self._num_images: int = 0
+        self._ids: list[str] = []
+        self._id_set: set[str] = set()
         self._loosest: np.dtype = np.dtype(np.float64)  # probability dtype, widest rounding
 
     # -- feeding ---------------------------------------------------------------
     def update(
-        self, labels: LabelsLike, pred_probs: ProbsLike, *, from_logits: bool | None = None
+        self,
+        labels: LabelsLike,
+        pred_probs: ProbsLike,
+        *,
+        from_logits: bool | None = None,
+        ids: str | Sequence[str] | None = None,
     ) -> None:
         """Add one batch: ``labels (n, H, W)`` and ``pred_probs (n, K, H, W)``.
 
@@ -218,6 +229,10 @@ class LabelAudit:
             median, renormalised (see :func:`~segaudit.find_label_issues`).
         from_logits : bool, optional
             Overrides the audit's setting for this batch.
+        ids : str or sequence of str, optional
+            The images' ids (file stems or dataset keys; ``/`` makes folders in
+            :meth:`write_scan`'s ``masks/``), one per image, unique within the
+            audit. Default: the image's index, zero-padded (``"000042"``).
 
         Raises
         ------
@@ -251,6 +266,7 @@ class LabelAudit:
                 from_logits = logits = False  # the combination applied the softmax
             pred_probs = models
         labels, pred_probs, shape = check_batch(labels, pred_probs, self.options, func)
+        new_ids = self._check_ids(ids, start, shape[0], func)
         mark = self._store.mark()
         try:
             part, staged = summarise_batch(
@@ -276,16 +292,43 @@ class LabelAudit:
             acc = self._finder.acc
             acc.max_row_deviation = max(acc.max_row_deviation, stack.max_row_deviation)
         self._parts.append(part)
+        self._ids += new_ids
+        self._id_set.update(new_ids)
         self._num_images += shape[0]
         self._selection = None
         self._regions = None
         self._loosest = loosest
+
+    def _check_ids(
+        self, ids: str | Sequence[str] | None, start: int, n: int, func: str
+    ) -> list[str]:
+        """Return the batch's ids (given or default), checked: str, one per image, unique."""
+        if ids is None:
+            made = [f"{start + i:06d}" for i in range(n)]
+            return [f"{v}#{start + i}" if v in self._id_set else v for i, v in enumerate(made)]
+        given = [ids] if isinstance(ids, str) else list(ids)
+        if len(given) != n:
+            raise param_error("ids", func, f"{n} ids, one per image of the batch", len(given))
+        seen = set(self._id_set)
+        for i, value in enumerate(given):
+            if not isinstance(value, str) or not value:
+                raise param_error("ids", func, "non-empty strings", f"{value!r} for image {i}")
+            if value in seen:
+                where = "earlier" if value in self._id_set else "in this batch"
+                raise param_error("ids", func, "unique ids", f"{value!r} again ({where})")
+            seen.add(value)
+        return given
 
     # -- results ---------------------------------------------------------------
     @property
     def num_images(self) -> int:
         """Images seen so far."""
         return self._num_images
+
+    @property
+    def ids(self) -> list[str]:
+        """The images' ids, in the order they were given (see :meth:`update`)."""
+        return list(self._ids)
 
     def _select(self) -> Selection:
         if not self._parts:
@@ -473,6 +516,7 @@ class LabelAudit:
                     part.argmax[i].reshape(h, w),
                     part.scores[i].reshape(h, w),
                     mask[i],
+                    self._ids[part.start + i],
                 )
 
     def confusions(self) -> np.ndarray:

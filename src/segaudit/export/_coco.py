@@ -18,7 +18,7 @@ __all__ = ["coco_document", "write_coco"]
 def coco_document(review: ReviewSet, *, label_by: str = "predicted") -> dict[str, Any]:
     """Build the COCO dataset of the regions in `review` (see `write_coco`)."""
     label_by = check_choice(label_by, "label_by", LABEL_BY, "write_coco")
-    from segaudit import __version__
+    from segaudit._version import __version__
 
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []

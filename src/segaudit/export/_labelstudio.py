@@ -48,7 +48,7 @@ def labelstudio_config(review: ReviewSet) -> str:
 
 def _task(image: ReviewImage, names: tuple[str, ...], label_by: str, root: str) -> dict[str, Any]:
     """Build one task: the image, and its regions as one prediction to accept or correct."""
-    from segaudit import __version__
+    from segaudit._version import __version__
 
     results = []
     for region in image.regions:

@@ -4,7 +4,7 @@ Layout of ``OUT`` (only these names are ever written; other files are left alone
 
     OUT/images.csv    -> .segaudit/current/images.csv     (likewise regions.csv,
     OUT/masks         -> .segaudit/current/masks           confusions.csv, per_class.csv,
-    OUT/report.html   -> .segaudit/current/report.html     report.html)
+    OUT/report.html   -> .segaudit/current/report.html     summary.json, exports, report.html)
     OUT/.segaudit/lock                 fcntl lock; holds the writer's pid
     OUT/.segaudit/current -> runs/ID   the visible run, swapped with one os.replace
     OUT/.segaudit/runs/ID/             a complete run and its manifest.json
@@ -44,7 +44,16 @@ __all__ = ["PUBLISHED", "OutputBusyError", "OutputFolder", "check_out_dir", "rea
 PathLike = str | os.PathLike[str]
 TOOL = ".segaudit"
 MANIFEST = "manifest.json"
-PUBLISHED = ("images.csv", "regions.csv", "confusions.csv", "per_class.csv", "masks", "report.html")
+PUBLISHED = (
+    "images.csv",
+    "regions.csv",
+    "confusions.csv",
+    "per_class.csv",
+    "summary.json",
+    "masks",
+    "exports",
+    "report.html",
+)
 """The names visible in ``OUT``, each a link through ``.segaudit/current``."""
 _STALE = re.compile(r"(stage|spill)-[0-9T]+-\d+-[0-9a-f]+|current\.[0-9a-f]+\.tmp")
 _LEGACY = re.compile(r"\.segaudit-[a-z0-9_]{8}")  # staging folders of segaudit <= 0.x
@@ -224,8 +233,9 @@ class OutputFolder:
             self._remove_stale()
             self._mkdir(self.tool / "runs")
             self.stage.mkdir()
-            if "masks" in self.names:
-                (self.stage / "masks").mkdir()
+            for sub in ("masks", "exports"):  # folders are published even when empty
+                if sub in self.names:
+                    (self.stage / sub).mkdir()
             self.spill.mkdir()
         except BaseException:
             self._abandon()
