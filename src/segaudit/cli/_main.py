@@ -174,13 +174,7 @@ def _dataset_options() -> Callable[[_Command], _Command]:
             ),
         ),
     ]
-
-    def apply(func: _Command) -> _Command:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return apply
+    return _stacked(options)
 
 
 def _dataset_defaults(
@@ -222,6 +216,17 @@ def _folder_options(
 
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _stacked(options: list[Callable[[_Command], _Command]]) -> Callable[[_Command], _Command]:
+    """Return one decorator applying `options` in order (the first is listed first in --help)."""
+
+    def apply(func: _Command) -> _Command:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
 
 
 def _reading_options(background_help: str) -> Callable[[_Command], _Command]:
@@ -271,13 +276,7 @@ def _reading_options(background_help: str) -> Callable[[_Command], _Command]:
             ),
         ),
     ]
-
-    def apply(func: _Command) -> _Command:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return apply
+    return _stacked(options)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -630,8 +629,8 @@ def _save_figure(flagged: np.ndarray, data: SampleDataset, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
-    from segaudit.summary import display_issues
     from segaudit.io import atomic_path
+    from segaudit.summary import display_issues
 
     figures = display_issues(
         flagged, data.labels, data.logits, class_names=data.class_names, top=1, ignore_index=255
