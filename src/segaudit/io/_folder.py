@@ -22,6 +22,7 @@ from segaudit.io._split_probs import read_split_row
 __all__ = ["FolderDataset", "FolderItem", "LoadedItem", "label_message", "value_message"]
 
 T = TypeVar("T")
+_PIECE = 1 << 18  # float16 values checked per step by `value_message`
 
 
 @dataclass(frozen=True)
@@ -291,12 +292,18 @@ def _has_bad_value(probs: np.ndarray, *, negative: bool) -> bool:
     if probs.dtype != np.float16:
         low, high = probs.min(), probs.max()  # NaN propagates through both
         return not (np.isfinite(low) and np.isfinite(high)) or (negative and low < 0)
-    # numpy's float16 min / max are slow: read the bits, in storage order
+    # numpy's float16 min / max are slow: read the bits, in storage order, in
+    # pieces of at most _PIECE values (one piece for a small image)
     bits = probs.view(np.uint16)
-    slowest = int(np.argmax(np.abs(bits.strides)))
-    for plane in np.moveaxis(bits, slowest, 0):
-        if np.bitwise_and(plane, 0x7FFF).max() >= 0x7C00:  # exponent all ones: NaN or inf
+    pieces: Iterator[np.ndarray]
+    if bits.flags.c_contiguous or bits.flags.f_contiguous:
+        flat = bits.ravel(order="K")  # a view
+        pieces = (flat[i : i + _PIECE] for i in range(0, flat.size, _PIECE))
+    else:
+        pieces = iter(np.moveaxis(bits, int(np.argmax(np.abs(bits.strides))), 0))
+    for piece in pieces:
+        if np.bitwise_and(piece, 0x7FFF).max() >= 0x7C00:  # exponent all ones: NaN or inf
             return True
-        if negative and plane.max() > 0x8000:  # sign bit set, and not -0.0
+        if negative and piece.max() > 0x8000:  # sign bit set, and not -0.0
             return True
     return False

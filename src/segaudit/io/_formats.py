@@ -43,6 +43,7 @@ IMAGE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
 #: What a corrupt file may raise while being read.
 ERRORS = (OSError, ValueError, EOFError, SyntaxError, struct.error, zipfile.BadZipFile, zlib.error)
 _NPZ_KEYS = ("probs", "pred_probs", "logits", "arr_0")
+_READ_PIECE = 1 << 18  # bytes read at a time from a .npz member
 _MASK_MODES = ("1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
@@ -211,15 +212,16 @@ def read_probs(path: PathLike, *, layout: str = "KHW") -> FloatArray:
     """
     check_layout(layout, "read_probs")
     path = Path(path)
-    _, key = probe(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        arr = _read_npz(path)  # opened once, its header checked on the way
+    else:
+        probe(path)  # the header's checks and their errors
     try:
-        if path.suffix.lower() == ".pt":
+        if suffix == ".pt":
             arr = load_pt(path)
-        elif key is None:
+        elif suffix == ".npy":
             arr = np.load(path, mmap_mode="r")
-        else:
-            with np.load(path) as npz:
-                arr = npz[key]
         arr = arr.astype(np.float64) if arr.dtype.itemsize > 8 else _native(arr)
     except (FileNotFoundError, DatasetError):
         raise
@@ -245,19 +247,76 @@ def probe(path: Path) -> tuple[tuple[int, ...], str | None]:
             shape, dtype, offset, available = arr.shape, arr.dtype, 0, arr.nbytes
         elif suffix == ".npy":
             with open(path, "rb") as fh:
-                shape, dtype, offset = _npy_header(fh)
+                shape, _, dtype, offset = _npy_header(fh)
             available = path.stat().st_size - offset
         else:
             with zipfile.ZipFile(path) as zf:
-                names = {n.removesuffix(".npy"): n for n in zf.namelist()}
-                key = _pick_key(list(names), path)
-                with zf.open(names[key]) as fh:
-                    shape, dtype, offset = _npy_header(fh)
-                available = zf.getinfo(names[key]).file_size - offset
+                shape, key, _ = _npz_member(zf, path, read=False)
+            return shape, key
     except (FileNotFoundError, DatasetError):
         raise
     except (*ERRORS, RuntimeError) as exc:  # torch raises RuntimeError on a corrupt file
-        raise fail(path, f"cannot read the {suffix} file, it is corrupt ({exc}).") from exc
+        raise _corrupt(path, exc) from exc
+    _check_header(path, shape, dtype, available)
+    return shape, key
+
+
+def _corrupt(path: Path, exc: BaseException) -> DatasetError:
+    return fail(path, f"cannot read the {path.suffix.lower()} file, it is corrupt ({exc}).")
+
+
+def _npz_member(
+    zf: zipfile.ZipFile, path: Path, *, read: bool
+) -> tuple[tuple[int, ...], str, np.ndarray | None]:
+    """Check the header of a ``.npz``'s array; return its shape, key and (if `read`) data."""
+    names = {n.removesuffix(".npy"): n for n in zf.namelist()}
+    key = _pick_key(list(names), path)
+    with zf.open(names[key]) as fh:
+        shape, fortran, dtype, offset = _npy_header(fh)
+        _check_header(path, shape, dtype, zf.getinfo(names[key]).file_size - offset)
+        arr = _array_data(fh, path, shape, fortran, dtype) if read else None
+    return shape, key, arr
+
+
+def _array_data(
+    fh: Any, path: Path, shape: tuple[int, ...], fortran: bool, dtype: np.dtype
+) -> np.ndarray:
+    """Read the data that follows a checked ``.npy`` header (a writeable array).
+
+    In pieces of :data:`_READ_PIECE` bytes, each copied once into the array.
+    """
+    flat = np.empty(int(np.prod(shape)), dtype)
+    out = flat.view(np.uint8)
+    pos = 0
+    try:
+        while pos < out.size:
+            piece = fh.read(min(_READ_PIECE, out.size - pos))
+            if not piece:
+                break
+            out[pos : pos + len(piece)] = np.frombuffer(piece, np.uint8)
+            pos += len(piece)
+    except (*ERRORS, RuntimeError) as exc:  # zipfile: a bad CRC, a damaged stream
+        raise fail(path, f"cannot read the probabilities ({exc}).") from exc
+    if pos != out.size:
+        raise fail(path, f"cannot read the probabilities (got {pos} of {out.size} bytes).")
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+
+
+def _read_npz(path: Path) -> np.ndarray:
+    """Read a ``.npz``'s array, opening it and parsing its header once; `probe`'s errors."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            arr = _npz_member(zf, path, read=True)[2]
+    except (FileNotFoundError, DatasetError):
+        raise
+    except (*ERRORS, RuntimeError) as exc:
+        raise _corrupt(path, exc) from exc
+    assert arr is not None
+    return arr
+
+
+def _check_header(path: Path, shape: tuple[int, ...], dtype: np.dtype, available: int) -> None:
+    """Raise unless a stored array is float, 3-D and has all its bytes."""
     if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8, 12, 16):
         raise fail(path, f"expected float16, float32 or float64 probabilities; got {dtype}.")
     if len(shape) != 3:
@@ -269,7 +328,6 @@ def probe(path: Path) -> tuple[tuple[int, ...], str | None]:
             f"the file is truncated: shape {shape} of {dtype} needs {needed} bytes "
             f"of data; got {available}.",
         )
-    return shape, key
 
 
 def load_pt(path: Path) -> np.ndarray:
@@ -297,14 +355,15 @@ def load_pt(path: Path) -> np.ndarray:
     return arr
 
 
-def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype, int]:
+def _npy_header(fh: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Return a ``.npy`` header's shape, Fortran order and dtype, and where the data starts."""
     fmt = np.lib.format
     version = fmt.read_magic(fh)
     if version not in ((1, 0), (2, 0)):
         raise ValueError(f"unsupported .npy format version {version}")
     read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-    shape, _, dtype = read(fh)
-    return tuple(shape), dtype, fh.tell()
+    shape, fortran, dtype = read(fh)
+    return tuple(shape), bool(fortran), dtype, fh.tell()
 
 
 def _pick_key(keys: list[str], path: Path) -> str:

@@ -69,10 +69,7 @@ def model_folders(
             if folder.is_dir()
             else []
         )
-        mirrored = masks_dir is not None and any(
-            (Path(masks_dir) / p.name).is_dir() for p in entries
-        )
-        if entries and all(p.is_dir() for p in entries) and not mirrored:
+        if entries and all(p.is_dir() for p in entries) and not _mirrored(entries, masks_dir):
             folders.extend(entries)
         else:
             folders.append(folder)
@@ -241,6 +238,11 @@ def scan_folder(
     )
 
 
+def _mirrored(entries: list[Path], masks_dir: PathLike | None) -> bool:
+    """Tell whether `masks_dir` has a sub-folder named as one of `entries`."""
+    return masks_dir is not None and any((Path(masks_dir) / p.name).is_dir() for p in entries)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -282,18 +284,40 @@ def _index(folder: Path, param: str, suffixes: tuple[str, ...], strip: str = "")
         message = param_error(param, "scan_folder", "an existing folder", f"'{folder}'")
         raise FileNotFoundError(str(message))
     found: dict[str, list[Path]] = {}
-    for base, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            path = Path(base, name)
-            if path.suffix.lower() not in suffixes or name.startswith("."):
-                continue
-            if strip and not path.stem.endswith(strip):
-                continue
-            if path.is_file() or _is_broken(path):
-                rel = path.relative_to(folder).with_suffix("").as_posix()
-                found.setdefault(rel[: len(rel) - len(strip)], []).append(path)
+    _index_into(found, folder, "", suffixes, strip)
     return _Files(folder, found)
+
+
+def _index_into(
+    found: dict[str, list[Path]], folder: Path, prefix: str, suffixes: tuple[str, ...], strip: str
+) -> None:
+    """Add the files of `folder` (keys start with `prefix`), then of its sub-folders, by name.
+
+    One directory listing per folder: its entries tell files, folders and
+    broken links apart without a system call per file. As `os.walk`: an
+    unreadable folder is skipped, a link to a folder is not followed.
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        if entry.is_dir():
+            if not entry.is_symlink():
+                subfolders.append(entry)
+            continue
+        stem, dot, ext = entry.name.rpartition(".")
+        if not dot or not stem or "." + ext.lower() not in suffixes:
+            continue
+        if strip and not stem.endswith(strip):
+            continue
+        if entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
+            key = prefix + stem[: len(stem) - len(strip)]
+            found.setdefault(key, []).append(Path(entry.path))
+    for entry in subfolders:
+        _index_into(found, Path(entry.path), prefix + entry.name + "/", suffixes, strip)
 
 
 @dataclass
@@ -448,14 +472,16 @@ class _Scan:
         present = [paths[0] for paths in models if paths]
         several = len(models) > 1
         for folder, probs in zip(self.probs_dirs, models, strict=True):
+            if probs or not (masks or several):
+                continue
             if folder.is_dir() and not is_split_array(folder):
                 expected = f"{folder / stem}.npy, .npz or .pt"
             else:
                 expected = f"a row with id {stem!r} in {folder} (its ids list has none)"
-            if not probs and masks:
+            if masks:
                 what = "model's probability file" if several else "probability file"
                 self.add(masks[0], stem, f"this mask has no {what}; expected {expected}.")
-            elif not probs and several:
+            else:
                 expected = f"{expected}, like {present[0]}"
                 self.add(present[0], stem, f"a model's file is missing; expected {expected}.")
         if not masks:

@@ -152,10 +152,15 @@ def kernel_labels(labels: np.ndarray) -> np.ndarray:
 def as_batch(probs: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Turn one batch slice into kernel-ready ``(n, K, P)`` and ``(n, P)`` arrays.
 
-    No copy for C-ordered, native float32/float64 numpy input; otherwise the
-    batch (only) is converted, see :func:`kernel_floats` and :func:`kernel_labels`.
+    No copy for C-ordered, native float16/float32/float64 numpy input (the
+    fused kernels widen float16 tile by tile); otherwise the batch (only) is
+    converted, see :func:`kernel_floats` and :func:`kernel_labels`.
     """
-    p = kernel_floats(np.asarray(probs))
+    p = np.asarray(probs)
+    if p.dtype.kind == "f" and p.dtype.itemsize == 2:
+        p = p if p.dtype.isnative else p.astype(np.float16)
+    else:
+        p = kernel_floats(p)
     lab = kernel_labels(np.asarray(labels))
     n, k = p.shape[:2]
     return p.reshape(n, k, -1), lab.reshape(n, -1)
@@ -221,6 +226,7 @@ def summarise_batch(
     keep_argmax = argmax_out is not None
     a_out = argmax_out if argmax_out is not None else np.empty((1, 1), dtype=np.int32)
     tiles = n * ((p + TILE - 1) // TILE)
+    values = _kernel_values(probs)
     scratch = scratch or Scratch()
     m_dis = scratch.get("m", tiles * TILE, scores_out.dtype)
     a_dis = scratch.get("a", tiles * TILE, index_dtype(num_classes))
@@ -230,8 +236,8 @@ def summarise_batch(
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
     kernels.summarise(
-        probs,
-        *_common_args(probs, labels, num_classes, ignore_index),
+        values,
+        *_common_args(values, labels, num_classes, ignore_index),
         from_logits,
         keep_argmax,
         scores_out,
@@ -280,8 +286,9 @@ def score_batch(
     tiles = probs.shape[0] * ((probs.shape[2] + TILE - 1) // TILE)
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
+    values = _kernel_values(probs)
     kernels.self_confidence(
-        probs, *_common_args(probs, labels, num_classes, ignore_index), scores_out, maxdev, errors
+        values, *_common_args(values, labels, num_classes, ignore_index), scores_out, maxdev, errors
     )
     _raise_first_error(
         errors, probs, labels, image_offset, shape_hw, where, num_classes, ignore_index
@@ -289,11 +296,16 @@ def score_batch(
     return float(maxdev.max(initial=0.0))
 
 
+def _kernel_values(probs: np.ndarray) -> np.ndarray:
+    """`probs` as the kernels take them: float16 values as their bits (uint16), no copy."""
+    return probs.view(np.uint16) if probs.dtype == np.float16 else probs
+
+
 def _common_args(
     probs: np.ndarray, labels: LabelArray, num_classes: int, ignore_index: int | None
 ) -> tuple[UIntArray, LabelArray, int, np.int64, bool]:
     """Return the kernels' arguments after `probs`: sign bits, labels, K, void label, use it."""
-    bits = probs.view(np.uint64 if probs.dtype == np.float64 else np.uint32)
+    bits = probs.view(f"u{probs.dtype.itemsize}")
     if ignore_index is None:
         return bits, labels, num_classes, np.int64(0), False
     return bits, labels, num_classes, np.int64(ignore_index), True

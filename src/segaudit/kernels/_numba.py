@@ -5,11 +5,12 @@ function has a twin in :mod:`segaudit.kernels._numpy` that gives identical
 results, and the engine picks one at call time. Compiled with
 :func:`~segaudit.kernels._jit.njit` (nogil, cached on disk).
 
-It is longer than most modules (about 490 lines) on purpose: it is the whole
+It is longer than most modules (about 600 lines) on purpose: it is the whole
 compiled implementation of the protocol, function for function beside its
 numpy twin, so that one module is one backend; and the fused pass
-(:func:`summarise` with its helpers) is some 200 lines of hand-unrolled loops
-(four class planes per pass) that read best in one piece.
+(:func:`summarise` with its helpers, float16 widening included) is some 300
+lines of hand-unrolled loops (four class planes per pass) that read best in
+one piece.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import math
 import numba
 import numpy as np
 import numpy.typing as npt
+from numba import types
+from numba.extending import overload
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._jit import njit as _njit
@@ -51,6 +54,94 @@ __all__ = [
 ]
 
 _OK, _VOID, _BAD_LABEL = 0, 1, 2
+_HALF_STEP = np.float32(2.0**-24)  # value of the lowest bit of a float16 subnormal
+
+
+def _tile_buffer(probs: np.ndarray, k_total: int) -> np.ndarray:
+    """Return the float32 (K, TILE) buffer a tile of float16 bits is widened into (numba).
+
+    For float32/float64 input, an empty array of that dtype: the tile's values
+    are read in place, and the buffer's dtype is theirs either way.
+    """
+    raise NotImplementedError  # pragma: no cover - compiled through its overload
+
+
+def _fill_tile(probs: np.ndarray, buf: np.ndarray, img: int, j0: int, size: int) -> None:
+    """Widen one tile of float16 bits into `buf` (numba only; nothing for float input)."""
+    raise NotImplementedError  # pragma: no cover - compiled through its overload
+
+
+def _plane(probs: np.ndarray, buf: np.ndarray, img: int, k: int, j0: int, size: int) -> np.ndarray:
+    """Class plane `k` of one tile, as values (numba only)."""
+    raise NotImplementedError  # pragma: no cover - compiled through its overload
+
+
+def _value(
+    probs: np.ndarray, buf: np.ndarray, img: int, k: int | np.int64, j0: int, jj: int
+) -> float:
+    """Value of class `k` at pixel `jj` of one tile (numba only)."""
+    raise NotImplementedError  # pragma: no cover - compiled through its overload
+
+
+# numba compares the parameters (annotations included) of an overload's typing
+# function and of the implementation it returns: hence no annotations here.
+
+
+@overload(_tile_buffer, jit_options={"nogil": True})
+def _tile_buffer_numba(probs, k_total):  # type: ignore[no-untyped-def]
+    if probs.dtype == types.uint16:
+        return lambda probs, k_total: np.empty((k_total, TILE), dtype=np.float32)
+    return lambda probs, k_total: np.empty((0, 0), dtype=probs.dtype)
+
+
+@overload(_fill_tile, jit_options={"nogil": True})
+def _fill_tile_numba(probs, buf, img, j0, size):  # type: ignore[no-untyped-def]
+    if probs.dtype == types.uint16:
+        return lambda probs, buf, img, j0, size: _widen_tile(probs, buf, img, j0, size)
+    return lambda probs, buf, img, j0, size: None
+
+
+@overload(_plane, jit_options={"nogil": True})
+def _plane_numba(probs, buf, img, k, j0, size):  # type: ignore[no-untyped-def]
+    if probs.dtype == types.uint16:
+        return lambda probs, buf, img, k, j0, size: buf[k, :size]
+    return lambda probs, buf, img, k, j0, size: probs[img, k, j0 : j0 + size]
+
+
+@overload(_value, jit_options={"nogil": True})
+def _value_numba(probs, buf, img, k, j0, jj):  # type: ignore[no-untyped-def]
+    if probs.dtype == types.uint16:
+        return lambda probs, buf, img, k, j0, jj: buf[k, jj]
+    return lambda probs, buf, img, k, j0, jj: probs[img, k, j0 + jj]
+
+
+@_njit()
+def _widen_tile(probs: UIntArray, buf: FloatArray, img: int, j0: int, size: int) -> None:
+    """Write the float32 values of one tile of float16 bits (exact) into ``buf[:, :size]``.
+
+    Normal numbers, infinities and NaNs (payload kept) by moving their bit
+    fields; subnormals, rare, in a second pass as multiples of 2**-24.
+    """
+    out = buf.view(np.uint32)
+    for k in range(probs.shape[1]):
+        src = probs[img, k, j0 : j0 + size]
+        row = out[k, :size]
+        tiny = False
+        for jj in range(size):
+            h = np.uint32(src[jj])
+            rest = h & np.uint32(0x7FFF)
+            wide = (rest << np.uint32(13)) + np.uint32(112 << 23)
+            wide += np.uint32(112 << 23) if rest >= 0x7C00 else np.uint32(0)
+            wide = wide if rest >= 0x0400 else np.uint32(0)
+            row[jj] = wide | ((h & np.uint32(0x8000)) << np.uint32(16))
+            tiny |= np.uint32(rest - np.uint32(1)) < np.uint32(0x03FF)
+        if tiny:
+            values = buf[k, :size]
+            for jj in range(size):
+                rest = np.uint32(src[jj]) & np.uint32(0x7FFF)
+                if 0 < rest < 0x0400:
+                    v = np.float32(rest) * _HALF_STEP
+                    values[jj] = -v if src[jj] & 0x8000 else v
 
 
 @_njit()
@@ -76,8 +167,11 @@ def _note_problem(
     err: Int64Array,
     state: int,
     probs: FloatArray,
+    buf: FloatArray,
     img: int,
-    j: int,
+    j0: int,
+    size: int,
+    jj: int,
     total: float,
     maybe_negative: bool,
     from_logits: bool,
@@ -86,26 +180,26 @@ def _note_problem(
     if err[0] != ERR_NONE:
         return
     if state == _BAD_LABEL:
-        err[0], err[1], err[2] = ERR_LABEL, j, -1
+        err[0], err[1], err[2] = ERR_LABEL, j0 + jj, -1
     elif maybe_negative or not math.isfinite(total):
-        cls, code = _first_bad_class(probs, img, j, probs.shape[1], from_logits)
+        cls, code = _first_bad_class(probs, buf, img, j0, size, jj, from_logits)
         if code != ERR_NONE:
-            err[0], err[1], err[2] = code, j, cls
+            err[0], err[1], err[2] = code, j0 + jj, cls
 
 
 @_njit()
 def _four_planes(
-    probs: FloatArray, bits: UIntArray, img: int, k: int, j0: int, size: int
+    probs: FloatArray, buf: FloatArray, bits: UIntArray, img: int, k: int, j0: int, size: int
 ) -> tuple[
     FloatArray, FloatArray, FloatArray, FloatArray, UIntArray, UIntArray, UIntArray, UIntArray
 ]:
     """Return views of class planes k..k+3 of one tile, as values and as bits."""
     stop = j0 + size
     return (
-        probs[img, k, j0:stop],
-        probs[img, k + 1, j0:stop],
-        probs[img, k + 2, j0:stop],
-        probs[img, k + 3, j0:stop],
+        _plane(probs, buf, img, k, j0, size),
+        _plane(probs, buf, img, k + 1, j0, size),
+        _plane(probs, buf, img, k + 2, j0, size),
+        _plane(probs, buf, img, k + 3, j0, size),
         bits[img, k, j0:stop],
         bits[img, k + 1, j0:stop],
         bits[img, k + 2, j0:stop],
@@ -115,11 +209,11 @@ def _four_planes(
 
 @_njit()
 def _first_bad_class(
-    probs: FloatArray, img: int, j: int, k_total: int, from_logits: bool
+    probs: FloatArray, buf: FloatArray, img: int, j0: int, size: int, jj: int, from_logits: bool
 ) -> tuple[int, int]:
-    """Class index and error code of the first bad probability of one pixel."""
-    for k in range(k_total):
-        v = probs[img, k, j]
+    """Class index and error code of the first bad probability of pixel `jj` of a tile."""
+    for k in range(probs.shape[1]):
+        v = _value(probs, buf, img, k, j0, jj)
         if not math.isfinite(v):
             return k, ERR_NONFINITE
         if v < 0.0 and not from_logits:
@@ -150,9 +244,10 @@ def summarise(
 ) -> None:
     """Fused pass over one batch.
 
-    probs (n, K, P) float32/64 and `bits`, the same memory viewed as unsigned
-    integers (a sign bit anywhere sends the tile to an exact negativity check),
-    labels (n, P). Writes s and disagree per pixel
+    probs (n, K, P) float32/64, or float16 as its bits (uint16: each tile is
+    widened, exactly, into a float32 buffer first), and `bits`, the same
+    memory viewed as unsigned integers (a sign bit anywhere sends the tile to
+    an exact negativity check), labels (n, P). Writes s and disagree per pixel
     (n, P), and a per pixel when `keep_argmax`; m and a of the disagreeing
     pixels of tile t, in pixel order, at ``m_dis[t * TILE:]``, ``a_dis[t * TILE:]``
     with their number in ``n_dis[t]``; per tile: the float64 sum of s per class,
@@ -176,10 +271,12 @@ def summarise(
         d_row = disagree_out[img, j0 : j0 + size]
         m_row = m_dis[t * TILE : t * TILE + size]
         a_row = a_dis[t * TILE : t * TILE + size]
-        best = np.empty(size, dtype=probs.dtype)
+        buf = _tile_buffer(probs, k_total)
+        _fill_tile(probs, buf, img, j0, size)
+        best = np.empty(size, dtype=buf.dtype)
         arg = np.zeros(size, dtype=np.int32)
-        total = np.empty(size, dtype=probs.dtype)
-        plane = probs[img, 0, j0 : j0 + size]
+        total = np.empty(size, dtype=buf.dtype)
+        plane = _plane(probs, buf, img, 0, j0, size)
         signs = bits[img, 0, j0 : j0 + size]
         seen = signs[0] & 0
         for jj in range(size):
@@ -191,7 +288,7 @@ def summarise(
         # comparisons and additions in class order, so the same results.
         k = 1
         while k + 4 <= k_total:
-            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, bits, img, k, j0, size)
+            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, buf, bits, img, k, j0, size)
             k1, k2, k3, k4 = np.int32(k), np.int32(k + 1), np.int32(k + 2), np.int32(k + 3)
             for jj in range(size):
                 b, a, tt = best[jj], arg[jj], total[jj]
@@ -211,7 +308,7 @@ def summarise(
                 seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
             k += 4
         while k < k_total:
-            plane = probs[img, k, j0 : j0 + size]
+            plane = _plane(probs, buf, img, k, j0, size)
             signs = bits[img, k, j0 : j0 + size]
             kk = np.int32(k)
             for jj in range(size):
@@ -228,7 +325,7 @@ def summarise(
         if from_logits:
             denom[:] = 0.0
             for k in range(k_total):
-                plane = probs[img, k, j0 : j0 + size]
+                plane = _plane(probs, buf, img, k, j0, size)
                 for jj in range(size):
                     denom[jj] += math.exp(np.float64(plane[jj]) - best[jj])
         err = errors[t]
@@ -247,12 +344,14 @@ def summarise(
                 continue
             tot = np.float64(total[jj])
             if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
-                _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, from_logits)
+                _note_problem(
+                    err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, from_logits
+                )
             if from_logits:
-                s = math.exp(np.float64(probs[img, yi, j0 + jj]) - best[jj]) / denom[jj]
+                s = math.exp(np.float64(_value(probs, buf, img, yi, j0, jj)) - best[jj]) / denom[jj]
                 m = 1.0 / denom[jj]
             else:
-                s = np.float64(probs[img, yi, j0 + jj])
+                s = np.float64(_value(probs, buf, img, yi, j0, jj))
                 m = np.float64(best[jj])
                 d = abs(tot - 1.0)
                 dev = d if d > dev else dev
@@ -301,8 +400,10 @@ def self_confidence(
         size = min(j0 + TILE, p_total) - j0
         lab = labels[img, j0 : j0 + size]
         s_row = s_out[img, j0 : j0 + size]
-        total = np.empty(size, dtype=probs.dtype)
-        plane = probs[img, 0, j0 : j0 + size]
+        buf = _tile_buffer(probs, k_total)
+        _fill_tile(probs, buf, img, j0, size)
+        total = np.empty(size, dtype=buf.dtype)
+        plane = _plane(probs, buf, img, 0, j0, size)
         signs = bits[img, 0, j0 : j0 + size]
         seen = signs[0] & 0
         for jj in range(size):
@@ -310,13 +411,13 @@ def self_confidence(
             seen |= signs[jj]
         k = 1
         while k + 4 <= k_total:
-            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, bits, img, k, j0, size)
+            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, buf, bits, img, k, j0, size)
             for jj in range(size):
                 total[jj] = (((total[jj] + p1[jj]) + p2[jj]) + p3[jj]) + p4[jj]
                 seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
             k += 4
         while k < k_total:
-            plane = probs[img, k, j0 : j0 + size]
+            plane = _plane(probs, buf, img, k, j0, size)
             signs = bits[img, k, j0 : j0 + size]
             for jj in range(size):
                 total[jj] += plane[jj]
@@ -333,8 +434,8 @@ def self_confidence(
                 continue
             tot = np.float64(total[jj])
             if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
-                _note_problem(err, state, probs, img, j0 + jj, tot, maybe_negative, False)
-            s_row[jj] = np.float64(probs[img, yi, j0 + jj]) + 0.0
+                _note_problem(err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, False)
+            s_row[jj] = np.float64(_value(probs, buf, img, yi, j0, jj)) + 0.0
             d = abs(tot - 1.0)
             dev = d if d > dev else dev
         maxdev[t] = dev
@@ -424,15 +525,20 @@ def nth_match(keys: UIntArray, key: np.uint64, nth: int) -> tuple[int, int]:
     return -1, seen
 
 
-@_njit(parallel=True)
+@_njit()
 def compact(per_tile: npt.NDArray[ScalarT], used: Int64Array, tile: int) -> npt.NDArray[ScalarT]:
-    """Join the first ``used[t]`` entries of each tile's `tile`-long slot."""
-    starts = np.zeros(used.shape[0] + 1, dtype=np.int64)
-    starts[1:] = np.cumsum(used)
-    out = np.empty(starts[-1], dtype=per_tile.dtype)
-    for t in numba.prange(used.shape[0]):
+    """Join the first ``used[t]`` entries of each tile's `tile`-long slot.
+
+    One thread: the copy is a small part of a batch (the disagreeing pixels),
+    and starting the thread pool for it cost more than the copy whenever the
+    other core was busy (the scan's reader thread), milliseconds a call.
+    """
+    out = np.empty(used.sum(), dtype=per_tile.dtype)
+    pos = 0
+    for t in range(used.shape[0]):
         k = used[t]
-        out[starts[t] : starts[t] + k] = per_tile[t * tile : t * tile + k]
+        out[pos : pos + k] = per_tile[t * tile : t * tile + k]
+        pos += k
     return out
 
 

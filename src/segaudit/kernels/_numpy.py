@@ -71,6 +71,8 @@ def summarise(
     errors: Int64Array,
 ) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.summarise`."""
+    if probs.dtype == np.uint16:  # float16 values, passed as their bits
+        probs = probs.view(np.float16)
     n, _, p_total = probs.shape
     tiles = (p_total + TILE - 1) // TILE
     errors[:, 0] = ERR_NONE

@@ -158,7 +158,46 @@ def _outline(
 
 
 def png_data_uri(rgb: np.ndarray) -> str:
-    """Encode an ``(H, W, 3)`` uint8 array as a ``data:image/png;base64,...`` URI."""
+    """Encode an ``(H, W, 3)`` uint8 array as a ``data:image/png;base64,...`` URI.
+
+    Pictures of at most 256 colours (masks, and overlays drawn over them) are
+    stored as palette PNGs, a byte per pixel instead of three; every picture at
+    zlib level 1. Either is faster to encode than Pillow's default, and the
+    decoded pixels are the same.
+
+    Examples
+    --------
+    >>> import io
+    >>> rgb = np.array([[[255, 0, 0], [0, 0, 255]]], np.uint8)
+    >>> png = base64.b64decode(png_data_uri(rgb).split(",")[1])
+    >>> Image.open(io.BytesIO(png)).mode, np.array_equal(
+    ...     np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), rgb)
+    ('P', True)
+    """
+    rgb = np.ascontiguousarray(rgb)
+    image = Image.fromarray(rgb)
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    (_indexed(image, rgb) or image).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _indexed(image: Image.Image, rgb: np.ndarray) -> Image.Image | None:
+    """Return `image` as a palette image if it has at most 256 colours, else None."""
+    colors = image.getcolors(256) if image.mode == "RGB" else None  # None beyond 256
+    if colors is None:
+        return None
+    table = np.array([color for _, color in colors], dtype=np.uint8).reshape(-1, 3)
+    keys = _color_keys(table)
+    order = np.argsort(keys)
+    index = order[np.searchsorted(keys[order], _color_keys(rgb))].astype(np.uint8)
+    height, width = index.shape
+    indexed = Image.frombuffer("P", (width, height), index.tobytes(), "raw", "P", 0, 1)
+    indexed.putpalette(table.tobytes())
+    return indexed
+
+
+def _color_keys(rgb: np.ndarray) -> np.ndarray:
+    """One integer per colour of ``(..., 3)`` uint8 `rgb`: ``r << 16 | g << 8 | b``."""
+    wide = rgb.astype(np.uint32)
+    keys: np.ndarray = (wide[..., 0] << 16) | (wide[..., 1] << 8) | wide[..., 2]
+    return keys
