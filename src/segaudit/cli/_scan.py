@@ -543,8 +543,20 @@ class OutputSettings:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _path_text(path: Path | None) -> str:
-    return "" if path is None else str(Path(path).resolve())
+def _path_texts(paths: Sequence[Path | None]) -> list[str]:
+    """Return each path absolute, its folder's links resolved (once per folder), or ``""``."""
+    folders: dict[Path, Path] = {}
+    texts = []
+    for path in paths:
+        if path is None:
+            texts.append("")
+            continue
+        path = Path(path)
+        folder = folders.get(path.parent)
+        if folder is None:
+            folder = folders[path.parent] = path.parent.resolve()
+        texts.append(str(folder / path.name))
+    return texts
 
 
 def write_outputs(
@@ -574,8 +586,9 @@ def write_outputs(
     ignore_index = audit.options.ignore_index
     names, method, top = opts.names, opts.method, opts.top
     n = len(ids)
+    image_texts = _path_texts(image_paths if image_paths is not None else [None] * n)
+    mask_texts = _path_texts(mask_paths if mask_paths is not None else [None] * n)
     image_paths = list(image_paths) if image_paths is not None else [None] * n
-    mask_paths = list(mask_paths) if mask_paths is not None else [None] * n
     stage, spill = folder.stage, folder.spill
     with contextlib.ExitStack() as stack:
         # shown in the summary and the report instead of as Python warnings
@@ -603,8 +616,8 @@ def write_outputs(
                         flagged,
                         fraction,
                         method,
-                        _path_text(mask_paths[img.index]),
-                        _path_text(image_paths[img.index]),
+                        mask_texts[img.index],
+                        image_texts[img.index],
                     )
                 )
                 tally.add(img.labels, img.predicted, img.issues)
@@ -660,10 +673,7 @@ def write_outputs(
             "filter by": audit.options.filter_by,
             "image scores": method,
         }
-        paths = {
-            "mask_path": [_path_text(p) for p in mask_paths],
-            "image_path": [_path_text(p) for p in image_paths],
-        }
+        paths = {"mask_path": mask_texts, "image_path": image_texts}
         _write_csv(images, stage / "images.csv")
         _write_regions(spool, names, list(ids), paths, stage / "regions.csv")
         _write_csv(confusions, stage / "confusions.csv")
