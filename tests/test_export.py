@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -354,6 +357,29 @@ def test_bad_options_name_what_was_expected(scan, tmp_path):
 # --- FiftyOne ------------------------------------------------------------------------------
 
 
+FRESH_CHILD = "SEGAUDIT_TEST_FRESH_CHILD"
+
+
+def _in_a_fresh_process(name: str) -> None:
+    """Run test `name` of this file in a new interpreter; skip or fail as it does.
+
+    FiftyOne's dependency voxel51-eta reads its own package metadata in a way
+    that fails (``KeyError: 'author'``) once ``importlib_metadata`` >= 8 is
+    imported in the process, as dask.distributed does earlier in the suite.
+    """
+    command = [sys.executable, "-m", "pytest", f"{__file__}::{name}", "-q", "-rs"]
+    env = {**os.environ, FRESH_CHILD: "1"}
+    child = subprocess.run(
+        [*command, "-p", "no:cacheprovider"], capture_output=True, text=True, timeout=900, env=env
+    )
+    output = child.stdout + child.stderr
+    assert child.returncode == 0, output[-4000:]
+    skipped = [line for line in output.splitlines() if line.startswith("SKIPPED")]
+    if skipped:
+        pytest.skip(f"in a fresh process: {skipped[0]}")
+    assert " passed" in output, output[-4000:]
+
+
 def _fiftyone():
     """Import fiftyone, or skip saying why."""
     try:
@@ -371,6 +397,10 @@ def _fiftyone():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:fiftyone")
 @pytest.mark.filterwarnings("ignore:No uuidRepresentation is specified:DeprecationWarning")
 def test_fiftyone_dataset_from_scan_has_the_regions(scan, tmp_path, monkeypatch):
+    fresh = os.environ.get(FRESH_CHILD) == "1"
+    if not fresh and "eta" not in sys.modules and "importlib_metadata" in sys.modules:
+        _in_a_fresh_process("test_fiftyone_dataset_from_scan_has_the_regions")
+        return
     # its database in a temp folder, and no usage reports (read when fiftyone is imported)
     monkeypatch.setenv("FIFTYONE_DATABASE_DIR", str(tmp_path / "fiftyone-db"))
     monkeypatch.setenv("FIFTYONE_DO_NOT_TRACK", "true")
