@@ -103,7 +103,7 @@ class LabelAudit(_StreamAudit):
         )
         from segaudit.engine._scores import METHODS
         from segaudit.io._publish import OutputFolder, check_out_dir
-        from segaudit.io._scan_folder import _class_info
+        from segaudit.io._scan_folder import resolve_classes
 
         func = "LabelAudit.write_scan"
         if self.num_images == 0:
@@ -116,7 +116,7 @@ class LabelAudit(_StreamAudit):
             raise param_error("min_area", func, "an integer >= 1", repr(min_area))
         exports = check_exports(exports, export_label_by, func)
         k = self.options.num_classes
-        info = _class_info(classes)
+        info = resolve_classes(classes)
         if info is not None and info.num_classes != k:
             raise param_error("classes", func, f"{k} class names (num_classes)", info.num_classes)
         ids = self.ids

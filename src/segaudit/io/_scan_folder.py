@@ -27,7 +27,7 @@ from segaudit.io._problems import DatasetError, InputProblem, broken_link_messag
 from segaudit.io._resample import scaled_down
 from segaudit.io._split_probs import SplitProbs, is_split_array, open_split, read_ids
 
-__all__ = ["model_folders", "scan_folder"]
+__all__ = ["model_folders", "resolve_classes", "scan_folder"]
 
 PathLike = str | os.PathLike[str]
 Shape = tuple[int, int]
@@ -184,7 +184,7 @@ def scan_folder(
     """
     check_layout(layout, "scan_folder")
     _check_params(ignore_index, num_classes, downsample, from_logits)
-    info = _class_info(classes)
+    info = resolve_classes(classes)
     if info is not None and num_classes is not None and info.num_classes != num_classes:
         expected = f"{info.num_classes}, the number of class names"
         raise param_error("num_classes", "scan_folder", expected, num_classes)
@@ -258,7 +258,8 @@ def _check_params(ignore_index: Any, num_classes: Any, downsample: Any, from_log
         raise param_error("from_logits", "scan_folder", "True, False or None", repr(from_logits))
 
 
-def _class_info(classes: ClassInfo | Sequence[str] | PathLike | None) -> ClassInfo | None:
+def resolve_classes(classes: ClassInfo | Sequence[str] | PathLike | None) -> ClassInfo | None:
+    """Return the class names (and colours) `classes` gives: a file, built-in name or list."""
     if classes is None or isinstance(classes, ClassInfo):
         return classes
     if isinstance(classes, str) and classes in BUILTIN_CLASSES and not Path(classes).exists():
