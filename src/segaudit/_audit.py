@@ -98,6 +98,7 @@ class LabelAudit(_StreamAudit):
         from segaudit.cli._scan import (
             OutputSettings,
             check_exports,
+            class_display,
             score_method_for,
             write_outputs,
         )
@@ -127,8 +128,7 @@ class LabelAudit(_StreamAudit):
         folder_input = None if images is None or isinstance(images, Mapping) else images
         check_out_dir(out, {"images": folder_input}, func)
         settings = OutputSettings(
-            names=list(info.names) if info is not None else [str(i) for i in range(k)],
-            colors=list(info.colors) if info is not None and info.colors else None,
+            *class_display(info, k),
             method=method,
             background=background,
             top=top,

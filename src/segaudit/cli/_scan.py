@@ -493,8 +493,7 @@ def run_scan(
             folder,
             [item.stem for item in items],
             OutputSettings(
-                names=list(info.names) if info is not None else [str(i) for i in range(k)],
-                colors=list(info.colors) if info is not None and info.colors else None,
+                *class_display(info, k),
                 method=method,
                 background=background,
                 top=top,
@@ -522,6 +521,12 @@ def check_exports(exports: Sequence[str], label_by: str, func: str) -> tuple[str
     chosen = tuple(dict.fromkeys(check_choice(e, "exports", EXPORT_FORMATS, func) for e in exports))
     check_choice(label_by, "export_label_by", LABEL_BY, func)
     return chosen
+
+
+def class_display(info: ClassInfo | None, k: int) -> tuple[list[str], list[Any] | None]:
+    """Return the class names (``"0"``, ``"1"``, ... without `info`) and colours (or None)."""
+    names = list(info.names) if info is not None else [str(i) for i in range(k)]
+    return names, list(info.colors) if info is not None and info.colors else None
 
 
 @dataclass(frozen=True)
