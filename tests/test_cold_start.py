@@ -172,13 +172,10 @@ def _assert_same(got, want, from_logits):
     np.testing.assert_array_equal(mask, want[0])
     np.testing.assert_array_equal(regions, want[1])
     np.testing.assert_array_equal(counts, want[4])
-    # numpy's exp may differ from LLVM's in the last bit (kernels/_numpy.py), and
-    # numpy sums the softmin pairwise: softmin image scores, and pixel scores of
-    # logits, agree to rounding; everything else is bit for bit
-    if from_logits:
-        np.testing.assert_allclose(pixel, want[3], rtol=1e-14, atol=0)
-    else:
-        np.testing.assert_array_equal(pixel, want[3])
+    # both paths compute a softmax's exp with the same operations
+    # (kernels/_exp.py), so pixel scores of logits are bit for bit too; numpy
+    # sums the softmin pairwise: softmin image scores agree to rounding
+    np.testing.assert_array_equal(pixel, want[3])
     np.testing.assert_allclose(image, want[2], rtol=1e-12, atol=0)
 
 

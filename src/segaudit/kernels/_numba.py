@@ -24,6 +24,7 @@ from numba import types
 from numba.extending import overload
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
+from segaudit.kernels._exp import EXP_COEFFS, EXP_LOW, LN2_HI, LN2_LO, LOG2E, MAGIC
 from segaudit.kernels._jit import njit as _njit
 from segaudit.kernels._protocol import (
     ERR_LABEL,
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 _OK, _VOID, _BAD_LABEL = 0, 1, 2
+(_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13) = EXP_COEFFS
+_MAGIC_BITS = np.int64(np.float64(MAGIC).view(np.int64))
+_BIAS = np.int64(1023)
 _HALF_STEP = np.float32(2.0**-24)  # value of the lowest bit of a float16 subnormal
 
 
@@ -221,6 +225,43 @@ def _first_bad_class(
     return -1, ERR_NONE
 
 
+@_njit()
+def _exp_nonpositive(x: npt.NDArray[np.float64], scale: npt.NDArray[np.float64]) -> None:
+    """Replace ``x`` (all <= 0) by ``exp(x)``, as :func:`~segaudit.kernels._exp.exp_nonpositive`.
+
+    Three loops that LLVM vectorises (libm's exp does not): the reduction and
+    polynomial, the two power-of-two scales built from the bits of the rounded
+    ``n`` (into `scale`, (2, len(x)), viewed as int64), then the scaling.
+    """
+    size = x.shape[0]
+    bits = scale.view(np.int64)
+    tb = scale[0]
+    for jj in range(size):
+        v = x[jj]
+        xc = v if v >= EXP_LOW else EXP_LOW
+        t = xc * LOG2E + MAGIC
+        n = t - MAGIC
+        r = (xc - n * LN2_HI) - n * LN2_LO
+        r2 = r * r
+        r4 = r2 * r2
+        w1 = (_C2 + _C3 * r) + (_C4 + _C5 * r) * r2
+        w2 = (_C6 + _C7 * r) + (_C8 + _C9 * r) * r2
+        w3 = (_C10 + _C11 * r) + (_C12 + _C13 * r) * r2
+        x[jj] = 1.0 + (r + r2 * (w1 + (w2 + w3 * r4) * r4))
+        tb[jj] = t
+    b1 = bits[0]
+    b2 = bits[1]
+    for jj in range(size):
+        k = b1[jj] - _MAGIC_BITS
+        h = k >> 1
+        b1[jj] = (h + _BIAS) << 52
+        b2[jj] = (k - h + _BIAS) << 52
+    s1 = scale[0]
+    s2 = scale[1]
+    for jj in range(size):
+        x[jj] = (x[jj] * s1[jj]) * s2[jj]
+
+
 @_njit(parallel=True)
 def summarise(
     probs: FloatArray,
@@ -322,12 +363,21 @@ def summarise(
         sign = np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)
         maybe_negative = not from_logits and sign != 0
         denom = np.empty(size if from_logits else 0, dtype=np.float64)
+        e_y = np.empty(size if from_logits else 0, dtype=np.float64)
         if from_logits:
             denom[:] = 0.0
+            e_y[:] = 0.0
+            e_k = np.empty(size, dtype=np.float64)
+            scale = np.empty((2, size), dtype=np.float64)
             for k in range(k_total):
                 plane = _plane(probs, buf, img, k, j0, size)
                 for jj in range(size):
-                    denom[jj] += math.exp(np.float64(plane[jj]) - best[jj])
+                    e_k[jj] = np.float64(plane[jj]) - best[jj]
+                _exp_nonpositive(e_k, scale)
+                for jj in range(size):
+                    e = e_k[jj]
+                    denom[jj] += e
+                    e_y[jj] = e if lab[jj] == k else e_y[jj]
         err = errors[t]
         err[0] = ERR_NONE
         dev = 0.0
@@ -348,7 +398,7 @@ def summarise(
                     err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, from_logits
                 )
             if from_logits:
-                s = math.exp(np.float64(_value(probs, buf, img, yi, j0, jj)) - best[jj]) / denom[jj]
+                s = e_y[jj] / denom[jj]
                 m = 1.0 / denom[jj]
             else:
                 s = np.float64(_value(probs, buf, img, yi, j0, jj))

@@ -8,8 +8,8 @@ result: self-confidence, argmax, disagreement, per-tile class sums (added in
 pixel order, as the kernel does), counts and the selection. Two numbers agree
 only to rounding: the largest row-sum deviation (the kernel adds float32 rows
 in float32; it only feeds a warning) and softmin image scores (numpy sums
-pairwise). With ``from_logits`` the exponential may differ in the last bit
-between numpy and LLVM. Used when numba is switched off
+pairwise). With ``from_logits`` both compute the exponential with
+:func:`~segaudit.kernels._exp.exp_nonpositive`, so it agrees too. Used when numba is switched off
 (``SEGAUDIT_KERNEL=numpy``), by the default choice (``"auto"``, see
 :mod:`segaudit.kernels._auto`) until the compiled kernel for a call's argument
 types is ready, and to test the compiled kernels.
@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
+from segaudit.kernels._exp import exp_nonpositive
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -93,9 +94,13 @@ def summarise(
     arg = clean.argmax(axis=1)
     best = np.take_along_axis(clean, arg[:, None, :], axis=1)[:, 0, :]
     if from_logits:
-        e = np.exp(clean.astype(np.float64) - best[:, None, :])
-        denom = e.sum(axis=1)
-        s = np.take_along_axis(e, yi[:, None, :], axis=1)[:, 0, :] / denom
+        denom = np.zeros(lab.shape)
+        e_y = np.zeros(lab.shape)
+        for k in range(probs.shape[1]):  # class by class, in the kernel's order
+            e = exp_nonpositive(clean[:, k, :].astype(np.float64) - best)
+            denom += e
+            e_y = np.where(yi == k, e, e_y)
+        s = e_y / denom
         m = 1.0 / denom
         dev = np.zeros(lab.shape)
     else:
