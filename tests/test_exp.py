@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,9 +13,15 @@ from segaudit.kernels import _numba
 from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
 
 
+@numba.njit
+def _exp_each(x: np.ndarray, out: np.ndarray) -> None:
+    for i in range(x.shape[0]):
+        out[i] = _numba._exp_nonpositive(x[i])
+
+
 def _compiled(x: np.ndarray) -> np.ndarray:
-    out = np.array(x, dtype=np.float64)
-    _numba._exp_nonpositive(out, np.empty((2, out.size)))
+    out = np.empty(x.shape[0])
+    _exp_each(np.asarray(x, dtype=np.float64), out)
     return out
 
 

@@ -20,8 +20,9 @@ import math
 import numba
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._exp import EXP_COEFFS, EXP_LOW, LN2_HI, LN2_LO, LOG2E, MAGIC
@@ -225,41 +226,44 @@ def _first_bad_class(
     return -1, ERR_NONE
 
 
-@_njit()
-def _exp_nonpositive(x: npt.NDArray[np.float64], scale: npt.NDArray[np.float64]) -> None:
-    """Replace ``x`` (all <= 0) by ``exp(x)``, as :func:`~segaudit.kernels._exp.exp_nonpositive`.
+@intrinsic
+def _float_bits(typingctx, x):  # type: ignore[no-untyped-def]
+    """Return the bits of a float64 as an int64 (an LLVM bitcast, which vectorises)."""
+    sig = types.int64(types.float64)
+    return sig, lambda context, builder, signature, args: builder.bitcast(args[0], ir.IntType(64))
 
-    Three loops that LLVM vectorises (libm's exp does not): the reduction and
-    polynomial, the two power-of-two scales built from the bits of the rounded
-    ``n`` (into `scale`, (2, len(x)), viewed as int64), then the scaling.
+
+@intrinsic
+def _bits_float(typingctx, x):  # type: ignore[no-untyped-def]
+    """Return the float64 whose bits are an int64 (an LLVM bitcast)."""
+    sig = types.float64(types.int64)
+    return sig, lambda context, builder, signature, args: builder.bitcast(args[0], ir.DoubleType())
+
+
+@_njit()
+def _exp_nonpositive(v: float) -> float:
+    """``exp(v)`` for ``v <= 0``, as :func:`~segaudit.kernels._exp.exp_nonpositive`.
+
+    Plain arithmetic and bitcasts, so that a loop over pixels vectorises
+    (libm's exp does not); the same operations in the same order as the numpy
+    twin, so the same bits.
     """
-    size = x.shape[0]
-    bits = scale.view(np.int64)
-    tb = scale[0]
-    for jj in range(size):
-        v = x[jj]
-        xc = v if v >= EXP_LOW else EXP_LOW
-        t = xc * LOG2E + MAGIC
-        n = t - MAGIC
-        r = (xc - n * LN2_HI) - n * LN2_LO
-        r2 = r * r
-        r4 = r2 * r2
-        w1 = (_C2 + _C3 * r) + (_C4 + _C5 * r) * r2
-        w2 = (_C6 + _C7 * r) + (_C8 + _C9 * r) * r2
-        w3 = (_C10 + _C11 * r) + (_C12 + _C13 * r) * r2
-        x[jj] = 1.0 + (r + r2 * (w1 + (w2 + w3 * r4) * r4))
-        tb[jj] = t
-    b1 = bits[0]
-    b2 = bits[1]
-    for jj in range(size):
-        k = b1[jj] - _MAGIC_BITS
-        h = k >> 1
-        b1[jj] = (h + _BIAS) << 52
-        b2[jj] = (k - h + _BIAS) << 52
-    s1 = scale[0]
-    s2 = scale[1]
-    for jj in range(size):
-        x[jj] = (x[jj] * s1[jj]) * s2[jj]
+    xc = v if v >= EXP_LOW else EXP_LOW
+    t = xc * LOG2E + MAGIC
+    n = t - MAGIC
+    r = (xc - n * LN2_HI) - n * LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    w1 = (_C2 + _C3 * r) + (_C4 + _C5 * r) * r2
+    w2 = (_C6 + _C7 * r) + (_C8 + _C9 * r) * r2
+    w3 = (_C10 + _C11 * r) + (_C12 + _C13 * r) * r2
+    p = 1.0 + (r + r2 * (w1 + (w2 + w3 * r4) * r4))
+    # an intrinsic's typing context is passed by numba, not by the caller
+    k = _float_bits(t) - _MAGIC_BITS  # type: ignore[call-arg]
+    h = k >> 1
+    s1 = _bits_float((h + _BIAS) << 52)
+    s2 = _bits_float((k - h + _BIAS) << 52)
+    return (p * s1) * s2
 
 
 @_njit(parallel=True)
@@ -367,15 +371,10 @@ def summarise(
         if from_logits:
             denom[:] = 0.0
             e_y[:] = 0.0
-            e_k = np.empty(size, dtype=np.float64)
-            scale = np.empty((2, size), dtype=np.float64)
             for k in range(k_total):
                 plane = _plane(probs, buf, img, k, j0, size)
                 for jj in range(size):
-                    e_k[jj] = np.float64(plane[jj]) - best[jj]
-                _exp_nonpositive(e_k, scale)
-                for jj in range(size):
-                    e = e_k[jj]
+                    e = _exp_nonpositive(np.float64(plane[jj]) - best[jj])
                     denom[jj] += e
                     e_y[jj] = e if lab[jj] == k else e_y[jj]
         err = errors[t]
