@@ -621,30 +621,52 @@ def compose_mask(
                 mask[i] = below
 
 
+@_njit()
+def _softmin_row(row: FloatArray, temperature: float) -> float:
+    """Softmin score of one image's pixel scores (NaN: ignored); 1.0 when all are NaN.
+
+    The exponentials of each stretch of :data:`TILE` pixels are computed first,
+    in a loop that vectorises (:func:`_exp_nonpositive`), then added in pixel
+    order.
+    """
+    p = row.shape[0]
+    low = np.inf
+    for j in range(p):
+        v = np.float64(row[j])
+        if v < low:
+            low = v
+    if low == np.inf:
+        return 1.0
+    shift = (1.0 - low) / temperature
+    num = 0.0
+    den = 0.0
+    e = np.empty(min(p, TILE), dtype=np.float64)
+    for j0 in range(0, p, TILE):
+        size = min(TILE, p - j0)
+        for jj in range(size):
+            v = np.float64(row[j0 + jj])
+            x = (1.0 - v) / temperature - shift
+            e[jj] = _exp_nonpositive(x if v == v else EXP_LOW)
+        for jj in range(size):
+            v = np.float64(row[j0 + jj])
+            if v == v:
+                num += v * e[jj]
+                den += e[jj]
+    return num / den
+
+
 @_njit(parallel=True)
 def softmin(scores: FloatArray, temperature: float, out: FloatArray) -> None:
     """Softmin image score per row of ``scores (n, P)``, skipping NaN (ignored) pixels.
 
     ``sum_i s_i w_i`` with ``w = softmax((1 - s) / temperature)``, shifted by the
-    maximum for stability; a row with no labelled pixel scores 1.0.
+    maximum for stability; a row with no labelled pixel scores 1.0. One row
+    runs in the calling thread: waking the thread pool for it costs more than
+    it saves.
     """
-    n, p = scores.shape
+    n = scores.shape[0]
+    if n == 1:
+        out[0] = _softmin_row(scores[0], temperature)
+        return
     for i in numba.prange(n):
-        low = np.inf
-        for j in range(p):
-            v = np.float64(scores[i, j])
-            if v < low:
-                low = v
-        if low == np.inf:
-            out[i] = 1.0
-            continue
-        shift = (1.0 - low) / temperature
-        num = 0.0
-        den = 0.0
-        for j in range(p):
-            v = np.float64(scores[i, j])
-            if v == v:
-                e = math.exp((1.0 - v) / temperature - shift)
-                num += v * e
-                den += e
-        out[i] = num / den
+        out[i] = _softmin_row(scores[i], temperature)
