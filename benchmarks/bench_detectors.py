@@ -239,26 +239,30 @@ def det_regions_agree(x: Summary, reg: Regions, frac: float = 0.25) -> np.ndarra
 def det_regions_confident(
     x: Summary, reg: Regions, frac: float = 0.25, low: float = 0.1, strip: bool = True
 ) -> np.ndarray:
-    """The recommended ``confident_regions``: flag a region whole when its predicted
-    class is confident on >= frac of its pixels (m >= t_agree[a], the confident joint
-    with thresholds from agreeing pixels) or its given label is implausible
-    (mean s <= low * mean t_agree[y]), or (`strip`) it is a strip along a border:
-    >= 10 pixels, mean s <= 0.2 t_agree[y], mean m / t_agree[a] >= 0.65, and >= 80%
-    of its pixels 4-adjacent to a pixel labelled their a, as many to an agreeing
-    pixel labelled y."""
+    """The recommended ``confident_regions``: flag a region whole when its given label
+    is implausible (mean s <= low * mean t_agree[y]), or its predicted class is
+    confident on >= frac of its pixels (m >= t_agree[a], the confident joint with
+    thresholds from agreeing pixels) and mean s <= 0.25 t_agree[y], or (`strip`) it is
+    a strip along a border: >= 10 pixels, mean s <= 0.2 t_agree[y], mean
+    m / t_agree[a] >= 0.7, and >= 40% of its pixels 4-adjacent to a pixel labelled
+    their a, as many to an agreeing pixel labelled y. A 1-pixel region touching both
+    (a border flip of the model's own) is never flagged."""
     cj = (x.a != x.y) & (x.m >= x.t_agree[x.a] - 1e-6)
     mean_t = reg.mean(x.t_agree[x.y])
-    keep = (reg.mean(cj) >= frac) | (reg.mean(x.s) <= low * mean_t)
+    mean_s = reg.mean(x.s)
+    unlikely = mean_s <= 0.2 * mean_t * (0.25 / 0.2)  # as the kernels compute it
+    keep = ((reg.mean(cj) >= frac) & unlikely) | (mean_s <= low * mean_t)
+    near_a, near_y = _touching(x, reg.lab > 0)
     if strip:
-        near_a, near_y = _touching(x, reg.lab > 0)
         keep |= (
             (reg.n >= 10)
-            & (reg.mean(x.s) <= 0.2 * mean_t)
-            & (reg.mean(x.m / x.t_agree[x.a]) >= 0.65)
-            & (reg.mean(near_a) >= 0.8)
-            & (reg.mean(near_y) >= 0.8)
+            & (mean_s <= 0.2 * mean_t)
+            & (reg.mean(x.m / x.t_agree[x.a]) >= 0.7)
+            & (reg.mean(near_a) >= 0.4)
+            & (reg.mean(near_y) >= 0.4)
         )
-    return _flag(reg, keep)
+    flip = (reg.n <= 1) & (reg.mean(near_a) >= 1) & (reg.mean(near_y) >= 1)
+    return _flag(reg, keep & ~flip)
 
 
 def _touching(x: Summary, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,9 @@ import pytest
 import segaudit
 from conftest import make_dataset
 from segaudit.engine._detect import (
+    CONFIDENT_RATIO,
     CONFIDENT_SHARE,
+    FLIP_SIZE,
     IMPLAUSIBLE_RATIO,
     STRIP_LEAN,
     STRIP_RATIO,
@@ -35,10 +37,15 @@ FLOOR = 2e-6
 
 
 def _thresholds(y, s, keep, k, fallback=None):
+    """Mean s per class over `keep`; where a class has none: FLOOR, or with a
+    `fallback` (the agreeing thresholds), the mean of the other classes' means,
+    else `fallback` itself when no class has any."""
     n = np.bincount(y[keep], minlength=k)
     mean = np.bincount(y[keep], s[keep], minlength=k) / np.maximum(n, 1)
     t = np.maximum(mean, FLOOR)
-    return np.where(n > 0, t, FLOOR if fallback is None else fallback)
+    if fallback is None:
+        return np.where(n > 0, t, FLOOR)
+    return np.where(n > 0, t, t[n > 0].mean()) if (n > 0).any() else fallback
 
 
 def oracle_regions(labels, probs, ignore_index=None):
@@ -83,14 +90,20 @@ def oracle_regions(labels, probs, ignore_index=None):
     mean_lean = np.bincount(regions.ravel(), lean.ravel(), count + 1) / size
     touch_a = np.bincount(regions.ravel(), near_a.ravel(), count + 1)
     touch_y = np.bincount(regions.ravel(), near_y.ravel(), count + 1)
+    strip_floor = STRIP_RATIO * t_agree[label_of]
     strip = (
         (size >= STRIP_SIZE)
-        & (mean_s <= STRIP_RATIO * t_agree[label_of])
+        & (mean_s <= strip_floor)
         & (mean_lean >= STRIP_LEAN)
         & (touch_a >= STRIP_TOUCH * size)
         & (touch_y >= STRIP_TOUCH * size)
     )
-    flag = (share >= CONFIDENT_SHARE) | (mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of]) | strip
+    implausible = mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of]
+    # the confident rule's bound, computed as the kernels do
+    sure = (share >= CONFIDENT_SHARE) & (mean_s <= strip_floor * (CONFIDENT_RATIO / STRIP_RATIO))
+    flag = sure | implausible | strip
+    # a border flip of the model's own: a tiny region, every pixel touching both sides
+    flag &= ~((size <= FLIP_SIZE) & (touch_a == size) & (touch_y == size))
     flag[0] = False
     return flag[regions], regions
 
@@ -337,7 +350,15 @@ def _region_inputs(rng, n, h, w, k, density, blob):
     floor = rng.random(k) * 0.3
     # the strip rule's inputs, with loose limits so that it fires often; a != y
     predicted = (given + rng.integers(1, max(k, 2), size=d)) % max(k, 2)
-    strip = np.array([rng.integers(1, 6), rng.random(), rng.random() * 0.6])
+    # size, touch, lean, flip size, the confident rule's bound over the strip's
+    strip = [
+        rng.integers(1, 6),
+        rng.random(),
+        rng.random() * 0.6,
+        rng.integers(0, 4),
+        rng.random() * 3,
+    ]
+    strip = np.array(strip, dtype=np.float64)
     image = labels.reshape(n, -1).astype(np.uint8)
     tail = (image, predicted, rng.random(d), rng.random(k), strip)
     return cand, (given, confident, scores, offsets, floor), tail
@@ -385,10 +406,17 @@ def test_region_flags_compiled_equals_numpy_hypothesis():
         compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
         np.testing.assert_array_equal(compiled, twin)
         # the strip rule off (no region is that large): a subset of the flags
-        off = (*tail[:-1], np.array([np.inf, 0.0, 0.0]))
+        off = (*tail[:-1], np.array([np.inf, 0.0, 0.0, *tail[-1][3:]]))
         without, twin_without = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *off)
         np.testing.assert_array_equal(without, twin_without)
         assert not (without & ~compiled).any()
+        # no border flips: a superset of the flags (the same when strip[3] is 0)
+        keep = (*tail[:-1], np.array([*tail[-1][:3], 0.0, tail[-1][4]]))
+        with_flips, twin_with_flips = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *keep)
+        np.testing.assert_array_equal(with_flips, twin_with_flips)
+        assert not (compiled & ~with_flips).any()
+        if tail[-1][3] == 0:
+            np.testing.assert_array_equal(with_flips, compiled)
 
     check()
 
@@ -417,7 +445,8 @@ def test_region_flags_spirals_and_crossings():
             args = (given, confident, np.full(d, 0.5), np.array([0, d]), np.zeros(3))
             image = lab.reshape(1, -1)
             for size in (np.inf, 1.0):  # the strip rule off, and on with loose limits
-                tail = (image, 3 - given, np.full(d, 0.7), np.ones(3), np.array([size, 0.1, 0.5]))
+                strip = np.array([size, 0.1, 0.5, 2.0, 1.0])
+                tail = (image, 3 - given, np.full(d, 0.7), np.ones(3), strip)
                 compiled, twin = cand.copy(), cand.copy()
                 _regions_numba.region_flags(compiled, 11, *args, 1.0 / d, *tail)
                 _regions_numpy.region_flags(twin, 11, *args, 1.0 / d, *tail)
@@ -428,8 +457,10 @@ def test_region_flags_spirals_and_crossings():
     confident = np.zeros(d, bool)
     confident[-1] = True
     args = (np.ones(d, np.int64), confident, np.full(d, 0.5), np.array([0, d]), np.zeros(2))
-    off = (u.reshape(1, -1).astype(np.int64), np.zeros(d, np.int64), np.zeros(d), np.zeros(2))
-    _regions_numba.region_flags(cand, 11, *args, 1.0 / d, *off, np.array([np.inf, 1.0, 1.0]))
+    off = (u.reshape(1, -1).astype(np.int64), np.zeros(d, np.int64), np.zeros(d), np.ones(2))
+    _regions_numba.region_flags(
+        cand, 11, *args, 1.0 / d, *off, np.array([np.inf, 1.0, 1.0, 0.0, 1.0])
+    )
     np.testing.assert_array_equal(cand.reshape(11, 11), u)
 
 
@@ -557,3 +588,71 @@ def test_strip_rule_leaves_a_compact_unsure_blob(kernel):
     s, m, a = np.full(line.shape, 0.15), np.full(line.shape, 0.8), np.zeros(line.shape, np.int64)
     assert not _one_image_mask(labels, line, s, m, a, [0.9, 0.9, 0.9]).any()
     assert line.sum() >= STRIP_SIZE and STRIP_TOUCH > 0
+
+
+def test_strip_rule_flags_an_outline_drawn_two_pixels_too_wide(kernel):
+    # a 12x12 object of class 2 on background 0, its outline grown by 2 px in the
+    # labels; the model is right and unsure on the ring: its outer pixels touch
+    # background labels, its inner ones the object (but at the 4 corners): 60 and
+    # 48 of 112
+    labels = np.zeros((20, 20), np.int64)
+    labels[2:18, 2:18] = 2
+    ring = labels == 2
+    ring[4:16, 4:16] = False
+    s, m, a = np.full(ring.shape, 0.15), np.full(ring.shape, 0.8), np.zeros(ring.shape, np.int64)
+    mask = _one_image_mask(labels, ring, s, m, a, [0.9, 0.9, 0.9])
+    np.testing.assert_array_equal(mask, ring)
+    assert STRIP_TOUCH * 112 <= 48
+
+
+def test_one_pixel_border_flip_of_the_model_is_not_flagged(kernel):
+    # a 6x6 object of class 2 on background 0, labelled right; the model calls one
+    # pixel of its outline 0, confidently (s = 0.05 is also implausible)
+    labels = np.zeros((12, 12), np.int64)
+    labels[3:9, 3:9] = 2
+    t = [0.9, 0.9, 0.9]
+    flip = np.zeros(labels.shape, bool)
+    flip[3, 5] = True
+    s, m, a = np.full(flip.shape, 0.05), np.full(flip.shape, 0.95), np.zeros(flip.shape, np.int64)
+    assert FLIP_SIZE >= 1 and not _one_image_mask(labels, flip, s, m, a, t).any()
+    # two pixels of the outline are more than a flip: flagged
+    flip[3, 6] = True
+    assert FLIP_SIZE < 2
+    np.testing.assert_array_equal(_one_image_mask(labels, flip, s, m, a, t), flip)
+    # a one-pixel object labelled 2 that the model calls 0 touches no agreeing 2: flagged
+    speck = np.zeros((7, 7), np.int64)
+    speck[3, 3] = 2
+    alone = speck == 2
+    np.testing.assert_array_equal(
+        _one_image_mask(speck, alone, s[:7, :7], m[:7, :7], a[:7, :7], t), alone
+    )
+
+
+def test_confident_region_is_flagged_only_where_its_label_is_unlikely(kernel):
+    # inside a 6x6 object labelled 2 the model calls a 3x3 patch 1, confidently
+    # (m = 0.95 >= t~_1); with s = 0.3 the label keeps a fair share: the model's noise
+    labels = np.zeros((12, 12), np.int64)
+    labels[3:9, 3:9] = 2
+    patch = np.zeros(labels.shape, bool)
+    patch[4:7, 4:7] = True
+    t = [0.9, 0.9, 0.9]
+    m, a = np.full(patch.shape, 0.95), np.ones(patch.shape, np.int64)
+    likely = np.full(patch.shape, 0.3)
+    assert CONFIDENT_RATIO * t[2] < 0.3
+    assert not _one_image_mask(labels, patch, likely, m, a, t).any()
+    unlikely = np.full(patch.shape, 0.15)
+    assert IMPLAUSIBLE_RATIO * t[2] < 0.15 <= CONFIDENT_RATIO * t[2]
+    np.testing.assert_array_equal(_one_image_mask(labels, patch, unlikely, m, a, t), patch)
+
+
+def test_a_class_the_model_never_confirms_is_judged_by_the_others_thresholds():
+    # class 1 appears only where the model says 0: its own mean s (0.175) would
+    # be its threshold, and no region of it could look unlikely
+    labels = np.zeros((1, 4, 6), dtype=np.int64)
+    labels[0, :2, :2] = 1
+    probs = np.zeros((1, 3, 4, 6))
+    probs[0, 0], probs[0, 1] = 0.9, 0.1
+    probs[0, :2, 0, 0] = 0.6, 0.4
+    mask = segaudit.find_label_issues(labels, probs, filter_by="confident_regions", verbose=False)
+    assert mask[0, :2, :2].all() and mask.sum() == 4
+    np.testing.assert_array_equal(mask, oracle_regions(labels, probs)[0])

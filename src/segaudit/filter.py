@@ -208,10 +208,16 @@ def find_label_issues(
     >>> labels = np.zeros((1, 4, 4), dtype=int); labels[0, :2, :2] = 1
     >>> probs = np.zeros((1, 2, 4, 4)); probs[0, 0], probs[0, 1] = 0.9, 0.1
     >>> probs[0, :, 0, 0] = 0.6, 0.4                   # unsure at one pixel
-    >>> find_label_issues(labels, probs, verbose=False).sum()
-    np.int64(3)
-    >>> find_label_issues(labels, probs, verbose=False, filter_by="confident_regions").sum()
-    np.int64(4)
+    >>> find_label_issues(labels, probs, verbose=False).astype(int)
+    array([[[0, 1, 0, 0],
+            [1, 1, 0, 0],
+            [0, 0, 0, 0],
+            [0, 0, 0, 0]]])
+    >>> find_label_issues(labels, probs, verbose=False, filter_by="confident_regions").astype(int)
+    array([[[1, 1, 0, 0],
+            [1, 1, 0, 0],
+            [0, 0, 0, 0],
+            [0, 0, 0, 0]]])
     """
     c = check_inputs(
         labels,

@@ -9,25 +9,31 @@ not per pixel, from the same one-read summary:
 
 1. Thresholds from agreeing pixels: ``t~_k`` = mean s over the pixels labelled
    k that the model also predicts as k (:func:`agreeing_sums`, exact and
-   order-independent like the reference's thresholds); the reference's
-   ``t_k`` where class k has no such pixel; floored at 2e-6. The reference's
+   order-independent like the reference's thresholds); where class k has no
+   such pixel, the mean ``t~`` of the classes that have; floored at 2e-6. The reference's
    ``t_k`` averages in the very pixels that are wrong, which lowers it on
    noisy classes; ``t~_k`` is the model's confidence where it is right.
 2. Candidates: labelled pixels where the argmax disagrees with the label, cut
    into 8-connected regions within each image, two neighbours joining only
    when their given labels are equal (a wrong object never merges with a
    mislabelled neighbour).
-3. A region is flagged whole when at least :data:`CONFIDENT_SHARE` of its
-   pixels are confident (``m >= t~_a - 1e-6``, the confident joint with the
-   agreeing thresholds) or its given label is implausible (mean s at most
-   :data:`IMPLAUSIBLE_RATIO` times ``t~`` of its label), or it is a strip
+3. A region is flagged whole when its given label is implausible (mean s at
+   most :data:`IMPLAUSIBLE_RATIO` times ``t~`` of its label y); or when at
+   least :data:`CONFIDENT_SHARE` of its pixels are confident (``m >= t~_a -
+   1e-6``, the confident joint with the agreeing thresholds) and its mean s
+   is at most :data:`CONFIDENT_RATIO` times ``t~_y`` (where the model is
+   noisy, a region it is confident on but where the label keeps a fair share
+   of probability is its noise, not a wrong label); or when it is a strip
    along a border of its predicted class (an outline drawn a few pixels off):
    at least :data:`STRIP_SIZE` pixels, mean s at most :data:`STRIP_RATIO`
    times ``t~_y``, mean ``m / t~_a`` at least :data:`STRIP_LEAN`, and at least
    :data:`STRIP_TOUCH` of its pixels 4-adjacent to a pixel labelled their
-   predicted class a, and as many to an agreeing pixel labelled y. A model's
-   own mistake on a whole object touches no agreeing pixel of its label, so
-   this rule leaves it out.
+   predicted class a, and as many to an agreeing pixel labelled y (an outline
+   one or two pixels off has about half of its pixels on each side). A
+   model's own mistake on a whole object touches no agreeing pixel of its
+   label, so the strip rule leaves it out. A region of at most
+   :data:`FLIP_SIZE` pixels that all touch both a pixel labelled their a and
+   an agreeing one labelled y is the model's own border flip, never flagged.
 
 The per-pixel work runs in the kernels (:meth:`Kernels.agree_sums`,
 :meth:`Kernels.region_flags`: a compiled union-find labelling, images in
@@ -57,8 +63,10 @@ from segaudit.kernels._choice import get_kernels
 from segaudit.kernels._protocol import Kernels
 
 __all__ = [
+    "CONFIDENT_RATIO",
     "CONFIDENT_SHARE",
     "FILTER_BY",
+    "FLIP_SIZE",
     "IMPLAUSIBLE_RATIO",
     "RECOMMENDED_FILTER",
     "STRIP_LEAN",
@@ -79,11 +87,14 @@ FILTER_BY = ("self_confidence", "confident_regions")
 RECOMMENDED_FILTER = "confident_regions"
 """The detector segaudit recommends when parity with the reference is not needed."""
 
-CONFIDENT_SHARE = 0.25
-"""A region is flagged when at least this share of its pixels is confidently predicted."""
-
 IMPLAUSIBLE_RATIO = 0.1
-"""...or when its mean self-confidence is at most this times its label's agreeing threshold."""
+"""A region is flagged when its mean self-confidence is at most this times its label's ``t~``;"""
+
+CONFIDENT_SHARE = 0.25
+"""...or when at least this share of its pixels is confidently predicted (``m >= t~_a``)"""
+
+CONFIDENT_RATIO = 0.25
+"""...and its mean self-confidence is at most this times its label's ``t~``;"""
 
 STRIP_SIZE = 10
 """...or when it is a strip along a border (see the module): of at least this many pixels,"""
@@ -91,11 +102,14 @@ STRIP_SIZE = 10
 STRIP_RATIO = 0.2
 """...with mean self-confidence at most this times its label's agreeing threshold,"""
 
-STRIP_LEAN = 0.65
+STRIP_LEAN = 0.7
 """...mean ``m / t~_a`` at least this (the model prefers a about as surely as where it is right),"""
 
-STRIP_TOUCH = 0.8
+STRIP_TOUCH = 0.4
 """...and this share of its pixels next to pixels labelled their a, and to agreeing ones of y."""
+
+FLIP_SIZE = 1
+"""A region of at most this many pixels, all next to both of those, is the model's border flip."""
 
 
 def check_filter_by(filter_by: Any, func: str) -> str:
@@ -186,16 +200,30 @@ def _label_block(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def agree_thresholds(sums: ClassSums, fallback: np.ndarray) -> npt.NDArray[np.float64]:
-    """Thresholds ``t~_k`` from agreeing pixels; `fallback` (the reference's) where none.
+    """Thresholds ``t~_k`` from agreeing pixels; for a class with none, their mean over the others.
+
+    A class the model never confirms has no confidence of its own to compare
+    with; the reference's ``t_k`` (`fallback`) would average only the pixels
+    in doubt, so that none of them could look unlikely. The mean ``t~`` of the
+    classes that have agreeing pixels (the model's usual confidence where it
+    is right) stands in; `fallback` where no class has any.
 
     Examples
     --------
     >>> sums = ClassSums(3)
     >>> sums.add(np.array([[1.5, 0.0, 0.0]]), np.array([[2, 0, 0]]))
     >>> agree_thresholds(sums, np.array([0.5, 0.4, 2e-6]))
-    array([7.5e-01, 4.0e-01, 2.0e-06])
+    array([0.75, 0.75, 0.75])
+    >>> agree_thresholds(ClassSums(2), np.array([0.5, 0.4]))
+    array([0.5, 0.4])
     """
-    out: npt.NDArray[np.float64] = np.where(sums.counts > 0, sums.thresholds(), fallback)
+    seen = sums.counts > 0
+    out: npt.NDArray[np.float64]
+    if not seen.any():
+        out = np.array(fallback, dtype=np.float64)
+        return out
+    t = sums.thresholds()
+    out = np.where(seen, t, t[seen].mean())
     return out
 
 
@@ -328,7 +356,10 @@ def candidate_regions(
         np.ascontiguousarray(a, dtype=np.int64),
         m / t_a,
         STRIP_RATIO * t,
-        np.array([STRIP_SIZE, STRIP_TOUCH, STRIP_LEAN], dtype=np.float64),
+        np.array(  # the confident rule's bound on mean s: a multiple of the strip's
+            [STRIP_SIZE, STRIP_TOUCH, STRIP_LEAN, FLIP_SIZE, CONFIDENT_RATIO / STRIP_RATIO],
+            dtype=np.float64,
+        ),
     )
     if not view:
         disagree[...] = work.reshape(disagree.shape)

@@ -203,8 +203,9 @@ def _image_flags(
             n = np.float64(size[j])
             y = labels[j]
             mean_s = total[j] / n
-            flag[j] = (
-                sure[j] / n >= share
+            flip = n <= strip[3] and near_a[j] == size[j] and near_y[j] == size[j]
+            flag[j] = not flip and (
+                (sure[j] / n >= share and mean_s <= strip_floor[y] * strip[4])
                 or mean_s <= floor[y]
                 or (
                     n >= strip[0]
@@ -245,12 +246,14 @@ def region_flags(
     ``lean`` (float64) hold the candidates' given label, predicted class a,
     ``m >= t~_a``, s and ``m / t~_a``, in pixel order; image i's are
     ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of one
-    label y) is flagged whole when its confident share is at least `share`,
-    or its mean s is at most ``floor[y]``, or it is a strip along a border:
-    at least ``strip[0]`` pixels, mean s at most ``strip_floor[y]``, mean
-    ``m / t~_a`` at least ``strip[2]``, and at least ``strip[1]`` of its
-    pixels 4-adjacent to a pixel labelled their a, and as many to a
-    non-candidate pixel labelled y.
+    label y) is flagged whole when its confident share is at least `share`
+    and its mean s at most ``strip_floor[y] * strip[4]``, or its mean s is at
+    most ``floor[y]``, or it is a strip along a border: at least ``strip[0]``
+    pixels, mean s at most ``strip_floor[y]``, mean ``m / t~_a`` at least
+    ``strip[2]``, and at least ``strip[1]`` of its pixels 4-adjacent to a
+    pixel labelled their a, and as many to a non-candidate pixel labelled y.
+    A region of at most ``strip[3]`` pixels that all touch both (a border
+    flip of the model's own) is never flagged.
     """
     for i in numba.prange(cand.shape[0]):
         b = offsets[i]

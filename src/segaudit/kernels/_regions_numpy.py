@@ -75,7 +75,7 @@ def region_flags(
     >>> region_flags(cand, 4, np.array([1, 1, 1]), np.array([True, False, False]),
     ...              np.array([0.1, 0.2, 0.45]), np.array([0, 3]), np.array([0.0, 0.09]), 0.25,
     ...              np.array([[1, 1, 0, 1]]), np.array([0, 0, 0]), np.array([0.9, 0.9, 0.6]),
-    ...              np.array([0.0, 0.18]), np.array([10.0, 0.8, 0.65]))
+    ...              np.array([0.0, 0.18]), np.array([10.0, 0.4, 0.7, 1.0, 1.25]))
     >>> cand.astype(int)
     array([[1, 1, 0, 0]])
     """
@@ -109,7 +109,9 @@ def region_flags(
             & (near_a >= strip[1] * size)
             & (near_y >= strip[1] * size)
         )
-        flag = (sure >= share) | (mean_s <= floor[label_of]) | along
+        flip = (size <= strip[3]) & (near_a == size) & (near_y == size)
+        sure_enough = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
+        flag = (sure_enough | (mean_s <= floor[label_of]) | along) & ~flip
         cand[i, idx] = flag[rid]
 
 
