@@ -20,7 +20,12 @@ from segaudit.drivers._arrays import (
 from segaudit.drivers._dask_graph import is_dask_array
 from segaudit.engine._scores import METHODS as METHODS
 from segaudit.engine._scores import RECOMMENDED_METHOD as RECOMMENDED_METHOD
-from segaudit.engine._scores import check_method, check_temperature, issue_image_scores
+from segaudit.engine._scores import (
+    check_method,
+    check_temperature,
+    flagged_per_image,
+    issue_image_scores,
+)
 
 __all__ = ["get_label_quality_scores", "issues_from_scores"]
 
@@ -194,8 +199,7 @@ def get_label_quality_scores(
         return region_fraction_scores(c, float(temperature), stacklevel=2)
     pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
     mask, valid = find_issues(c, pixel_scores=pixel_scores, stacklevel=2)
-    flagged = mask.sum(axis=(1, 2))
-    return issue_image_scores(flagged, valid), pixel_scores
+    return issue_image_scores(flagged_per_image(mask), valid), pixel_scores
 
 
 @overload

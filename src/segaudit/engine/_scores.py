@@ -7,6 +7,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from segaudit._validation import check_choice, param_error
 
@@ -16,6 +17,7 @@ __all__ = [
     "SOFTMIN_WEIGHT",
     "check_method",
     "check_temperature",
+    "flagged_per_image",
     "issue_image_scores",
     "region_image_scores",
 ]
@@ -42,6 +44,30 @@ def check_temperature(temperature: Any, func: str) -> float:
     if not ok or not math.isfinite(temperature) or temperature <= 0:
         raise param_error("temperature", func, "a finite number > 0", repr(temperature))
     return float(temperature)
+
+
+_COUNT_ROW_PIXELS = 4096
+"""Images of at least this many pixels are counted one by one (see :func:`flagged_per_image`)."""
+
+
+def flagged_per_image(mask: np.ndarray) -> npt.NDArray[np.int64]:
+    """Return the number of True pixels of each image of ``mask (N, ...)``.
+
+    Image by image with ``np.count_nonzero`` when images are large (a sum over
+    an axis converts every bool first, several times slower); at once when
+    they are small, so that many tiny images cost no Python loop.
+
+    Examples
+    --------
+    >>> flagged_per_image(np.array([[[True, False], [True, True]], [[False] * 2, [False, True]]]))
+    array([3, 1])
+    """
+    m = np.asarray(mask)
+    rows = m.reshape(m.shape[0], math.prod(m.shape[1:]))
+    if rows.shape[1] < _COUNT_ROW_PIXELS:
+        counts: npt.NDArray[np.int64] = rows.sum(axis=1, dtype=np.int64)
+        return counts
+    return np.fromiter((np.count_nonzero(row) for row in rows), dtype=np.int64, count=len(rows))
 
 
 def issue_image_scores(flagged: np.ndarray, valid: np.ndarray) -> np.ndarray:
