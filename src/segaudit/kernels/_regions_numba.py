@@ -36,16 +36,31 @@ def agree_sums(
     ``disagree``, ``labels`` are ``(n, P)``; ``sums``, ``counts`` ``(n, K)``,
     zeroed by the caller. A label outside ``0..K-1`` is skipped.
     """
-    n, p = scores.shape
-    k = sums.shape[1]
+    n = scores.shape[0]
+    if n == 1:  # one image: the calling thread (waking the pool costs more)
+        _agree_row(scores[0], disagree[0], labels[0], sums[0], counts[0])
+        return
     for i in numba.prange(n):
-        for j in range(p):
-            v = np.float64(scores[i, j])
-            if v == v and not disagree[i, j]:
-                y = np.int64(labels[i, j])
-                if 0 <= y < k:
-                    sums[i, y] += v
-                    counts[i, y] += 1
+        _agree_row(scores[i], disagree[i], labels[i], sums[i], counts[i])
+
+
+@_njit()
+def _agree_row(
+    scores: FloatArray,
+    disagree: BoolArray,
+    labels: LabelArray,
+    sums: npt.NDArray[np.float64],
+    counts: Int64Array,
+) -> None:
+    """:func:`agree_sums` of one image (rows of length P and K)."""
+    k = sums.shape[0]
+    for j in range(scores.shape[0]):
+        v = np.float64(scores[j])
+        if v == v and not disagree[j]:
+            y = np.int64(labels[j])
+            if 0 <= y < k:
+                sums[y] += v
+                counts[y] += 1
 
 
 @_njit()
@@ -255,20 +270,46 @@ def region_flags(
     A region of at most ``strip[3]`` pixels that all touch both (a border
     flip of the model's own) is never flagged.
     """
-    for i in numba.prange(cand.shape[0]):
-        b = offsets[i]
-        e = offsets[i + 1]
-        _image_flags(
-            cand[i],
-            width,
-            labels[b:e],
-            confident[b:e],
-            scores[b:e],
-            floor,
-            share,
-            given[i],
-            predicted[b:e],
-            lean[b:e],
-            strip_floor,
-            strip,
-        )
+    n = cand.shape[0]
+    args = (width, labels, confident, scores, offsets, floor, share, given, predicted, lean)
+    if n == 1:  # one image: the calling thread (waking the pool costs more)
+        _flags_of(cand, 0, *args, strip_floor, strip)
+        return
+    for i in numba.prange(n):
+        _flags_of(cand, i, *args, strip_floor, strip)
+
+
+@_njit()
+def _flags_of(
+    cand: BoolArray,
+    i: int,
+    width: int,
+    labels: Int64Array,
+    confident: BoolArray,
+    scores: npt.NDArray[np.float64],
+    offsets: Int64Array,
+    floor: npt.NDArray[np.float64],
+    share: float,
+    given: LabelArray,
+    predicted: Int64Array,
+    lean: npt.NDArray[np.float64],
+    strip_floor: npt.NDArray[np.float64],
+    strip: npt.NDArray[np.float64],
+) -> None:
+    """:func:`region_flags` of image `i`."""
+    b = offsets[i]
+    e = offsets[i + 1]
+    _image_flags(
+        cand[i],
+        width,
+        labels[b:e],
+        confident[b:e],
+        scores[b:e],
+        floor,
+        share,
+        given[i],
+        predicted[b:e],
+        lean[b:e],
+        strip_floor,
+        strip,
+    )
