@@ -174,20 +174,26 @@ def _touches(
 
 @_njit()
 def _image_flags(
-    cand: BoolArray,
+    cands: BoolArray,
+    i: int,
     width: int,
-    labels: Int64Array,
-    confident: BoolArray,
-    scores: npt.NDArray[np.float64],
+    all_labels: Int64Array,
+    all_confident: BoolArray,
+    all_scores: npt.NDArray[np.float64],
+    offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
-    given: LabelArray,
-    predicted: Int64Array,
-    lean: npt.NDArray[np.float64],
+    all_given: LabelArray,
+    all_predicted: Int64Array,
+    all_lean: npt.NDArray[np.float64],
     strip_floor: npt.NDArray[np.float64],
     strip: npt.NDArray[np.float64],
 ) -> None:
-    """Flag one image's candidates ``cand (P,)`` in place; its D candidates' data in order."""
+    """Flag image `i`'s candidates ``cands[i]`` in place (arguments as :func:`region_flags`)."""
+    b, e = offsets[i], offsets[i + 1]
+    cand, given = cands[i], all_given[i]
+    labels, confident, scores = all_labels[b:e], all_confident[b:e], all_scores[b:e]
+    predicted, lean = all_predicted[b:e], all_lean[b:e]
     d = labels.shape[0]
     if d == 0:
         return
@@ -273,43 +279,7 @@ def region_flags(
     n = cand.shape[0]
     args = (width, labels, confident, scores, offsets, floor, share, given, predicted, lean)
     if n == 1:  # one image: the calling thread (waking the pool costs more)
-        _flags_of(cand, 0, *args, strip_floor, strip)
+        _image_flags(cand, 0, *args, strip_floor, strip)
         return
     for i in numba.prange(n):
-        _flags_of(cand, i, *args, strip_floor, strip)
-
-
-@_njit()
-def _flags_of(
-    cand: BoolArray,
-    i: int,
-    width: int,
-    labels: Int64Array,
-    confident: BoolArray,
-    scores: npt.NDArray[np.float64],
-    offsets: Int64Array,
-    floor: npt.NDArray[np.float64],
-    share: float,
-    given: LabelArray,
-    predicted: Int64Array,
-    lean: npt.NDArray[np.float64],
-    strip_floor: npt.NDArray[np.float64],
-    strip: npt.NDArray[np.float64],
-) -> None:
-    """:func:`region_flags` of image `i`."""
-    b = offsets[i]
-    e = offsets[i + 1]
-    _image_flags(
-        cand[i],
-        width,
-        labels[b:e],
-        confident[b:e],
-        scores[b:e],
-        floor,
-        share,
-        given[i],
-        predicted[b:e],
-        lean[b:e],
-        strip_floor,
-        strip,
-    )
+        _image_flags(cand, i, *args, strip_floor, strip)
