@@ -128,24 +128,37 @@ def _connect(cand: BoolArray, width: int, labels: Int64Array, parent: Int64Array
 
 @_njit()
 def _touches(
-    cand: BoolArray, width: int, given: LabelArray, labels: Int64Array, predicted: Int64Array
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Tell, per candidate in pixel order, which 4-neighbours it has (twin: ``_neighbours``).
+    cand: BoolArray,
+    width: int,
+    given: LabelArray,
+    labels: Int64Array,
+    predicted: Int64Array,
+    root: Int64Array,
+    need: npt.NDArray[np.bool_],
+) -> tuple[Int64Array, Int64Array]:
+    """Count, per region root, its candidates' 4-neighbours (twin: ``_neighbours``).
 
-    Returns whether it has one labelled its predicted class a, and whether
-    one that is not a candidate is labelled its given label y.
+    Only regions with ``need[root]``. Returns, per root, how many of its
+    candidates have a neighbour labelled their predicted class a, and how many
+    one that is not a candidate and is labelled their given label y.
     """
     d = labels.shape[0]
     size = cand.shape[0]
-    to_a = np.zeros(d, dtype=np.bool_)
-    to_y = np.zeros(d, dtype=np.bool_)
-    j = 0
+    near_a = np.zeros(d, dtype=np.int64)
+    near_y = np.zeros(d, dtype=np.int64)
+    j = -1
     for q in range(size):
         if not cand[q]:
+            continue
+        j += 1
+        r = root[j]
+        if not need[r]:
             continue
         c = q % width
         a = predicted[j]
         y = labels[j]
+        to_a = False
+        to_y = False
         for step in range(4):
             if step == 0:
                 if c == 0:
@@ -164,12 +177,11 @@ def _touches(
                 if nb >= size:
                     continue
             g = np.int64(given[nb])
-            if g == a:
-                to_a[j] = True
-            if g == y and not cand[nb]:
-                to_y[j] = True
-        j += 1
-    return to_a, to_y
+            to_a |= g == a
+            to_y |= g == y and not cand[nb]
+        near_a[r] += to_a
+        near_y[r] += to_y
+    return near_a, near_y
 
 
 @_njit()
@@ -199,11 +211,8 @@ def _image_flags(
         return
     parent = np.empty(d, dtype=np.int64)
     _connect(cand, width, labels, parent)
-    to_a, to_y = _touches(cand, width, given, labels, predicted)
     size = np.zeros(d, dtype=np.int64)
     sure = np.zeros(d, dtype=np.int64)
-    near_a = np.zeros(d, dtype=np.int64)
-    near_y = np.zeros(d, dtype=np.int64)
     total = np.zeros(d, dtype=np.float64)
     leaning = np.zeros(d, dtype=np.float64)
     for j in range(d):
@@ -212,30 +221,30 @@ def _image_flags(
         size[r] += 1
         if confident[j]:
             sure[r] += 1
-        if to_a[j]:
-            near_a[r] += 1
-        if to_y[j]:
-            near_y[r] += 1
         total[r] += scores[j]  # in pixel order, as np.bincount adds
         leaning[r] += lean[j]
+    # decide what the region statistics decide alone; the 4-neighbour counts
+    # (the costly part) only for regions that a strip or a flip could change
     flag = np.zeros(d, dtype=np.bool_)
+    need = np.zeros(d, dtype=np.bool_)
     for j in range(d):
         if parent[j] == j:
             n = np.float64(size[j])
             y = labels[j]
             mean_s = total[j] / n
-            flip = n <= strip[3] and near_a[j] == size[j] and near_y[j] == size[j]
-            flag[j] = not flip and (
-                (sure[j] / n >= share and mean_s <= strip_floor[y] * strip[4])
-                or mean_s <= floor[y]
-                or (
-                    n >= strip[0]
-                    and mean_s <= strip_floor[y]
-                    and leaning[j] / n >= strip[2]
-                    and near_a[j] >= strip[1] * n
-                    and near_y[j] >= strip[1] * n
-                )
+            base = (sure[j] / n >= share and mean_s <= strip_floor[y] * strip[4]) or (
+                mean_s <= floor[y]
             )
+            maybe_strip = n >= strip[0] and mean_s <= strip_floor[y] and leaning[j] / n >= strip[2]
+            flag[j] = base
+            need[j] = (base and n <= strip[3]) or (not base and maybe_strip)
+    near_a, near_y = _touches(cand, width, given, labels, predicted, parent, need)
+    for j in range(d):
+        if need[j]:
+            n = np.float64(size[j])
+            flip = n <= strip[3] and near_a[j] == size[j] and near_y[j] == size[j]
+            along = near_a[j] >= strip[1] * n and near_y[j] >= strip[1] * n
+            flag[j] = not flip and (flag[j] or along)
     j = 0
     for q in range(cand.shape[0]):
         if cand[q]:
