@@ -38,8 +38,16 @@ _MAGIC_BITS = np.int64(np.float64(MAGIC).view(np.int64))
 _BIAS = np.int64(1023)
 
 
+_CHUNK = 4096
+"""Elements per step of the numpy version: its temporaries stay in the cache."""
+
+
 def exp_nonpositive(x: FloatArray) -> FloatArray:
     """Return ``exp(x)`` for float64 ``x <= 0``, as the compiled kernel computes it.
+
+    The operations of the compiled version, one numpy call each, in place on
+    stretches of :data:`_CHUNK` elements (the same roundings, so the same
+    bits; about 20x the time of ``np.exp``).
 
     Parameters
     ----------
@@ -50,21 +58,66 @@ def exp_nonpositive(x: FloatArray) -> FloatArray:
     -------
     ndarray of float64
         Same shape; within 1 ulp of ``np.exp(x)``, exactly 1 at 0.
+
+    Examples
+    --------
+    >>> exp_nonpositive(np.array([0.0, -1.0, -800.0]))
+    array([1.        , 0.36787944, 0.        ])
     """
-    xc = np.maximum(np.asarray(x, dtype=np.float64), EXP_LOW)
-    t = xc * LOG2E + MAGIC
-    n = t - MAGIC
-    r = (xc - n * LN2_HI) - n * LN2_LO
+    values = np.asarray(x, dtype=np.float64)
+    flat = values.reshape(-1)
+    out = np.empty_like(flat)
     c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = EXP_COEFFS
-    r2 = r * r
-    r4 = r2 * r2
-    w1 = (c2 + c3 * r) + (c4 + c5 * r) * r2
-    w2 = (c6 + c7 * r) + (c8 + c9 * r) * r2
-    w3 = (c10 + c11 * r) + (c12 + c13 * r) * r2
-    p = 1.0 + (r + r2 * (w1 + (w2 + w3 * r4) * r4))
-    k = t.view(np.int64) - _MAGIC_BITS
-    h = k >> 1
-    s1 = ((h + _BIAS) << 52).view(np.float64)
-    s2 = ((k - h + _BIAS) << 52).view(np.float64)
-    out: FloatArray = (p * s1) * s2
-    return out
+    buf = np.empty((8, min(_CHUNK, flat.size)))
+    for i0 in range(0, flat.size, _CHUNK):
+        size = min(_CHUNK, flat.size - i0)
+        xc, t, n, r, r2, w, v, u = (row[:size] for row in buf)
+        np.maximum(flat[i0 : i0 + size], EXP_LOW, out=xc)
+        np.multiply(xc, LOG2E, out=t)
+        t += MAGIC
+        np.subtract(t, MAGIC, out=n)
+        np.multiply(n, LN2_HI, out=w)
+        np.subtract(xc, w, out=r)
+        np.multiply(n, LN2_LO, out=w)
+        r -= w  # r = (xc - n LN2_HI) - n LN2_LO
+        np.multiply(r, r, out=r2)
+        np.multiply(r, c3, out=w)
+        w += c2
+        np.multiply(r, c5, out=v)
+        v += c4
+        v *= r2
+        w += v  # w1 = (c2 + c3 r) + (c4 + c5 r) r2
+        np.multiply(r, c7, out=v)
+        v += c6
+        np.multiply(r, c9, out=u)
+        u += c8
+        u *= r2
+        v += u  # w2 = (c6 + c7 r) + (c8 + c9 r) r2
+        np.multiply(r, c11, out=u)
+        u += c10
+        np.multiply(r, c13, out=xc)
+        xc += c12
+        xc *= r2
+        u += xc  # w3 = (c10 + c11 r) + (c12 + c13 r) r2
+        np.multiply(r2, r2, out=xc)  # r4
+        u *= xc
+        u += v
+        u *= xc
+        u += w  # w1 + (w2 + w3 r4) r4
+        u *= r2
+        u += r
+        u += 1.0  # p = 1 + (r + r2 (...))
+        k = t.view(np.int64)  # n, from the bits of t
+        k -= _MAGIC_BITS
+        h = n.view(np.int64)
+        np.right_shift(k, 1, out=h)
+        k -= h
+        k += _BIAS
+        k <<= 52  # 2**(n - n // 2)
+        h += _BIAS
+        h <<= 52  # 2**(n // 2)
+        u *= h.view(np.float64)
+        u *= k.view(np.float64)
+        out[i0 : i0 + size] = u
+    result: FloatArray = out.reshape(values.shape)
+    return result
