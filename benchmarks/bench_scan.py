@@ -22,6 +22,10 @@ first N files, hard-linked. Each set is scanned in its own fresh process:
   memory_limit=..., top=..., verbose=False)``, median of ``--repeats``, while a
   thread samples ``/proc/self/status`` every ~1 ms.
 
+``--stages`` also times run_scan's stages in that process (`STAGES`: the
+up-front checks, reading + kernel, regions, ``regions.csv``, ``report.html``)
+and prints them per image beside the plain read.
+
 Then ``--small-images`` (2000) images of ``--small-size`` (8x8) are scanned the
 same way in one more process: per-image costs, not bytes, dominate there
 (issue #11: at least 500 images/s). ``--pixel-noise 0`` runs without the
@@ -50,6 +54,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _common import (
@@ -112,6 +117,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--small-size", type=int, default=8, help="height and width of the small images (8)"
+    )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time run_scan's stages in-process (ms per image, median of the repeats)",
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -222,9 +232,44 @@ def read_all(folder: Path) -> None:
             _ = npz["logits"]
 
 
+STAGES = (
+    ("segaudit.cli._scan", "scan_folder", "checks up front (scan_folder)"),
+    ("segaudit.cli._scan", "feed_audit", "reading + kernel (feed_audit)"),
+    ("segaudit.cli._scan", "image_regions", "image_regions"),
+    ("segaudit.cli._scan", "_write_regions", "regions.csv"),
+    ("segaudit.report", "write_report", "report.html"),
+    ("segaudit.cli._scan", "write_outputs", "all outputs (write_outputs)"),
+)
+"""Functions timed by ``--stages``: (module, attribute, label); each wraps the inner ones."""
+
+
+def time_stages(spent: dict[str, float]) -> None:
+    """Wrap the `STAGES` functions so that each call adds its time to ``spent[label]``."""
+    import functools
+    import importlib
+
+    for module_name, name, label in STAGES:
+        module = importlib.import_module(module_name)
+        func = getattr(module, name)
+
+        @functools.wraps(func)
+        def timed(*a: object, _f: Any = func, _label: str = label, **k: object) -> Any:
+            start = time.perf_counter()
+            try:
+                return _f(*a, **k)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - start
+
+        setattr(module, name, timed)
+
+
 def scan_child(args: argparse.Namespace) -> None:
     """In a fresh process: warm up, read the files once, then the timed scans."""
     from segaudit.cli import run_scan
+
+    spent: dict[str, float] = {}
+    if args.stages:
+        time_stages(spent)
 
     folder: Path = args.child
     stems = sorted(p.stem for p in (folder / "masks").iterdir())
@@ -245,18 +290,35 @@ def scan_child(args: argparse.Namespace) -> None:
     t_read = time.perf_counter() - start
     gc.collect()
     times = []
+    stages: list[dict[str, float]] = []
     out = folder.parent / f"out-{folder.name}"
     with PeakSampler() as sampler:
         for _ in range(max(args.repeats, 1)):
+            spent.clear()
             start = time.perf_counter()
             result = run_scan(
                 folder / "masks", folder / "probs", out, memory_limit=limit, **options
             )
             times.append(time.perf_counter() - start)
+            stages.append(dict(spent))
             del result
             gc.collect()
     shutil.rmtree(out, ignore_errors=True)
-    emit({"read": t_read, "times": times, **sampler.result.as_dict()})
+    emit({"read": t_read, "times": times, "stages": stages, **sampler.result.as_dict()})
+
+
+def print_stages(res: dict[str, Any], images: int, title: str) -> None:
+    """Print the median time of each stage per image (``--stages``)."""
+    if not res.get("stages") or not res["stages"][0]:
+        return
+    rows = []
+    for _, _, label in STAGES:
+        spent = [run.get(label, 0.0) for run in res["stages"]]
+        rows.append([label, f"{1e3 * float(np.median(spent)) / images:.2f}"])
+    whole = float(np.median(res["times"]))
+    rows.append(["the whole scan", f"{1e3 * whole / images:.2f}"])
+    rows.append(["plain read of the same files", f"{1e3 * res['read'] / images:.2f}"])
+    print_section(title, table(["stage", "ms per image"], rows))
 
 
 # ------------------------------------------------------------------------- main
@@ -285,9 +347,11 @@ def main(argv: list[str] | None = None) -> None:
                     f"--repeats={args.repeats}",
                     f"--memory-limit-mb={args.memory_limit_mb}",
                     f"--top={args.top}",
+                    *(["--stages"] if args.stages else []),
                 ],
                 env=child_env(**MALLOC_ENV),
             )
+            print_stages(res, size, f"Stages of run_scan, {size} images (in-process)")
             probs_bytes = folder_bytes(folder / "probs")
             pixels = size * h * w
             t = float(np.median(res["times"]))
@@ -353,9 +417,11 @@ def small_scan(args: argparse.Namespace, root: Path, script: Path) -> None:
             f"--repeats={args.repeats}",
             f"--memory-limit-mb={args.memory_limit_mb}",
             f"--top={args.top}",
+            *(["--stages"] if args.stages else []),
         ],
         env=child_env(**MALLOC_ENV),
     )
+    print_stages(res, n, f"Stages of run_scan, {n} images of {size}x{size} (in-process)")
     t = float(np.median(res["times"]))
     headers = [
         "images",

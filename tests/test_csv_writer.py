@@ -76,3 +76,44 @@ def test_formula_cells_are_neutralised_once_per_value() -> None:
     text = _ours(frame)
     assert text.splitlines() == ["stem,n", "'=a,1", "b,2", "'=a,3", ",4"]
     assert frame["stem"].tolist()[0] == "=a"  # the input is not changed
+
+
+def test_many_floats_are_written_as_pandas_writes_them() -> None:
+    rng = np.random.default_rng(7)
+    n = 20_000
+    values = np.concatenate(
+        [
+            rng.random(n),
+            rng.random(n).astype(np.float32).astype(np.float64),  # widened scores
+            1 - rng.random(n).astype(np.float32).astype(np.float64),
+            rng.standard_normal(n) * 10.0 ** rng.integers(-310, 308, n),
+            np.array([*SPECIAL, 1e-5, 1e-4, 9.999999999999999e15, -1e16, 2.5, 1e300]),
+        ]
+    )
+    with np.errstate(over="ignore"):
+        narrow = values.astype(np.float32)
+    frame = pd.DataFrame({"f": values, "f32": narrow, "i": np.arange(values.size)})
+    assert _ours(frame) == _pandas(frame)
+    cells = [line.split(",")[0] for line in _ours(frame).splitlines()[1:]]
+    assert cells == ["" if np.isnan(v) else repr(v) for v in values.tolist()]
+
+
+@pytest.mark.parametrize("chunk", [5, 4096])
+def test_categories_and_integers_of_any_size(chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(csv_module, "CHUNK_ROWS", chunk)
+    rng = np.random.default_rng(3)
+    n = 200
+    categories = np.array(["=a", "b,c", "", "plain", "@x"], dtype=object)
+    codes = rng.integers(-1, categories.size, n)
+    large = rng.integers(-(10**12), 10**12, n)
+    frame = pd.DataFrame(
+        {
+            "cat": pd.Categorical.from_codes(codes, categories=categories),
+            "small": rng.integers(0, 100, n),
+            "mixed": np.where(rng.random(n) < 0.5, rng.integers(0, 9000, n), large),
+            "u64": rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2),
+            "empty": pd.Series([""] * n, dtype=object),
+        }
+    )
+    assert _ours(frame) == _pandas(frame)
+    assert frame["cat"].tolist()[0] in (*categories, np.nan)  # the input is not changed

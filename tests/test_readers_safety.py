@@ -334,7 +334,9 @@ def test_scan_with_ignore_index_zero_writes_the_report(tmp_path):
     run_scan = pytest.importorskip("segaudit.cli._scan").run_scan
     masks, probs, _ = make_folder(tmp_path)
     labels = np.asarray(Image.open(masks / "a.png")).copy()
-    labels[5, 5] = 1 if labels[5, 5] != 1 else 2  # one wrong label
+    # a wrong 3x3 patch (one pixel alone would sit between pixels labelled its
+    # predicted class and agreeing ones of its label: a border flip, left alone)
+    labels[4:7, 4:7] = 1
     Image.fromarray(labels).save(masks / "a.png")
     result = run_scan(masks, probs, tmp_path / "out", ignore_index=0, verbose=False)
     text = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from segaudit.regions import _image as image_module
 from segaudit.regions._find import find_issue_regions
 from segaudit.regions._image import _majority, image_regions
 from segaudit.regions._records import ISSUE_TYPES, REGION_DTYPE
@@ -135,6 +136,22 @@ def test_majority_breaks_ties_to_smallest_class():
     assert df["predicted_label"].tolist() == [1]
     ids = np.array([1, 1, 1, 2, 2, 2])
     assert _majority(ids, np.array([5, -3, 5, 7, 7, 9]), 2).tolist() == [5, 7]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_majority_by_table_equals_majority_by_sorting(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    ids = np.concatenate([np.arange(1, n + 1), rng.integers(1, n + 1, int(rng.integers(0, 300)))])
+    low = int(rng.integers(-4, 4))
+    values = rng.integers(low, low + int(rng.integers(1, 5)), ids.size)
+    for dtype in (np.int64, np.int16) if low < 0 else (np.uint8, np.int64):
+        table = _majority(ids, values.astype(dtype), n)
+        monkeypatch.setattr(image_module, "_DENSE_COUNTS", 0)  # the sorting way
+        sorting = _majority(ids, values.astype(dtype), n)
+        monkeypatch.undo()
+        assert table.dtype == sorting.dtype == np.int64
+        np.testing.assert_array_equal(table, sorting)
 
 
 @pytest.mark.parametrize("width", [1, 2])

@@ -981,3 +981,21 @@ def test_browser_check_catches_broken_pages(browser, tmp_path):
     assert log.requests == ["http://example.invalid/x.png"]
     assert "boom" in log.errors
     assert widths == [0, 0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_count_pairs_equals_counting_pixel_by_pixel(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 6))
+    dtype = [np.uint8, np.int16, np.int64, np.uint16][seed % 4]
+    low = 0 if np.dtype(dtype).kind == "u" else -2
+    labels = rng.integers(low, k + 3, (7, 9)).astype(dtype)
+    predicted = rng.integers(-1, k + 2, (7, 9)).astype(np.int64)
+    ignore = [None, 0, k + 1][seed % 3]
+    expected = np.zeros((k, k), dtype=np.int64)
+    for given, guess in zip(labels.ravel().tolist(), predicted.ravel().tolist(), strict=True):
+        if 0 <= given < k and 0 <= guess < k and given != ignore:
+            expected[given, guess] += 1
+    got = count_pairs(labels, predicted, k, ignore_index=ignore)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["VOID_COLOR", "class_palette", "colorize"]
+__all__ = ["LUT_MAX", "VOID_COLOR", "class_palette", "color_table", "colorize"]
 
 VOID_COLOR = (128, 128, 128)
 _GOLDEN = 0.618033988749895
 _HUE0 = 0.6  # class 0 is blue, not the red used for flagged pixels
-_LUT_MAX = 1 << 16  # integer maps spanning fewer ids are coloured through one lookup table
+LUT_MAX = 1 << 16
+"""Integer maps spanning fewer ids than this are coloured through one lookup table."""
 
 
 def class_palette(num_classes: int) -> np.ndarray:
@@ -54,14 +55,8 @@ def colorize(
     ids = np.asarray(labels)
     if ids.dtype.kind in "iub" and ids.size:
         lo, hi = int(ids.min()), int(ids.max())
-        if hi - lo < _LUT_MAX:  # one table lookup per pixel
-            lut = np.empty((hi - lo + 1, 3), dtype=np.uint8)
-            lut[...] = VOID_COLOR
-            first, last = max(lo, 0), min(hi, pal.shape[0] - 1)
-            if first <= last:
-                lut[first - lo : last - lo + 1] = pal[first : last + 1]
-            if ignore_index is not None and lo <= ignore_index <= hi:
-                lut[ignore_index - lo] = VOID_COLOR
+        if hi - lo < LUT_MAX:  # one table lookup per pixel
+            lut = color_table(lo, hi, pal, ignore_index=ignore_index)
             colored: np.ndarray = lut[np.subtract(ids, lo, dtype=np.intp)]
             return colored
     ids = ids.astype(np.int64)
@@ -72,3 +67,23 @@ def colorize(
     out[...] = VOID_COLOR
     out[known] = pal[ids[known]]
     return out
+
+
+def color_table(
+    lo: int, hi: int, palette: np.ndarray, *, ignore_index: int | None = None
+) -> np.ndarray:
+    """Return the colour of each id ``lo..hi`` as `colorize` draws it, ``(hi - lo + 1, 3)`` uint8.
+
+    Examples
+    --------
+    >>> color_table(-1, 1, np.array([[1, 2, 3], [4, 5, 6]], np.uint8)).tolist()
+    [[128, 128, 128], [1, 2, 3], [4, 5, 6]]
+    """
+    lut = np.empty((hi - lo + 1, 3), dtype=np.uint8)
+    lut[...] = VOID_COLOR
+    first, last = max(lo, 0), min(hi, palette.shape[0] - 1)
+    if first <= last:
+        lut[first - lo : last - lo + 1] = palette[first : last + 1]
+    if ignore_index is not None and lo <= ignore_index <= hi:
+        lut[ignore_index - lo] = VOID_COLOR
+    return lut

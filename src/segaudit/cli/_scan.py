@@ -114,6 +114,19 @@ def _with_stems(regions: pd.DataFrame, stems: list[str]) -> pd.DataFrame:
     return regions
 
 
+def _per_image(values: Sequence[str]) -> Callable[[pd.Series], pd.Series]:
+    """Return ``image -> values[image]``, categorical (the CSV writer formats each value once)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    dtype = pd.CategoricalDtype(pd.Index(uniques, dtype=object))
+
+    def pick(image: pd.Series) -> pd.Series:
+        at = codes[image.to_numpy(dtype=np.intp)]
+        column: pd.Series = pd.Series(pd.Categorical.from_codes(at, dtype=dtype), index=image.index)
+        return column
+
+    return pick
+
+
 def _write_regions(
     spool: RegionSpool,
     names: list[str],
@@ -123,15 +136,17 @@ def _write_regions(
 ) -> None:
     """Write every region to `path`, most severe first, one chunk at a time.
 
-    `paths` maps a column name to each image's value (the files' paths).
+    `paths` maps a column name to each image's value (the files' paths). The
+    per-image columns are categorical: the CSV writer formats each value once.
     """
-    columns = {name: np.asarray(values, dtype=object) for name, values in paths.items()}
+    stem_of = _per_image(stems)
+    columns = {name: _per_image(values) for name, values in paths.items()}
     with atomic_write(path) as fh:
         for i, chunk in enumerate(spool.ranked(names)):
-            at = chunk["image"].to_numpy(dtype=np.intp)
             for name, values in columns.items():
-                chunk[name] = values[at]
-            write_csv(_with_stems(chunk, stems), fh, header=i == 0)
+                chunk[name] = values(chunk["image"])
+            chunk.insert(0, "stem", stem_of(chunk["image"]))
+            write_csv(chunk, fh, header=i == 0)
 
 
 def _regions_of(spool: RegionSpool, names: list[str], drawn: set[int], n: int) -> pd.DataFrame:
@@ -550,17 +565,17 @@ class OutputSettings:
 
 def _path_texts(paths: Sequence[Path | None]) -> list[str]:
     """Return each path absolute, its folder's links resolved (once per folder), or ``""``."""
-    folders: dict[Path, Path] = {}
+    folders: dict[str, str] = {}
     texts = []
     for path in paths:
         if path is None:
             texts.append("")
             continue
-        path = Path(path)
-        folder = folders.get(path.parent)
+        parent, name = os.path.split(os.fspath(path))
+        folder = folders.get(parent)
         if folder is None:
-            folder = folders[path.parent] = path.parent.resolve()
-        texts.append(str(folder / path.name))
+            folder = folders[parent] = str(Path(parent).resolve())
+        texts.append(os.path.join(folder, name))
     return texts
 
 

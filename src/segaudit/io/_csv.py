@@ -13,6 +13,7 @@ import csv
 import functools
 import io
 import os
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -84,34 +85,72 @@ def _csv_cell(value: object) -> str:
     return buffer.getvalue()[:-2]  # the cell, without the "," of the empty one and the newline
 
 
+_SMALL_INTS = 1 << 13
+"""Integers below this are written through one table of their texts, made once."""
+
+
+@functools.cache
+def _small_ints() -> np.ndarray:
+    return np.array([str(i) for i in range(_SMALL_INTS)], dtype=object)
+
+
 def _int_cells(values: np.ndarray) -> list[str]:
-    """``str`` of each integer; through a table of texts when it is shorter than the column."""
-    if values.size and values.min() >= 0 and values.max() < values.size:
-        table = np.array(list(map(str, range(int(values.max()) + 1))), dtype=object)
-        return list(table[values].tolist())
-    return list(map(str, values.tolist()))
+    """``str`` of each integer; small ones (most ids, boxes, areas) from a table of texts."""
+    if not values.size:
+        return []
+    small = (values >= 0) & (values < _SMALL_INTS)
+    if not small.any():
+        return list(map(str, values.tolist()))
+    cells = _small_ints()[np.where(small, values, 0)]
+    far = np.flatnonzero(~small)
+    if far.size:
+        cells[far] = list(map(str, values[far].tolist()))
+    return list(cells.tolist())
 
 
-def _cells(column: pd.Series) -> list[str] | None:
-    """Return the column's cells as ``to_csv`` writes them; None for a dtype left to pandas."""
+def _float_cells(values: np.ndarray) -> list[str]:
+    """Like pandas: numpy's ``str`` of each value (Python's ``repr`` for float64), NaN empty."""
+    if values.dtype == np.float64:  # the same shortest digits as numpy's str, faster
+        cells = list(map(repr, values.tolist()))
+    else:
+        cells = values.astype(str).tolist()
+    for j in np.flatnonzero(np.isnan(values)).tolist():
+        cells[j] = ""
+    return cells
+
+
+def _text_table(values: Any) -> np.ndarray:
+    """Each value's cell (neutralised, quoted) and a last ``""`` for missing ones (code -1)."""
+    return np.array([_quoted(neutralise_cell(v)) for v in values] + [""], dtype=object)
+
+
+Cells = Callable[[int, int], list[str]]
+"""Return the cells of rows ``start:stop`` of one column."""
+
+
+def _column_cells(column: pd.Series) -> Cells | None:
+    """Return how to write the column's cells as ``to_csv`` does; None for a dtype left to pandas.
+
+    Text (object or categorical of text) is factorised once for the whole
+    column: each distinct value is neutralised and quoted once.
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.dtype == object:
+        table = _text_table(dtype.categories)
+        codes = column.cat.codes.to_numpy()
+        return lambda start, stop: list(table[codes[start:stop]].tolist())
     values = column.to_numpy()
     kind = values.dtype.kind
-    if kind == "f":  # like pandas: numpy's str() of each value, NaN as the empty cell
-        if values.dtype == np.float64:  # Python's repr: the same shortest digits, faster
-            cells = list(map(repr, values.tolist()))
-        else:
-            cells = values.astype(str).tolist()
-        for j in np.flatnonzero(np.isnan(values)).tolist():
-            cells[j] = ""
-        return cells
+    if kind == "O":
+        codes, uniques = pd.factorize(values)
+        table = _text_table(uniques)
+        return lambda start, stop: list(table[codes[start:stop]].tolist())
+    if kind == "f":
+        return lambda start, stop: _float_cells(values[start:stop])
     if kind in "iu":
-        return _int_cells(values)
+        return lambda start, stop: _int_cells(values[start:stop])
     if kind == "b":
-        return list(np.where(values, "True", "False").tolist())
-    if kind == "O":  # each distinct value formatted once; missing values are empty cells
-        codes, uniques = pd.factorize(column)
-        table = np.array([_quoted(v) for v in uniques] + [""], dtype=object)
-        return list(table[codes].tolist())
+        return lambda start, stop: list(np.where(values[start:stop], "True", "False").tolist())
     return None
 
 
@@ -119,8 +158,8 @@ def write_csv(frame: pd.DataFrame, fh: IO[str], *, header: bool = True) -> None:
     """Write `frame` to the open text file `fh` without its index, text cells neutralised.
 
     The text is what ``DataFrame.to_csv(fh, index=False)`` writes; columns of
-    numbers, booleans and Python objects are formatted a column at a time
-    (each distinct text once), others by pandas.
+    numbers, booleans, Python objects and categories of text are formatted a
+    column at a time (each distinct text once), others by pandas.
 
     Examples
     --------
@@ -131,15 +170,16 @@ def write_csv(frame: pd.DataFrame, fh: IO[str], *, header: bool = True) -> None:
     1,0.5,'=x
     2,,"y,z"
     """
-    frame = neutralise_frame(frame)
-    kinds = [frame.iloc[:, j].to_numpy().dtype.kind for j in range(frame.shape[1])]
-    if len(kinds) < 2 or any(k not in "fiubO" for k in kinds) or not frame.columns.is_unique:
-        frame.to_csv(fh, index=False, header=header)  # one column: csv's own rule for ""
+    columns = [_column_cells(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    if len(columns) < 2 or not frame.columns.is_unique or any(c is None for c in columns):
+        # one column: csv's own rule for ""
+        neutralise_frame(frame).to_csv(fh, index=False, header=header)
         return
+    formatters = [c for c in columns if c is not None]
     end = os.linesep
     if header:
         fh.write(",".join(_quoted(name) for name in frame.columns) + end)
     for start in range(0, frame.shape[0], CHUNK_ROWS):  # bounded memory: one chunk of text
-        chunk = frame.iloc[start : start + CHUNK_ROWS]
-        columns = [_cells(chunk.iloc[:, j]) for j in range(chunk.shape[1])]
-        fh.write(end.join(map(",".join, zip(*columns, strict=True))) + end)
+        stop = start + CHUNK_ROWS
+        cells = [cell(start, stop) for cell in formatters]
+        fh.write(end.join(map(",".join, zip(*cells, strict=True))) + end)

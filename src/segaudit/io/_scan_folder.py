@@ -64,15 +64,13 @@ def model_folders(
         if is_split_array(folder):  # one array for the whole split: one model
             folders.append(folder)
             continue
-        entries = (
-            [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")]
-            if folder.is_dir()
-            else []
-        )
-        if entries and all(p.is_dir() for p in entries) and not _mirrored(entries, masks_dir):
-            folders.extend(entries)
-        else:
-            folders.append(folder)
+        entries = _visible(folder) if folder.is_dir() else []
+        if entries and all(e.is_dir() for e in entries):
+            subfolders = [Path(e.path) for e in entries]
+            if not _mirrored(subfolders, masks_dir):
+                folders.extend(subfolders)
+                continue
+        folders.append(folder)
     return folders
 
 
@@ -210,10 +208,13 @@ def scan_folder(
             message = f"expected {' / '.join(kinds)} files{ending}; found none."
             scan.problems.append(InputProblem(files.folder, message))
     keys = _selected(masks, split, (mask_suffix, image_suffix), scan)
+    scan.broken = _broken(masks).union(*map(_broken, models))
     matched = {key: [model.get(key) for model in models] for key in keys}
     for key, found in matched.items():
         for m, paths in enumerate(found):
-            if len(masks.found[key]) == len(paths) == 1 and not _is_broken(paths[0]):
+            if len(masks.found[key]) == len(paths) == 1 and not (
+                scan.broken and paths[0] in scan.broken
+            ):
                 scan.headers[m, key] = models[m].header(key, paths[0])
     scan.reference_k(num_classes, info)
     if split is None:  # probabilities without a mask are problems, unless a split chose
@@ -236,6 +237,12 @@ def scan_folder(
         num_models=len(models),
         mapping=mapping if mapping.maps_ids or mapping.palette is not None else None,
     )
+
+
+def _visible(folder: Path) -> list[os.DirEntry[str]]:
+    """Return the entries of `folder` but hidden ones, by name (one listing, no call per entry)."""
+    with os.scandir(folder) as it:
+        return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
 
 
 def _mirrored(entries: list[Path], masks_dir: PathLike | None) -> bool:
@@ -273,6 +280,13 @@ def _is_broken(path: Path) -> bool:
     return path.is_symlink() and not path.exists()
 
 
+def _broken(files: _Files) -> set[Path]:
+    """Return the broken links among `files` (known from the listing, or asked of the system)."""
+    if files.broken is not None:
+        return set(files.broken)
+    return {p for p in {p for paths in files.found.values() for p in paths} if _is_broken(p)}
+
+
 def _index(folder: Path, param: str, suffixes: tuple[str, ...], strip: str = "") -> _Files:
     """Map each file's key (its path in `folder`, without suffix and `strip`) to its files.
 
@@ -285,14 +299,22 @@ def _index(folder: Path, param: str, suffixes: tuple[str, ...], strip: str = "")
         message = param_error(param, "scan_folder", "an existing folder", f"'{folder}'")
         raise FileNotFoundError(str(message))
     found: dict[str, list[Path]] = {}
-    _index_into(found, folder, "", suffixes, strip)
-    return _Files(folder, found)
+    broken: set[Path] = set()
+    _index_into(found, broken, folder, "", suffixes, strip)
+    return _Files(folder, found, broken=frozenset(broken))
 
 
 def _index_into(
-    found: dict[str, list[Path]], folder: Path, prefix: str, suffixes: tuple[str, ...], strip: str
+    found: dict[str, list[Path]],
+    broken: set[Path],
+    folder: Path,
+    prefix: str,
+    suffixes: tuple[str, ...],
+    strip: str,
 ) -> None:
     """Add the files of `folder` (keys start with `prefix`), then of its sub-folders, by name.
+
+    Broken links are also added to `broken`.
 
     One directory listing per folder: its entries tell files, folders and
     broken links apart without a system call per file. As `os.walk`: an
@@ -314,11 +336,15 @@ def _index_into(
             continue
         if strip and not stem.endswith(strip):
             continue
-        if entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
+        dangling = not entry.is_file() and entry.is_symlink() and not os.path.exists(entry.path)
+        if entry.is_file() or dangling:
             key = prefix + stem[: len(stem) - len(strip)]
-            found.setdefault(key, []).append(Path(entry.path))
+            path = Path(entry.path)
+            found.setdefault(key, []).append(path)
+            if dangling:
+                broken.add(path)
     for entry in subfolders:
-        _index_into(found, Path(entry.path), prefix + entry.name + "/", suffixes, strip)
+        _index_into(found, broken, Path(entry.path), prefix + entry.name + "/", suffixes, strip)
 
 
 @dataclass
@@ -328,6 +354,8 @@ class _Files:
     folder: Path
     found: dict[str, list[Path]]
     split: SplitProbs | None = None
+    broken: frozenset[Path] | None = None
+    """The broken links among `found`, as the listing saw them (None: not known)."""
 
     def __post_init__(self) -> None:
         self.flat = all("/" not in key for key in self.found)
@@ -432,6 +460,8 @@ class _Scan:
     images: _Files | None = None
     headers: dict[tuple[int, str], Any] = field(default_factory=dict)
     problems: list[InputProblem] = field(default_factory=list)
+    broken: set[Path] = field(default_factory=set)
+    """Broken links among the files found."""
     k: int | None = None
     k_reason: str = ""
 
@@ -488,8 +518,8 @@ class _Scan:
         if not masks:
             expected = f"{self.masks_dir / stem}.png, .tif or .tiff"
             self.add(present[0], stem, f"these probabilities have no mask; expected {expected}.")
-        for path in (*masks, *(p for paths in models for p in paths)):
-            if _is_broken(path):
+        for path in (*masks, *(p for paths in models for p in paths)) if self.broken else ():
+            if path in self.broken:
                 self.add(path, stem, broken_link_message(path))
         if len(self.problems) > start:
             return None

@@ -28,6 +28,7 @@ from segaudit.regions._records import BBOX_COLUMNS, ISSUE_TYPES, REGION_DTYPE
 __all__ = ["image_regions"]
 
 _BOUNDARY_FRACTION = 0.8  # share of a region's pixels that must lie near a border
+_DENSE_COUNTS = 1 << 18  # most (region, value) pairs counted in a table by `_majority`
 _TYPE = {name: code for code, name in enumerate(ISSUE_TYPES)}
 _Pixels = tuple[np.ndarray, np.ndarray, np.ndarray]
 """The flagged pixels' rows, columns and region ids, in raster order."""
@@ -48,7 +49,20 @@ def _border_map(labels_hw: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _majority(region_ids: np.ndarray, values: np.ndarray, n_regions: int) -> np.ndarray:
-    """Most frequent value per region (ids ``1..n_regions``); ties go to the smallest."""
+    """Most frequent value per region (ids ``1..n_regions``); ties go to the smallest.
+
+    Integer values spanning a small range are counted in one table of
+    (region, value) pairs (`np.bincount`); others through sorted unique pairs.
+    """
+    if values.dtype.kind in "iu" and values.size:
+        lo, hi = int(values.min()), int(values.max())
+        span = hi - lo + 1
+        if (n_regions + 1) * span <= _DENSE_COUNTS:
+            keys = region_ids.astype(np.intp) * span + np.subtract(values, lo, dtype=np.intp)
+            counts = np.bincount(keys, minlength=(n_regions + 1) * span)
+            # argmax: the first of equal counts, the smallest value
+            best: np.ndarray = counts.reshape(n_regions + 1, span)[1:].argmax(axis=1)
+            return (best + lo).astype(np.int64)
     uniq, inv = np.unique(values, return_inverse=True)
     keys, counts = np.unique(region_ids.astype(np.int64) * uniq.size + inv, return_counts=True)
     region, value = keys // uniq.size, keys % uniq.size
@@ -77,10 +91,9 @@ def _ring_has(
     over padded flat copies of the maps (the padding is void).
     """
     stride = lab.shape[1] + 2 * width
-    pad = ((width, width), (width, width))
-    lab_p = np.pad(lab, pad).ravel()
-    labels_p = np.pad(labels_hw, pad).ravel()
-    valid_p = np.pad(valid, pad).ravel()
+    lab_p = _padded(lab, width).ravel()
+    labels_p = _padded(labels_hw, width).ravel()
+    valid_p = _padded(valid, width).ravel()
     rows, cols, region = pixels
     sel = asked[region - 1]
     region = region[sel]
@@ -99,6 +112,14 @@ def _ring_has(
     return near_all
 
 
+def _padded(array: np.ndarray, width: int) -> np.ndarray:
+    """Return ``np.pad(array, width)``: zeros around a copy (one allocation, one copy)."""
+    h, w = array.shape
+    out = np.zeros((h + 2 * width, w + 2 * width), dtype=array.dtype)
+    out[width : width + h, width : width + w] = array
+    return out
+
+
 def _window(flags: np.ndarray, size: int, every: bool) -> np.ndarray:
     """Whether any (or every) pixel of the ``size x size`` square around each pixel is True.
 
@@ -110,8 +131,7 @@ def _window(flags: np.ndarray, size: int, every: bool) -> np.ndarray:
         same: np.ndarray = flags.copy()
         return same
     h, w = flags.shape
-    padded = np.zeros((h + 2 * r, w + 2 * r), dtype=np.bool_)
-    padded[r : r + h, r : r + w] = flags
+    padded = _padded(flags.astype(np.bool_, copy=False), r)
     combine = np.logical_and if every else np.logical_or
     rows: np.ndarray = padded[0:h].copy()
     for d in range(1, 2 * r + 1):

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from segaudit.report._image import ReportImage
-from segaudit.report._render import colorize, fit_size, png_data_uri, resize_nearest
+from segaudit.report._render import mask_picture, png_data_uri
 from segaudit.report._tables import is_missing
 
 __all__ = ["Context", "img_tag"]
@@ -52,9 +52,8 @@ class Context:
 
     def mask_png(self, mask: np.ndarray, *, ignore_index: int | None) -> str:
         """Colourise `mask` (void: `ignore_index` and ids outside the classes) as a PNG URI."""
-        size = fit_size(*mask.shape, max_side=self.max_side)
         return png_data_uri(
-            colorize(resize_nearest(mask, size), self.palette, ignore_index=ignore_index)
+            mask_picture(mask, self.palette, ignore_index=ignore_index, max_side=self.max_side)
         )
 
     def given_png(self, item: ReportImage) -> str:

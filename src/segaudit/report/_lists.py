@@ -24,7 +24,7 @@ from segaudit.report._interactive import (
     table,
     text_filter,
 )
-from segaudit.report._render import flagged_view, png_data_uri
+from segaudit.report._render import flagged_picture, png_data_uri
 from segaudit.report._tables import format_value, is_missing
 
 __all__ = ["crop_tag", "image_list", "region_list"]
@@ -121,7 +121,7 @@ def crop_tag(record: pd.Series, rank: int, item: ReportImage, context: Context) 
         slice(top, min(item.labels.shape[0], row1 + pad)),
         slice(left, min(item.labels.shape[1], col1 + pad)),
     )
-    picture = flagged_view(
+    picture = flagged_picture(
         item.labels[window],
         item.issues[window],
         None if item.image is None else item.image[window],

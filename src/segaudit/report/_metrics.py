@@ -38,12 +38,14 @@ def count_pairs(
            [1, 1]])
     """
     k = num_classes
-    given = np.asarray(labels).reshape(-1).astype(np.int64)
-    guess = np.asarray(predicted).reshape(-1).astype(np.int64)
+    given = np.asarray(labels).reshape(-1)
+    guess = np.asarray(predicted).reshape(-1)
     keep = (given >= 0) & (given < k) & (guess >= 0) & (guess < k)
     if ignore_index is not None:
         keep &= given != ignore_index
-    table = np.bincount(given[keep] * k + guess[keep], minlength=k * k)
+    pair = given.astype(np.intp) * k + guess.astype(np.intp)
+    pair[~keep] = k * k  # one bin past the table for every pixel not counted
+    table = np.bincount(pair, minlength=k * k + 1)[: k * k]
     return table.astype(np.int64).reshape(k, k)
 
 

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from segaudit._colors import VOID_COLOR, class_palette, colorize
+from segaudit._colors import LUT_MAX, VOID_COLOR, class_palette, color_table, colorize
 
 __all__ = [
     "FLAG_COLOR",
     "VOID_COLOR",
+    "Indexed",
     "colorize",
     "default_palette",
     "fit_size",
+    "flagged_picture",
     "flagged_view",
+    "mask_picture",
     "png_data_uri",
     "resize_nearest",
 ]
@@ -60,8 +64,11 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of the first two axes of `array` to ``size = (h, w)``.
 
     Works on any dtype (class ids stay class ids; no new values are invented).
+    At the array's own size, `array` itself is returned.
     """
     height, width = array.shape[:2]
+    if (height, width) == tuple(size):
+        return array
     rows = ((np.arange(size[0]) + 0.5) * height / size[0]).astype(np.intp)
     cols = ((np.arange(size[1]) + 0.5) * width / size[1]).astype(np.intp)
     resized: np.ndarray = array[rows[:, None], cols[None, :]]
@@ -86,6 +93,159 @@ def _resize_photo(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     pil = Image.fromarray(np.ascontiguousarray(image))
     return np.asarray(pil.resize((size[1], size[0]), Image.Resampling.BOX))
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A picture of at most 256 colours: a palette index per pixel.
+
+    Attributes
+    ----------
+    index : ndarray of uint8, shape (h, w)
+        Each pixel's entry of `palette`.
+    palette : ndarray of uint8, shape (n, 3)
+        RGB colours, ``n <= 256``.
+    """
+
+    index: np.ndarray
+    palette: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of the RGB picture, ``(h, w, 3)``."""
+        height, width = self.index.shape
+        return height, width, 3
+
+    def rgb(self) -> np.ndarray:
+        """Return the picture as ``(h, w, 3)`` uint8."""
+        rgb: np.ndarray = self.palette[self.index]
+        return rgb
+
+
+Picture = np.ndarray | Indexed
+"""An RGB ``(h, w, 3)`` uint8 array, or the same picture as palette indices."""
+
+
+def _class_codes(
+    ids: np.ndarray, palette: np.ndarray, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return ``(codes, colours)``: ``colours[codes]`` is ``colorize(ids, ...)``; None if too wide.
+
+    The codes are the ids less the smallest one, for integer maps spanning fewer
+    than `LUT_MAX` ids (`colorize`'s own table).
+    """
+    if ids.dtype.kind not in "iub" or not ids.size:
+        return None
+    lo, hi = int(ids.min()), int(ids.max())
+    if hi - lo >= LUT_MAX:
+        return None
+    pal = np.asarray(palette, dtype=np.uint8)
+    codes = ids if lo == 0 and ids.dtype == np.uint8 else np.subtract(ids, lo, dtype=np.intp)
+    return codes, color_table(lo, hi, pal, ignore_index=ignore_index)
+
+
+def _pack(codes: np.ndarray, colours: np.ndarray) -> Picture:
+    """Return ``colours[codes]``: `Indexed` by its distinct colours, RGB beyond 256 of them.
+
+    The palette holds the distinct colours of the table (one lookup per pixel),
+    or, when the table has more than 256, those of the pixels.
+    """
+    table = _distinct(colours, np.arange(len(colours)))
+    if table is None:  # count the colours the pixels use
+        used = np.flatnonzero(np.bincount(codes.ravel(), minlength=len(colours)))
+        table = _distinct(colours, used)
+        if table is None:
+            rgb: np.ndarray = colours[codes]
+            return rgb
+    index, palette = table
+    return Indexed(index[codes], palette)
+
+
+def _distinct(colours: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return (uint8 position of each `used` colour's entry, the distinct colours) or None.
+
+    None when the `used` entries of `colours` hold more than 256 distinct colours.
+    """
+    wide = colours[used].astype(np.uint32)
+    keys = (wide[:, 0] << 16) | (wide[:, 1] << 8) | wide[:, 2]
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if unique.size > 256:
+        return None
+    index = np.zeros(len(colours), dtype=np.uint8)
+    index[used] = inverse
+    return index, colours[used[first]]
+
+
+def mask_picture(
+    ids: np.ndarray, palette: np.ndarray, *, ignore_index: int | None, max_side: int
+) -> Picture:
+    """Colour a class map as `colorize` does, scaled down (nearest) to `max_side`.
+
+    Returns an `Indexed` picture built from the class ids (one lookup per pixel,
+    no RGB pass) when the map spans fewer than `LUT_MAX` ids and at most 256
+    colours occur; else the RGB array.
+    """
+    small = resize_nearest(ids, fit_size(*ids.shape, max_side=max_side))
+    found = _class_codes(small, palette, ignore_index)
+    if found is None:
+        rgb: np.ndarray = colorize(small, palette, ignore_index=ignore_index)
+        return rgb
+    return _pack(*found)
+
+
+def _shade(rgb: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Fade the pixels of ``(..., 3)`` `rgb` towards white, draw the `flagged` ones red."""
+    out = rgb.astype(np.float32)
+    out[~flagged] = (1 - _FADE) * out[~flagged] + _FADE * 255.0
+    out[flagged] = (1 - _FLAG_ALPHA) * out[flagged] + _FLAG_ALPHA * np.asarray(FLAG_COLOR)
+    shaded: np.ndarray = np.rint(out).astype(np.uint8)
+    return shaded
+
+
+def flagged_picture(
+    labels: np.ndarray,
+    issues: np.ndarray,
+    image: np.ndarray | None,
+    palette: np.ndarray,
+    *,
+    ignore_index: int | None,
+    max_side: int,
+    box: tuple[int, int, int, int] | None = None,
+) -> Picture:
+    """`flagged_view` as a `Picture`: over the given mask, computed on its palette.
+
+    Each pixel's colour depends only on its class colour and whether it is
+    flagged, so the fading and the red are computed once per colour (the same
+    float32 arithmetic, so the same values) and the picture is an `Indexed` one
+    when it has at most 256 colours. Over an image, the RGB array.
+    """
+    size = fit_size(*labels.shape, max_side=max_side)
+    scale = (size[0] / labels.shape[0], size[1] / labels.shape[1])
+    flagged = _resize_any(issues, size)
+    if image is None:
+        small = resize_nearest(labels, size)
+        found = _class_codes(small, palette, ignore_index)
+        if found is not None:
+            codes, colours = found
+            n = len(colours)
+            shaded = np.concatenate(
+                [
+                    _shade(colours, np.zeros(n, dtype=bool)),
+                    _shade(colours, np.ones(n, dtype=bool)),
+                    np.array([_BOX_COLOR], dtype=np.uint8),
+                ]
+            )
+            codes = np.where(flagged, codes.astype(np.intp) + n, codes)
+            if box is not None:
+                codes[_box_pixels(size, box, scale=scale)] = 2 * n
+            return _pack(codes, shaded)
+        base = colorize(small, palette, ignore_index=ignore_index)
+    else:
+        base = _resize_photo(image, size)
+    out = _shade(base, flagged)
+    if box is not None:
+        out = _outline(out, box, scale=scale)
+    return out
 
 
 def flagged_view(
@@ -122,43 +282,50 @@ def flagged_view(
     -------
     ndarray of uint8, shape (h, w, 3)
     """
-    size = fit_size(*labels.shape, max_side=max_side)
-    if image is None:
-        base = colorize(resize_nearest(labels, size), palette, ignore_index=ignore_index)
-    else:
-        base = _resize_photo(image, size)
-    flagged = _resize_any(issues, size)
-    out = base.astype(np.float32)
-    out[~flagged] = (1 - _FADE) * out[~flagged] + _FADE * 255.0
-    out[flagged] = (1 - _FLAG_ALPHA) * out[flagged] + _FLAG_ALPHA * np.asarray(FLAG_COLOR)
-    out = np.rint(out).astype(np.uint8)
-    if box is not None:
-        out = _outline(out, box, scale=(size[0] / labels.shape[0], size[1] / labels.shape[1]))
-    return out
+    picture = flagged_picture(
+        labels, issues, image, palette, ignore_index=ignore_index, max_side=max_side, box=box
+    )
+    return picture.rgb() if isinstance(picture, Indexed) else picture
+
+
+def _frame_corners(
+    shape: tuple[int, ...], box: tuple[int, int, int, int], scale: tuple[float, float]
+) -> tuple[tuple[int, int, int, int], int]:
+    """Return the frame (x0, y0, x1, y1) just outside `box` in a `shape` picture, and its width."""
+    row0, col0, row1, col1 = box
+    width = max(1, max(shape[:2]) // 64)
+    corners = (
+        int(col0 * scale[1]) - width,
+        int(row0 * scale[0]) - width,
+        int(np.ceil(col1 * scale[1])) + width - 1,
+        int(np.ceil(row1 * scale[0])) + width - 1,
+    )
+    return corners, width
 
 
 def _outline(
     rgb: np.ndarray, box: tuple[int, int, int, int], *, scale: tuple[float, float]
 ) -> np.ndarray:
     """Draw the half-open `box` (input coordinates) as a yellow frame just outside it."""
-    row0, col0, row1, col1 = box
-    width = max(1, max(rgb.shape[:2]) // 64)
+    corners, width = _frame_corners(rgb.shape, box, scale)
     pil = Image.fromarray(rgb)
-    ImageDraw.Draw(pil).rectangle(
-        (
-            int(col0 * scale[1]) - width,
-            int(row0 * scale[0]) - width,
-            int(np.ceil(col1 * scale[1])) + width - 1,
-            int(np.ceil(row1 * scale[0])) + width - 1,
-        ),
-        outline=_BOX_COLOR,
-        width=width,
-    )
+    ImageDraw.Draw(pil).rectangle(corners, outline=_BOX_COLOR, width=width)
     return np.asarray(pil)
 
 
-def png_data_uri(rgb: np.ndarray) -> str:
-    """Encode an ``(H, W, 3)`` uint8 array as a ``data:image/png;base64,...`` URI.
+def _box_pixels(
+    size: tuple[int, int], box: tuple[int, int, int, int], *, scale: tuple[float, float]
+) -> np.ndarray:
+    """Return the pixels that `_outline` paints in a picture of `size`, as a boolean mask."""
+    corners, width = _frame_corners(size, box, scale)
+    canvas = Image.new("L", (size[1], size[0]), 0)
+    ImageDraw.Draw(canvas).rectangle(corners, outline=1, width=width)
+    drawn: np.ndarray = np.asarray(canvas).astype(bool)
+    return drawn
+
+
+def png_data_uri(rgb: Picture) -> str:
+    """Encode an ``(H, W, 3)`` uint8 array (or an `Indexed` picture) as a ``data:image/png`` URI.
 
     Pictures of at most 256 colours (masks, and overlays drawn over them) are
     stored as palette PNGs, a byte per pixel instead of three; every picture at
@@ -174,10 +341,13 @@ def png_data_uri(rgb: np.ndarray) -> str:
     ...     np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), rgb)
     ('P', True)
     """
-    rgb = np.ascontiguousarray(rgb)
-    image = Image.fromarray(rgb)
     buffer = io.BytesIO()
-    (_indexed(image, rgb) or image).save(buffer, format="PNG", compress_level=1)
+    if isinstance(rgb, Indexed):
+        _palette_image(rgb.index, rgb.palette).save(buffer, format="PNG", compress_level=1)
+    else:
+        rgb = np.ascontiguousarray(rgb)
+        image = Image.fromarray(rgb)
+        (_indexed(image, rgb) or image).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -190,10 +360,15 @@ def _indexed(image: Image.Image, rgb: np.ndarray) -> Image.Image | None:
     keys = _color_keys(table)
     order = np.argsort(keys)
     index = order[np.searchsorted(keys[order], _color_keys(rgb))].astype(np.uint8)
+    return _palette_image(index, table)
+
+
+def _palette_image(index: np.ndarray, palette: np.ndarray) -> Image.Image:
+    """Return a Pillow ``P`` image of uint8 `index` into ``(n, 3)`` uint8 `palette`."""
     height, width = index.shape
-    indexed = Image.frombuffer("P", (width, height), index.tobytes(), "raw", "P", 0, 1)
-    indexed.putpalette(table.tobytes())
-    return indexed
+    image = Image.frombuffer("P", (width, height), np.ascontiguousarray(index), "raw", "P", 0, 1)
+    image.putpalette(np.ascontiguousarray(palette, dtype=np.uint8).tobytes())
+    return image
 
 
 def _color_keys(rgb: np.ndarray) -> np.ndarray:

@@ -15,7 +15,13 @@ from segaudit.report._image import ReportImage
 from segaudit.report._interactive import Cell, Column, Row, pager, table
 from segaudit.report._lists import image_list, region_list
 from segaudit.report._metrics import class_metrics
-from segaudit.report._render import FLAG_COLOR, VOID_COLOR, fit_size, flagged_view, png_data_uri
+from segaudit.report._render import (
+    FLAG_COLOR,
+    VOID_COLOR,
+    fit_size,
+    flagged_picture,
+    png_data_uri,
+)
 from segaudit.report._script import SCRIPT
 from segaudit.report._style import CSP, STYLE
 from segaudit.report._tables import format_value, render_legend, render_mapping, render_table
@@ -229,7 +235,7 @@ def _figure(uri: str, shape: tuple[int, ...], css: str, stem: str, caption: str)
 
 def _card(rank: int, item: ReportImage, context: Context) -> str:
     size = fit_size(*item.labels.shape, max_side=context.max_side)
-    flagged = flagged_view(
+    flagged = flagged_picture(
         item.labels,
         item.issues,
         item.image,
