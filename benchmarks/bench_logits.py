@@ -31,7 +31,10 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=19, help="K (default 19)")
     parser.add_argument("--size", type=int, default=512, help="H = W (default 512)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats (median)")
+    parser.add_argument("--quick", action="store_true", help="2 images of 128x128, 3 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.images, args.size, args.repeats = 2, 128, 3
     ensure_importable()
     os.environ.setdefault("SEGAUDIT_KERNEL", "numba")
     import segaudit
