@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -19,7 +21,15 @@ from segaudit.io._problems import DatasetError, InputProblem, ItemError, problem
 from segaudit.io._resample import resize_bilinear
 from segaudit.io._split_probs import read_split_row
 
-__all__ = ["FolderDataset", "FolderItem", "LoadedItem", "label_message", "value_message"]
+__all__ = [
+    "FolderDataset",
+    "FolderItem",
+    "LoadedItem",
+    "MaskCache",
+    "label_message",
+    "stamp_of",
+    "value_message",
+]
 
 T = TypeVar("T")
 _PIECE = 1 << 18  # float16 values checked per step by `value_message`
@@ -69,6 +79,53 @@ class LoadedItem(NamedTuple):
     image: RGBArray | None
 
 
+class MaskCache:
+    """Small masks decoded by `scan_folder`'s checks, kept for `FolderDataset.load`.
+
+    A scan of many small images would otherwise decode each mask twice (once
+    to check its labels, once to feed it). Each entry is taken once, and only
+    while the file's size and modification time are those it was read with,
+    so a file changed after the checks is read again. At most
+    :data:`MASK_CACHE_PIXELS` pixels in all; masks of more than
+    :data:`MASK_CACHE_ITEM` pixels are never kept.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[Path, tuple[tuple[int, int], IntArray]] = {}
+        self._pixels = 0
+        self._lock = threading.Lock()
+
+    def put(self, path: Path, stamp: tuple[int, int], labels: IntArray) -> None:
+        """Keep `labels`, read from `path` when it had `stamp` (see `stamp_of`), if they fit."""
+        with self._lock:
+            if labels.size > MASK_CACHE_ITEM or self._pixels + labels.size > MASK_CACHE_PIXELS:
+                return
+            self._items[path] = (stamp, labels)
+            self._pixels += labels.size
+
+    def take(self, path: Path) -> IntArray | None:
+        """Return (and forget) the labels kept for `path`, if the file is unchanged."""
+        with self._lock:
+            entry = self._items.pop(path, None)
+            if entry is not None:
+                self._pixels -= entry[1].size
+        if entry is None or stamp_of(path) != entry[0]:
+            return None
+        return entry[1]
+
+
+MASK_CACHE_ITEM = 1 << 14
+"""Masks of at most this many pixels are kept by `MaskCache`."""
+MASK_CACHE_PIXELS = 1 << 24
+"""`MaskCache` holds at most this many pixels in all."""
+
+
+def stamp_of(path: Path) -> tuple[int, int]:
+    """Return the file's (size, modification time in ns): it changes when the file does."""
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns)
+
+
 @dataclass(frozen=True)
 class FolderDataset:
     """Matched mask / probability files, checked by `scan_folder`, loaded one item at a time.
@@ -92,6 +149,8 @@ class FolderDataset:
         Probability files per item (models or folds, see `FolderItem.probs_paths`).
     mapping : LabelMapping, optional
         Applied to each mask as it is read (colours, label map, reduce-zero-label).
+    mask_cache : MaskCache, optional
+        Small masks already decoded by the checks (used once each, if unchanged).
     """
 
     items: tuple[FolderItem, ...]
@@ -103,6 +162,7 @@ class FolderDataset:
     from_logits: bool | None = None
     num_models: int = 1
     mapping: LabelMapping | None = None
+    mask_cache: MaskCache = field(default_factory=MaskCache, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -171,9 +231,11 @@ class FolderDataset:
             )
         item = self.items[i]
         mapping = self.mapping
-        labels = _step(
-            item.mask_path, item.stem, lambda: read_label_mask(item.mask_path, mapping=mapping)
-        )
+        labels = _step(item.mask_path, item.stem, lambda: self.mask_cache.take(item.mask_path))
+        if labels is None:
+            labels = _step(
+                item.mask_path, item.stem, lambda: read_label_mask(item.mask_path, mapping=mapping)
+            )
         models = []
         files = zip(item.probs_paths, item.probs_rows, item.probs_sizes, strict=True)
         for m, (path, row, stored) in enumerate(files):

@@ -12,7 +12,7 @@ from typing import Any
 from segaudit._validation import param_error
 from segaudit.io._classes import ClassInfo, read_class_names
 from segaudit.io._datasets import BUILTIN_CLASSES, builtin_classes
-from segaudit.io._folder import FolderDataset, FolderItem, label_message
+from segaudit.io._folder import FolderDataset, FolderItem, MaskCache, label_message, stamp_of
 from segaudit.io._formats import (
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,
@@ -236,6 +236,7 @@ def scan_folder(
         from_logits=from_logits,
         num_models=len(models),
         mapping=mapping if mapping.maps_ids or mapping.palette is not None else None,
+        mask_cache=scan.masks,
     )
 
 
@@ -464,6 +465,8 @@ class _Scan:
     """Broken links among the files found."""
     k: int | None = None
     k_reason: str = ""
+    masks: MaskCache = field(default_factory=MaskCache)
+    """Small masks decoded by the checks, for the loader."""
 
     def reference_k(self, num_classes: int | None, info: ClassInfo | None) -> None:
         """Choose the expected K, and say why."""
@@ -543,10 +546,12 @@ class _Scan:
 
     def _check_mask(self, stem: str, path: Path) -> Shape | None:
         try:
+            stamp = stamp_of(path)  # before the read: a later change shows
             labels = read_label_mask(path, mapping=self.mapping)
         except (DatasetError, OSError) as exc:
             self.problems.append(problem_of(exc, path, stem))
             return None
+        self.masks.put(path, stamp, labels)
         if self.k is not None:
             message = label_message(labels, self.k, self.ignore_index, self.k_reason)
             if message is not None:
