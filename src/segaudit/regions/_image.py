@@ -18,6 +18,8 @@ void/class border is not a border, and void is never an adjacent class.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -188,7 +190,7 @@ def image_regions(
     labels_hw, predicted_hw = np.asarray(labels_hw), np.asarray(predicted_hw)
     valid = np.ones(labels_hw.shape, bool) if ignore_index is None else labels_hw != ignore_index
     mask = np.asarray(issues_hw).astype(bool, copy=False) & valid
-    structure = ndi.generate_binary_structure(2, connectivity)
+    structure = _structure(connectivity)
     lab, n = ndi.label(mask, structure=structure)
     if n == 0:
         return np.empty(0, dtype=REGION_DTYPE)
@@ -245,4 +247,13 @@ def image_regions(
     }
     for name, values in fields.items():
         out[name] = values[keep]
+    return out
+
+
+@functools.cache
+def _structure(connectivity: int) -> np.ndarray:
+    """``scipy.ndimage.generate_binary_structure(2, connectivity)``, built once (read-only)."""
+    ndi = require("scipy.ndimage", "io", "Finding region-level issues")
+    out: np.ndarray = ndi.generate_binary_structure(2, connectivity)
+    out.flags.writeable = False
     return out
