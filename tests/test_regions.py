@@ -521,3 +521,22 @@ def test_issue_types_match_a_plain_python_oracle(shape, width, connectivity, see
     )
     expected = issue_types_oracle(issues, labels, predicted, width, connectivity, 0, void=void)
     assert dict(zip(df["region"], df["issue_type"], strict=True)) == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ring_check_is_the_same_at_once_and_offset_by_offset(monkeypatch, seed):
+    from segaudit.regions import _image
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(5, 40)), int(rng.integers(5, 40)))
+    labels = rng.integers(0, 4, shape)
+    labels[rng.random(shape) < 0.1] = 255
+    predicted = np.where(rng.random(shape) < 0.3, rng.integers(0, 4, shape), labels)
+    issues = rng.random(shape) < 0.3
+    kwargs = {"ignore_index": 255, "boundary_width": int(rng.integers(1, 4)), "background": 0}
+    scores = rng.random(shape)
+    at_once = _image.image_regions(issues, labels, predicted, scores, **kwargs)
+    monkeypatch.setattr(_image, "_RING_AT_ONCE", 0)
+    one_by_one = _image.image_regions(issues, labels, predicted, scores, **kwargs)
+    np.testing.assert_array_equal(at_once, one_by_one)
+    assert (at_once["issue_type"] == _image.ISSUE_TYPES.index("boundary")).any() or seed > 2

@@ -76,6 +76,10 @@ def _majority(region_ids: np.ndarray, values: np.ndarray, n_regions: int) -> np.
     return out
 
 
+_RING_AT_ONCE = 1 << 16
+"""`_ring_has` looks at every offset at once while pixels x offsets is at most this."""
+
+
 def _ring_has(
     lab: np.ndarray,
     pixels: _Pixels,
@@ -101,10 +105,17 @@ def _ring_has(
     region = region[sel]
     base = (rows[sel] + width) * stride + cols[sel] + width
     classes = [c[region - 1] for c in wanted]
-    seen = [np.zeros(region.size, dtype=bool) for _ in wanted]
-    for dr in range(-width, width + 1):
-        for dc in range(-width, width + 1):
-            at = base + (dr * stride + dc)
+    steps = np.arange(-width, width + 1)
+    offsets = (steps[:, None] * stride + steps[None, :]).ravel()
+    if base.size * offsets.size <= _RING_AT_ONCE:  # few pixels: every offset in one step
+        at = base[:, None] + offsets[None, :]
+        other = valid_p[at] & (lab_p[at] != region[:, None])
+        label = labels_p[at]
+        seen = [(other & (label == c[:, None])).any(axis=1) for c in classes]
+    else:  # one offset at a time, in bounded memory
+        seen = [np.zeros(region.size, dtype=bool) for _ in wanted]
+        for offset in offsets:
+            at = base + offset
             other = valid_p[at] & (lab_p[at] != region)
             label = labels_p[at]
             for c, s in zip(classes, seen, strict=True):
