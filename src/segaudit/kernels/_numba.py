@@ -623,15 +623,9 @@ def compose_mask(
 
 @_njit()
 def _softmin_row(row: FloatArray, temperature: float) -> float:
-    """Softmin score of one image's pixel scores (NaN: ignored); 1.0 when all are NaN.
-
-    The exponentials of each stretch of :data:`TILE` pixels are computed first,
-    in a loop that vectorises (:func:`_exp_nonpositive`), then added in pixel
-    order.
-    """
-    p = row.shape[0]
+    """Softmin score of one image's pixel scores (NaN: ignored); 1.0 when all are NaN."""
     low = np.inf
-    for j in range(p):
+    for j in range(row.shape[0]):
         v = np.float64(row[j])
         if v < low:
             low = v
@@ -640,18 +634,12 @@ def _softmin_row(row: FloatArray, temperature: float) -> float:
     shift = (1.0 - low) / temperature
     num = 0.0
     den = 0.0
-    e = np.empty(min(p, TILE), dtype=np.float64)
-    for j0 in range(0, p, TILE):
-        size = min(TILE, p - j0)
-        for jj in range(size):
-            v = np.float64(row[j0 + jj])
-            x = (1.0 - v) / temperature - shift
-            e[jj] = _exp_nonpositive(x if v == v else EXP_LOW)
-        for jj in range(size):
-            v = np.float64(row[j0 + jj])
-            if v == v:
-                num += v * e[jj]
-                den += e[jj]
+    for j in range(row.shape[0]):
+        v = np.float64(row[j])
+        if v == v:
+            e = math.exp((1.0 - v) / temperature - shift)
+            num += v * e
+            den += e
     return num / den
 
 
