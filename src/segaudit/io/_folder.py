@@ -204,6 +204,11 @@ class FolderDataset:
             raise DatasetError(self.problems, "no usable item is left after skipping")
         return replace(self, problems=()), list(self.problems)
 
+    def _labels(self, path: Path) -> IntArray:
+        """Return the mask at `path`: kept by the checks if unchanged, else read anew."""
+        labels = self.mask_cache.take(path)
+        return read_label_mask(path, mapping=self.mapping) if labels is None else labels
+
     def load(self, i: int) -> LoadedItem:
         """Read item `i`: stem, labels (H, W), probabilities (K, H, W), image or None.
 
@@ -230,12 +235,7 @@ class FolderDataset:
                 f"{len(self.problems)} input problems",
             )
         item = self.items[i]
-        mapping = self.mapping
-        labels = _step(item.mask_path, item.stem, lambda: self.mask_cache.take(item.mask_path))
-        if labels is None:
-            labels = _step(
-                item.mask_path, item.stem, lambda: read_label_mask(item.mask_path, mapping=mapping)
-            )
+        labels = _step(item.mask_path, item.stem, lambda: self._labels(item.mask_path))
         models = []
         files = zip(item.probs_paths, item.probs_rows, item.probs_sizes, strict=True)
         for m, (path, row, stored) in enumerate(files):
