@@ -14,10 +14,11 @@ from PIL import Image
 import segaudit.cli._scan_feed as scan_feed
 from segaudit.cli import run_scan
 from segaudit.cli._scan import _Worst
+from segaudit.drivers._parts import Tally
 from segaudit.drivers._stream import AuditImage, LabelAudit
 from segaudit.io import DatasetError
 from segaudit.io._folder import FolderDataset
-from segaudit.io._prefetch import THREAD_PREFIX, prefetch
+from segaudit.io._prefetch import THREAD_PREFIX, ahead, prefetch
 from test_cli import VOID, _dataset, _write_voc_like
 
 OPTIONS = {"from_logits": True, "ignore_index": VOID, "verbose": False, "top": 3}
@@ -45,6 +46,21 @@ def test_prefetch_yields_in_order_and_reads_at_most_depth_ahead() -> None:
     assert threads and all(name.startswith(THREAD_PREFIX) for name in threads)
     assert max(ahead) <= 1 + 2  # the one in hand and at most `depth` more
     assert max(ahead) >= 2  # it did read ahead
+
+
+def test_prefetch_loads_the_next_key_while_the_consumer_holds_one() -> None:
+    # depth=1 (the scan's setting for large images): key i+1 loads while the
+    # consumer works on key i, so reading and computing overlap
+    started = [threading.Event() for _ in range(6)]
+
+    def load(key: int) -> int:
+        started[key].set()
+        return key
+
+    for value in prefetch(load, range(6), depth=1):
+        assert started[value + 1].wait(timeout=10)
+        if value == 4:
+            break
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
@@ -232,3 +248,80 @@ def test_the_worst_images_are_those_of_a_stable_argsort(top: int) -> None:
         worst.offer(_image(i), float(score), 0)
     kept = sorted(k.index for k in worst.images())
     assert kept == sorted(np.argsort(scores, kind="stable")[:top].tolist())
+
+
+# ------------------------------------------------------------- scan: the output pass
+
+
+def test_ahead_yields_in_order_and_raises_the_error_at_its_place() -> None:
+    def items():
+        yield from range(5)
+        raise OSError(errno.EIO, "bad sector")
+
+    got = []
+    with pytest.raises(OSError, match="bad sector"):
+        for value in ahead(items(), depth=2):
+            got.append(value)
+    assert got == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="'depth' must be >= 1"):
+        next(ahead(iter(range(3)), depth=0))
+
+
+def test_ahead_stops_its_thread_and_closes_the_iteration_when_the_consumer_stops() -> None:
+    closed = threading.Event()
+
+    def items():
+        try:
+            yield from range(10_000)
+        finally:
+            closed.set()
+
+    reader = ahead(items(), depth=2)
+    for value in reader:
+        if value == 5:
+            break
+    reader.close()
+    assert closed.is_set()
+    assert not any(t.name.startswith(THREAD_PREFIX) for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("ignore_index", [None, 255, 2])
+def test_tally_add_image_counts_as_add_and_count_pairs(ignore_index) -> None:
+    # images as iter_images yields them: argmax -1 exactly on void, no flag on void
+    from segaudit.report import count_pairs
+
+    rng = np.random.default_rng(7)
+    k = 5
+    one, both = Tally(k, ignore_index), Tally(k, ignore_index)
+    model = np.zeros((k, k), dtype=np.int64)
+    model_both = np.zeros((k, k), dtype=np.int64)
+    for _ in range(4):
+        labels = rng.integers(0, k, size=(9, 11)).astype(np.int16)
+        argmax = rng.integers(0, k, size=(9, 11)).astype(np.int8)
+        mask = rng.random((9, 11)) < 0.3
+        if ignore_index is not None:
+            void = (rng.random((9, 11)) < 0.2) | (labels == ignore_index)
+            labels[void], argmax[void], mask[void] = ignore_index, -1, False
+        model += one.add_image(labels, argmax, mask)
+        both.add(labels, argmax, mask)
+        model_both += count_pairs(labels, argmax, k, ignore_index=ignore_index)
+    assert np.array_equal(model, model_both) and model.dtype == np.int64
+    assert np.array_equal(one.confusions, both.confusions)
+    assert np.array_equal(one.pixels, both.pixels)
+    assert np.array_equal(one.flagged, both.flagged)
+
+
+def test_iter_scored_gives_the_softmin_scores_of_image_scores() -> None:
+    rng = np.random.default_rng(3)
+    audit = LabelAudit(4, ignore_index=9, from_logits=True)
+    for n in (1, 3, 2):
+        labels = rng.integers(0, 4, size=(n, 6, 7))
+        labels[:, 0, 0] = 9
+        audit.update(labels, rng.normal(size=(n, 4, 6, 7)))
+    scored = list(audit._iter_scored(softmin=True))
+    images = list(audit.iter_images())
+    assert [s for _, s in scored] == audit.image_scores(method="softmin").tolist()
+    assert [img.index for img, _ in scored] == [img.index for img in images]
+    for (img, _), same in zip(scored, images, strict=True):
+        assert np.array_equal(img.issues, same.issues)
+    assert all(np.isnan(s) for _, s in audit._iter_scored(softmin=False))

@@ -41,6 +41,7 @@ from segaudit.io import (
 )
 from segaudit.io._atomic import atomic_write
 from segaudit.io._csv import write_csv
+from segaudit.io._prefetch import ahead
 from segaudit.io._publish import OutputFolder, check_out_dir
 from segaudit.io._scan_folder import model_folders
 from segaudit.rank import RECOMMENDED_METHOD
@@ -133,32 +134,29 @@ def _write_regions(
     stems: list[str],
     paths: dict[str, list[str]],
     path: Path,
-) -> None:
+    drawn: set[int],
+    n: int,
+) -> pd.DataFrame:
     """Write every region to `path`, most severe first, one chunk at a time.
 
     `paths` maps a column name to each image's value (the files' paths). The
     per-image columns are categorical: the CSV writer formats each value once.
+    Returns the `n` most severe regions of the images in `drawn` (the
+    report's pictures), picked on the way.
     """
     stem_of = _per_image(stems)
     columns = {name: _per_image(values) for name, values in paths.items()}
+    parts: list[pd.DataFrame] = []
+    count = 0
     with atomic_write(path) as fh:
         for i, chunk in enumerate(spool.ranked(names)):
+            if count < n:  # a copy of the rows wanted only: the chunk's selection is let go
+                parts.append(chunk[chunk["image"].isin(drawn)].head(n - count).copy())
+                count += len(parts[-1])
             for name, values in columns.items():
                 chunk[name] = values(chunk["image"])
             chunk.insert(0, "stem", stem_of(chunk["image"]))
             write_csv(chunk, fh, header=i == 0)
-
-
-def _regions_of(spool: RegionSpool, names: list[str], drawn: set[int], n: int) -> pd.DataFrame:
-    """Return the `n` most severe regions of the images in `drawn` (the report's pictures)."""
-    parts: list[pd.DataFrame] = []
-    count = 0
-    for chunk in spool.ranked(names):
-        part = chunk[chunk["image"].isin(drawn)]
-        parts.append(part)
-        count += len(part)
-        if count >= n:
-            break
     if not parts:
         return spool.head(0, names)
     regions: pd.DataFrame = pd.concat(parts, ignore_index=True).head(n)
@@ -169,6 +167,8 @@ PNG_COMPRESS_LEVEL = 1
 """zlib level of the issue-mask PNGs: fast; the masks are mostly empty and compress well anyway."""
 PENDING_WRITES = 2
 """Mask PNGs queued for the writer thread at most (each holds one (H, W) mask)."""
+AHEAD_IMAGES = 2
+"""Images whose issue masks are made ahead of the output pass, in a thread."""
 
 
 def _write_mask_png(mask: np.ndarray, path: Path) -> None:
@@ -230,25 +230,30 @@ def probs_inputs(probs_dir: ProbsDirs) -> dict[str, Path]:
     }
 
 
-def _image_scorer(audit: LabelAudit, method: str) -> Callable[[int, int, int], float]:
-    """Return ``score(index, flagged, valid)``, an image's score from the issue mask's counts.
+Scorer = Callable[[int, int, int, float], float]
+"""``score(index, flagged, valid, softmin)``: an image's score from its issue mask's counts."""
 
-    ``"num_pixel_issues"`` and, when the audit's detector is
-    ``"confident_regions"``, ``"region_fraction"`` count the pixels of
-    ``iter_images``' masks, so they are computed from the one pass over them
-    (the same functions, the same values); other scores are asked of the audit.
+
+def _image_scorer(audit: LabelAudit, method: str) -> tuple[bool, Scorer]:
+    """Return whether the scorer needs each image's softmin score, and the scorer.
+
+    ``"softmin"``, ``"num_pixel_issues"`` and, when the audit's detector is
+    ``"confident_regions"``, ``"region_fraction"`` come from the one pass over
+    ``iter_images``' masks, with the softmin score computed in that pass (the
+    same functions, the same values); other scores are asked of the audit.
     """
+    if method == "softmin":
+        return True, lambda i, flagged, valid, softmin: softmin
     if method == "num_pixel_issues":
-        return lambda i, flagged, valid: float(
+        return False, lambda i, flagged, valid, softmin: float(
             issue_image_scores(np.array([flagged]), np.array([valid]))[0]
         )
     if method == "region_fraction" and audit.options.filter_by == "confident_regions":
-        softmin = audit.image_scores(method="softmin")
-        return lambda i, flagged, valid: float(
-            region_image_scores(np.array([flagged]), np.array([valid]), softmin[i : i + 1])[0]
+        return True, lambda i, flagged, valid, softmin: float(
+            region_image_scores(np.array([flagged]), np.array([valid]), np.array([softmin]))[0]
         )
     scores = audit.image_scores(method=method)
-    return lambda i, flagged, valid: float(scores[i])
+    return False, lambda i, flagged, valid, softmin: float(scores[i])
 
 
 @dataclass(frozen=True)
@@ -600,7 +605,7 @@ def write_outputs(
     `ids` name the images (`audit`'s order); `image_paths` and `mask_paths`
     (optional, one per image) are written into the CSVs and used for overlays.
     """
-    from segaudit.report import ReportImage, count_pairs, read_mask_palette, write_report
+    from segaudit.report import ReportImage, read_mask_palette, write_report
 
     k = audit.options.num_classes
     ignore_index = audit.options.ignore_index
@@ -614,8 +619,8 @@ def write_outputs(
         # shown in the summary and the report instead of as Python warnings
         stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore", SetupWarning)
-        setup = audit.setup_warnings()
-        score_of = _image_scorer(audit, method)
+        setup = audit.setup_warnings()  # before the pass: its warnings are not repeated there
+        with_softmin, score_of = _image_scorer(audit, method)
         worst = _Worst(top)
         tally = Tally(k, ignore_index)
         model = np.zeros((k, k), dtype=np.int64)  # the model against the labels
@@ -623,43 +628,49 @@ def write_outputs(
         writer = stack.enter_context(_MaskWriter())
         rows = []
         with progress(n, "finding regions", verbose) as bar:
-            for img in audit.iter_images():  # the one pass over the issue masks
-                stem = ids[img.index]
-                valid = img.labels.size - int(np.count_nonzero(img.predicted < 0))
-                flagged = int(np.count_nonzero(img.issues))
-                fraction = flagged / valid if valid else 0.0
-                score = score_of(img.index, flagged, valid)
-                rows.append(
-                    (
-                        stem,
-                        score,
-                        flagged,
-                        fraction,
-                        method,
-                        mask_texts[img.index],
-                        image_texts[img.index],
-                    )
-                )
-                tally.add(img.labels, img.predicted, img.issues)
-                model += count_pairs(img.labels, img.predicted, k, ignore_index=ignore_index)
-                if flagged:
-                    target = stage / "masks" / f"{stem}.png"
-                    target.parent.mkdir(parents=True, exist_ok=True)  # nested ids: city/name
-                    writer.submit(img.issues, target)
-                    spool.append(
-                        image_regions(
-                            img.issues,
-                            img.labels,
-                            img.predicted,
-                            img.scores,
-                            image=img.index,
-                            background=opts.background,
-                            ignore_index=ignore_index,
-                            min_area=opts.min_area,
+            # the one pass over the issue masks; the next images' masks (and softmin
+            # scores: compiled kernels, without the GIL) are made in a thread meanwhile
+            passed = ahead(audit._iter_scored(softmin=with_softmin), depth=AHEAD_IMAGES)
+            with contextlib.closing(passed) as scored:
+                for img, softmin in scored:
+                    stem = ids[img.index]
+                    # the tally and the model's pairs (report.count_pairs) in one pass; every
+                    # pixel that is not void (argmax -1) is in the pairs
+                    pairs = tally.add_image(img.labels, img.predicted, img.issues)
+                    model += pairs
+                    valid = int(pairs.sum())
+                    flagged = int(np.count_nonzero(img.issues))
+                    fraction = flagged / valid if valid else 0.0
+                    score = score_of(img.index, flagged, valid, softmin)
+                    rows.append(
+                        (
+                            stem,
+                            score,
+                            flagged,
+                            fraction,
+                            method,
+                            mask_texts[img.index],
+                            image_texts[img.index],
                         )
                     )
-                    worst.offer(img, score, flagged)  # pictures only of images with flags
-                bar.update(1)
+                    if flagged:
+                        target = stage / "masks" / f"{stem}.png"
+                        target.parent.mkdir(parents=True, exist_ok=True)  # nested ids: city/name
+                        writer.submit(img.issues, target)
+                        spool.append(
+                            image_regions(
+                                img.issues,
+                                img.labels,
+                                img.predicted,
+                                img.scores,
+                                image=img.index,
+                                background=opts.background,
+                                ignore_index=ignore_index,
+                                min_area=opts.min_area,
+                            )
+                        )
+                        worst.offer(img, score, flagged)  # pictures only of images with flags
+                    bar.update(1)
         writer.close()  # every mask written before the CSVs, or its error raised now
         shown = []
         for kept_image in worst.images():
@@ -695,14 +706,16 @@ def write_outputs(
         }
         paths = {"mask_path": mask_texts, "image_path": image_texts}
         _write_csv(images, stage / "images.csv")
-        _write_regions(spool, names, list(ids), paths, stage / "regions.csv")
+        drawn = {kept.index for kept in worst.images()}
+        regions = _with_stems(
+            _write_regions(spool, names, list(ids), paths, stage / "regions.csv", drawn, 5 * top),
+            list(ids),
+        )
         _write_csv(confusions, stage / "confusions.csv")
         _write_csv(per_class, stage / "per_class.csv")
         _write_summary(
             stage / "summary.json", summary, opts, audit, setup, skipped, spool.type_counts()
         )
-        drawn = {kept.index for kept in worst.images()}
-        regions = _with_stems(_regions_of(spool, names, drawn, 5 * top), list(ids))
         shown.sort(key=lambda r: (r.score, r.stem))
         if opts.exports:
             _write_exports(stage, opts, ids, image_paths)

@@ -206,6 +206,7 @@ def feed_audit(
                 if not _batchable(item) or pixels >= BATCH_PIXELS:
                     record(feed_group(dataset, group, audit))
                     group, pixels = [], 0
+                del item  # not held while the reader loads the next items
             record(feed_group(dataset, group, audit))
     if not kept:
         raise DatasetError(skipped, "no usable item is left after skipping")

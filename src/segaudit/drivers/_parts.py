@@ -212,6 +212,37 @@ class Tally:
         self.pixels += np.bincount(lab[keep], minlength=k)
         self.flagged += np.bincount(flagged, minlength=k)
 
+    def add_image(self, labels: np.ndarray, argmax: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Count one image of an audit, as :meth:`add`; return its labelled pixels per pair.
+
+        The image is as ``LabelAudit.iter_images`` yields it: `argmax` is
+        ``-1`` exactly on void pixels, and `mask` is never set there. The
+        returned ``(K, K)`` int64 table counts every non-void pixel by (given,
+        predicted) class (``report.count_pairs``); one pass over the image
+        gives it and this tally's counts.
+
+        Examples
+        --------
+        >>> tally = Tally(2, 9)
+        >>> labels, argmax = np.array([0, 1, 1, 9]), np.array([0, 0, 1, -1])
+        >>> tally.add_image(labels, argmax, np.array([False, True, False, False])).tolist()
+        [[1, 0], [1, 1]]
+        >>> tally.confusions.tolist(), tally.pixels.tolist(), tally.flagged.tolist()
+        ([[0, 0], [1, 0]], [1, 2], [0, 1])
+        """
+        k = self.num_classes
+        guess = argmax.reshape(-1)
+        pair = labels.reshape(-1).astype(np.intp)
+        pair *= k
+        pair += guess
+        pair[guess < 0] = k * k  # void: one bin past the table
+        table = np.bincount(pair, minlength=k * k + 1)[: k * k].reshape(k, k)
+        flagged = np.bincount(pair[mask.reshape(-1)], minlength=k * k)[: k * k]
+        self._pairs += flagged
+        self.pixels += table.sum(axis=1)
+        self.flagged += flagged.reshape(k, k).sum(axis=1)
+        return table.astype(np.int64, copy=False)
+
 
 def confusions(masks: Iterable[tuple[Part, np.ndarray]], num_classes: int) -> np.ndarray:
     """Count flagged pixels per (given, predicted) class: ``(K, K)`` int64."""

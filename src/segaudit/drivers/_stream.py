@@ -507,10 +507,23 @@ class LabelAudit:
             When the set-up looks wrong (see :meth:`setup_warnings`).
         """
         warn_setup(self.setup_warnings())
+        for image, _ in self._iter_scored(softmin=False):
+            yield image
+
+    def _iter_scored(self, *, softmin: bool) -> Iterator[tuple[AuditImage, float]]:
+        """:meth:`iter_images`' images (no warning), each with its softmin score if `softmin`.
+
+        The scores are those of ``image_scores(method="softmin")`` (the same
+        kernel call on the same batch), computed batch by batch as the images
+        go; NaN without `softmin`.
+        """
         for part, mask in self._masks():
             n, h, w = part.shape
+            scores = np.full(n, np.nan)
+            if softmin:
+                self._finder.kernels.softmin(part.scores, 0.1, scores)
             for i in range(n):
-                yield AuditImage(
+                image = AuditImage(
                     part.start + i,
                     part.labels[i].reshape(h, w),
                     part.argmax[i].reshape(h, w),
@@ -518,6 +531,7 @@ class LabelAudit:
                     mask[i],
                     self._ids[part.start + i],
                 )
+                yield image, float(scores[i])
 
     def confusions(self) -> np.ndarray:
         """Count flagged pixels per (given, predicted) class: ``(K, K)`` int64."""

@@ -271,11 +271,60 @@ def _npz_member(
     """Check the header of a ``.npz``'s array; return its shape, key and (if `read`) data."""
     names = {n.removesuffix(".npy"): n for n in zf.namelist()}
     key = _pick_key(list(names), path)
-    with zf.open(names[key]) as fh:
+    info = zf.getinfo(names[key])
+    with zf.open(info) as fh:
         shape, fortran, dtype, offset = _npy_header(fh)
-        _check_header(path, shape, dtype, zf.getinfo(names[key]).file_size - offset)
-        arr = _array_data(fh, path, shape, fortran, dtype) if read else None
+        _check_header(path, shape, dtype, info.file_size - offset)
+        arr = None
+        if read:
+            arr = _stored_data(info, path, offset, shape, fortran, dtype)
+            if arr is None:
+                arr = _array_data(fh, path, shape, fortran, dtype)
     return shape, key, arr
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+"""A zip member's local header: signature, ..., name length, extra length (30 bytes)."""
+
+
+def _stored_data(
+    info: zipfile.ZipInfo,
+    path: Path,
+    offset: int,
+    shape: tuple[int, ...],
+    fortran: bool,
+    dtype: np.dtype,
+) -> np.ndarray | None:
+    """Read a stored (uncompressed) member's array straight into it; None for other members.
+
+    One read into the array (zipfile would read into bytes, then copy), and the
+    same check of the member's CRC-32 as zipfile's.
+    """
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    plain = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 1
+    if not plain or info.file_size != offset + nbytes:
+        return None
+    flat = np.empty(int(np.prod(shape)), dtype)
+    out = flat.data.cast("B")
+    with open(path, "rb", buffering=0) as raw:
+        raw.seek(info.header_offset)
+        local = raw.read(_LOCAL_HEADER.size)
+        if len(local) != _LOCAL_HEADER.size or local[:4] != b"PK\x03\x04":
+            return None  # zipfile's own reading says what is wrong
+        name_len, extra_len = _LOCAL_HEADER.unpack(local)[-2:]
+        raw.seek(info.header_offset + _LOCAL_HEADER.size + name_len + extra_len)
+        crc = zlib.crc32(raw.read(offset))  # the .npy header, parsed already
+        pos = 0
+        while pos < nbytes:
+            got = raw.readinto(out[pos:])
+            if not got:
+                break
+            pos += got
+    if pos != nbytes:
+        raise fail(path, f"cannot read the probabilities (got {pos} of {nbytes} bytes).")
+    if zlib.crc32(out, crc) != info.CRC:
+        raise fail(path, f"cannot read the probabilities (Bad CRC-32 for file {info.filename!r}).")
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 
 
 def _array_data(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from segaudit.io._prefetch import prefetch
 from segaudit.report._context import Context, img_tag
 from segaudit.report._heatmap import render_heatmap
 from segaudit.report._image import ReportImage
@@ -223,8 +225,11 @@ def _cards(page: Page, context: Context) -> Iterator[str]:
         return
     yield pager("image-cards")
     yield f'<div id="image-cards" data-page-size="{CARD_PAGE}">\n'
-    for rank, item in enumerate(page.cards, start=1):
-        yield _card(rank, item, context)
+    # cards drawn ahead by two threads (PNG encoding and much of the drawing release the GIL)
+    ranked = list(enumerate(page.cards, start=1))
+    drawn = prefetch(lambda pair: _card(*pair, context), ranked, depth=2, workers=2)
+    with contextlib.closing(drawn) as cards:
+        yield from cards
     yield "</div>\n" + pager("image-cards") + "</section>\n"
 
 
