@@ -34,6 +34,8 @@ Run::
     PYTHONPATH=src python benchmarks/bench_detectors.py --seeds 2    # seeds 0 and 1
     PYTHONPATH=src python benchmarks/bench_detectors.py --quick      # smoke test
     PYTHONPATH=src python benchmarks/bench_detectors.py --all        # + prototypes
+    PYTHONPATH=src python benchmarks/bench_detectors.py --seed 4 --seeds 4   # unseen seeds
+    PYTHONPATH=src python benchmarks/bench_detectors.py --extra      # held-out settings
 
 Targets checked (``PASS``/``FAIL``) for each row against the reference on the
 same scenes (the summary judges the recommended call):
@@ -237,7 +239,12 @@ def det_regions_agree(x: Summary, reg: Regions, frac: float = 0.25) -> np.ndarra
 
 
 def det_regions_confident(
-    x: Summary, reg: Regions, frac: float = 0.25, low: float = 0.1, strip: bool = True
+    x: Summary,
+    reg: Regions,
+    frac: float = 0.25,
+    low: float = 0.1,
+    strip: bool = True,
+    trim: float = 0.8,
 ) -> np.ndarray:
     """The recommended ``confident_regions``: flag a region whole when its given label
     is implausible (mean s <= low * mean t_agree[y]), or its predicted class is
@@ -246,7 +253,39 @@ def det_regions_confident(
     a strip along a border: >= 10 pixels, mean s <= 0.2 t_agree[y], mean
     m / t_agree[a] >= 0.7, and >= 40% of its pixels 4-adjacent to a pixel labelled
     their a, as many to an agreeing pixel labelled y. A 1-pixel region touching both
-    (a border flip of the model's own) is never flagged."""
+    (a border flip of the model's own) is never flagged. With `trim` > 0 (the part
+    rule, the library's rule 4, see BENCHMARKS.md "Detection rules, third pass";
+    0 turns it off): in a flagged region of
+    several predicted classes, each part (its candidates of one predicted class) is
+    decided by the confident and implausible rules; when one part is flagged alone,
+    a part that is not, whose mean m / t_agree[a] is below `trim` and whose mean s
+    is above 0.2 t_agree[y], is left out."""
+    keep = _keep_regions(x, reg, frac, low, strip)
+    flags = _flag(reg, keep)
+    if trim <= 0:
+        return flags
+    # a part: the candidates of one region with one predicted class
+    code = np.where(reg.lab > 0, reg.lab * x.k + x.a + 1, 0)
+    ids = np.searchsorted(np.unique(np.r_[0, code.ravel()]), code)  # 0: no candidate
+    parts = Regions(lab=ids, n=np.bincount(ids.ravel()), image=np.zeros(1, np.int64))
+    alone = _keep_regions(x, parts, frac, low, strip=False, flip=False)
+    alone[0] = False
+    region_of = np.zeros(parts.n.size, np.int64)
+    region_of[parts.lab.ravel()] = reg.lab.ravel()
+    some = np.zeros(reg.n.size, bool)
+    some[region_of[alone]] = True
+    unsure = (parts.mean(x.m / x.t_agree[x.a]) < trim) & (
+        parts.mean(x.s) > 0.2 * parts.mean(x.t_agree[x.y])
+    )
+    drop = ~alone & some[region_of] & unsure
+    drop[0] = False
+    return flags & ~drop[parts.lab]
+
+
+def _keep_regions(
+    x: Summary, reg: Regions, frac: float, low: float, strip: bool, flip: bool = True
+) -> np.ndarray:
+    """Which regions of `reg` the rules of `det_regions_confident` flag (index 0 unused)."""
     cj = (x.a != x.y) & (x.m >= x.t_agree[x.a] - 1e-6)
     mean_t = reg.mean(x.t_agree[x.y])
     mean_s = reg.mean(x.s)
@@ -261,8 +300,10 @@ def det_regions_confident(
             & (reg.mean(near_a) >= 0.4)
             & (reg.mean(near_y) >= 0.4)
         )
-    flip = (reg.n <= 1) & (reg.mean(near_a) >= 1) & (reg.mean(near_y) >= 1)
-    return _flag(reg, keep & ~flip)
+    if flip:
+        keep &= ~((reg.n <= 1) & (reg.mean(near_a) >= 1) & (reg.mean(near_y) >= 1))
+    out: np.ndarray = keep
+    return out
 
 
 def _touching(x: Summary, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,7 +368,10 @@ class Scenario:
     kwargs: dict[str, Any]
 
 
-def scenarios(quick: bool) -> list[Scenario]:
+def scenarios(quick: bool, extra: bool = False) -> list[Scenario]:
+    """The benchmark's 20 scenarios (4 with `quick`), or (`extra`) the held-out settings."""
+    if extra:
+        return held_out()
     small = {"object_size": (0.005, 0.03), "objects": (6, 14)}
     large = {"object_size": (0.04, 0.15), "objects": (2, 5)}
     noisy = {"blur": 2.0, "logit_noise": 1.0, "logit_scale": 4.0}
@@ -429,6 +473,76 @@ def scenarios(quick: bool) -> list[Scenario]:
     return out
 
 
+def held_out() -> list[Scenario]:
+    """Generator settings outside the benchmark (``--extra``), to check that a rule
+    chosen on the 20 scenarios generalises: other K (3, 4, 6, 10, 20), object sizes,
+    error kinds and rates, blur, logit scale and noise, no background, 128 px.
+    Each belongs to the family whose targets apply to its model."""
+    return [
+        Scenario(
+            "a",
+            "xa1 K3 weak blur2",
+            {"num_classes": 3, "model_error_rate": 0.0, "blur": 2.0, "logit_scale": 4.0},
+        ),
+        Scenario(
+            "a",
+            "xa2 K20 tiny",
+            {
+                "num_classes": 20,
+                "model_error_rate": 0.0,
+                "object_size": (0.003, 0.02),
+                "objects": (8, 16),
+            },
+        ),
+        Scenario(
+            "a",
+            "xa3 K6 no bg 128px",
+            {
+                "num_classes": 6,
+                "model_error_rate": 0.0,
+                "background": None,
+                "height": 128,
+                "width": 128,
+            },
+        ),
+        Scenario(
+            "a",
+            "xa4 K5 30% labels",
+            {"num_classes": 5, "model_error_rate": 0.0, "label_noise_rate": 0.3},
+        ),
+        Scenario(
+            "b",
+            "xb1 K6 25% noise1.2",
+            {"num_classes": 6, "model_error_rate": 0.25, "logit_noise": 1.2},
+        ),
+        Scenario(
+            "b",
+            "xb2 K4 30% blur2 bnd+sw",
+            {
+                "num_classes": 4,
+                "model_error_rate": 0.3,
+                "blur": 2.0,
+                "noise_kinds": ("boundary", "swap"),
+            },
+        ),
+        Scenario(
+            "c",
+            "xc1 K10 3x25% no bg",
+            {"num_classes": 10, "model_error_rate": 0.25, "models": 3, "background": None},
+        ),
+        Scenario(
+            "d",
+            "xd1 K6 conf 30% scale5",
+            {
+                "num_classes": 6,
+                "model_error_rate": 0.3,
+                "model_confident": True,
+                "logit_scale": 5.0,
+            },
+        ),
+    ]
+
+
 # ------------------------------------------------------------------ running
 
 
@@ -457,6 +571,7 @@ CANDIDATES: dict[str, Detector] = {
     "confident_regions low=0.05": lambda x, r: det_regions_confident(x, r, 0.25, 0.05),
     "confident_regions low=0.2": lambda x, r: det_regions_confident(x, r, 0.25, 0.2),
     "confident_regions no strip": lambda x, r: det_regions_confident(x, r, strip=False),
+    "confident_regions without the part rule": lambda x, r: det_regions_confident(x, r, trim=0),
     "confident_regions frac=0.1": lambda x, r: det_regions_confident(x, r, 0.1, 0.1),
 }
 
@@ -628,6 +743,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="seeds seed..seed+seeds-1")
     parser.add_argument("--quick", action="store_true", help="4 scenarios, 20 images")
     parser.add_argument("--all", action="store_true", help="also the prototype detectors")
+    parser.add_argument(
+        "--extra",
+        action="store_true",
+        help="the held-out generator settings instead of the benchmark's scenarios",
+    )
     args = parser.parse_args()
     n = 20 if args.quick else args.images
     seeds = list(range(args.seed, args.seed + max(args.seeds, 1)))
@@ -637,11 +757,12 @@ def main() -> None:
     print_machine([("SEGAUDIT_KERNEL", os.environ["SEGAUDIT_KERNEL"])])
     print()
     print(check_prototype(n, args.seed))
+    family = {sc.name: sc.family for sc in scenarios(args.quick, args.extra)}
     rows: list[dict] = []
     verdicts: dict[tuple[str, int], list[str]] = {}
     pairs: dict[tuple[str, int], tuple[dict, dict]] = {}  # (reference, recommended)
     table_rows = []
-    for sc in scenarios(args.quick):
+    for sc in scenarios(args.quick, args.extra):
         for seed in seeds:
             got = evaluate(sc, n, seed, args.all)
             ref = got[0]
@@ -671,7 +792,7 @@ def main() -> None:
         "target: this row against the first row of its scenario and seed."
     )
     summary = []
-    for sc in scenarios(args.quick):
+    for sc in scenarios(args.quick, args.extra):
         cells = []
         for seed in seeds:
             fails = verdicts[(sc.name, seed)]
@@ -690,7 +811,7 @@ def main() -> None:
     print(f"\nMet in {met} of {len(verdicts)} scenario-seeds.")
     by_family = []
     for fam in "abcd":
-        got = [not f for (name, _), f in verdicts.items() if name.startswith(fam)]
+        got = [not f for (name, _), f in verdicts.items() if family[name] == fam]
         if got:
             by_family.append(f"({fam}) {sum(got)}/{len(got)}")
     print("By family: " + ", ".join(by_family) + ".")
@@ -700,7 +821,7 @@ def main() -> None:
     )
     medians = []
     for fam in "abcd":
-        got = [v for (name, _), v in pairs.items() if name.startswith(fam)]
+        got = [v for (name, _), v in pairs.items() if family[name] == fam]
         if not got:
             continue
         cells = [fam, str(len(got))]

@@ -23,6 +23,7 @@ from segaudit.engine._detect import (
     STRIP_RATIO,
     STRIP_SIZE,
     STRIP_TOUCH,
+    TRIM_LEAN,
 )
 from segaudit.evaluate import make_scenes, score_detection
 from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
@@ -61,14 +62,49 @@ def oracle_regions(labels, probs, ignore_index=None):
     t = _thresholds(yc, s, valid, k)
     t_agree = _thresholds(yc, s, valid & (a == yc), k, fallback=t)
     cand = valid & (a != yc)
+    regions = _components(cand, yc)
+    flag = _decide(regions, cand, y, yc, valid, a, s, m, t_agree)
+    mask = flag[regions]
+    # a flagged region of several predicted classes: its parts (its candidates of one
+    # predicted class) decided alone by the confident and implausible rules; a part
+    # not flagged alone, where the model is unsure (mean m / t~_a below TRIM_LEAN)
+    # and the label keeps mean s above STRIP_RATIO t~_y, is left out when another
+    # part is flagged alone
+    code = np.where(cand, regions * k + a + 1, 0)
+    parts = np.searchsorted(np.unique(np.r_[0, code.ravel()]), code)  # 0: no candidate
+    alone = _decide(parts, cand, y, yc, valid, a, s, m, t_agree, shape_rules=False)
+    region_of = np.zeros(alone.size, np.int64)
+    region_of[parts[cand]] = regions[cand]
+    some = np.zeros(flag.size, bool)
+    some[region_of[alone]] = True
+    size = np.maximum(np.bincount(parts.ravel(), minlength=alone.size), 1)
+    mean_lean = np.bincount(parts.ravel(), np.where(cand, m / t_agree[a], 0).ravel()) / size
+    mean_s = np.bincount(parts.ravel(), np.where(cand, s, 0).ravel()) / size
+    label_of = np.zeros(alone.size, np.int64)
+    label_of[parts[cand]] = yc[cand]
+    unsure = (mean_lean < TRIM_LEAN) & (mean_s > STRIP_RATIO * t_agree[label_of])
+    drop = ~alone & some[region_of] & unsure
+    drop[0] = False
+    return mask & ~drop[parts], regions
+
+
+def _components(cand, key):
+    """8-connected components (within an image) of candidates with equal `key`; 0 elsewhere."""
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True  # 8-connected, within one image
-    regions = np.zeros(y.shape, np.int64)
+    regions = np.zeros(cand.shape, np.int64)
     count = 0
-    for c in np.unique(yc[cand]):
-        part, found = ndi.label(cand & (yc == c), structure=structure)
+    for c in np.unique(key[cand]):
+        part, found = ndi.label(cand & (key == c), structure=structure)
         regions[part > 0] = part[part > 0] + count
         count += found
+    return regions
+
+
+def _decide(regions, cand, y, yc, valid, a, s, m, t_agree, shape_rules=True):
+    """Which regions (ids of `regions`, 0 unused) the rules of confident_regions flag
+    (without `shape_rules`: the confident and implausible rules only)."""
+    count = int(regions.max())
     size = np.maximum(np.bincount(regions.ravel(), minlength=count + 1), 1)
     confident = (m >= t_agree[a] - 1e-6) & cand
     share = np.bincount(regions.ravel(), confident.ravel(), count + 1) / size
@@ -101,11 +137,13 @@ def oracle_regions(labels, probs, ignore_index=None):
     implausible = mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of]
     # the confident rule's bound, computed as the kernels do
     sure = (share >= CONFIDENT_SHARE) & (mean_s <= strip_floor * (CONFIDENT_RATIO / STRIP_RATIO))
-    flag = sure | implausible | strip
-    # a border flip of the model's own: a tiny region, every pixel touching both sides
-    flag &= ~((size <= FLIP_SIZE) & (touch_a == size) & (touch_y == size))
+    flag = sure | implausible
+    if shape_rules:
+        flag |= strip
+        # a border flip of the model's own: a tiny region, every pixel touching both sides
+        flag &= ~((size <= FLIP_SIZE) & (touch_a == size) & (touch_y == size))
     flag[0] = False
-    return flag[regions], regions
+    return flag
 
 
 def _regions_mask(labels, probs, **options):
@@ -357,11 +395,15 @@ def _region_inputs(rng, n, h, w, k, density, blob):
         rng.random() * 0.6,
         rng.integers(0, 4),
         rng.random() * 3,
+        rng.random() * 1.5,  # the parts' lean bound (rule 4)
     ]
     strip = np.array(strip, dtype=np.float64)
     image = labels.reshape(n, -1).astype(np.uint8)
     tail = (image, predicted, rng.random(d), rng.random(k), strip)
-    return cand, (given, confident, scores, offsets, floor), tail
+    # s of every pixel: the kernels read the candidates' (and their labels from `image`)
+    full = np.where(cand, 0.0, 0.75)
+    full[cand] = scores
+    return cand, (full, confident, offsets, floor), tail
 
 
 def _both_region_flags(cand, w, *args):
@@ -384,6 +426,10 @@ def test_region_flags_compiled_equals_numpy(seed):
     compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
     np.testing.assert_array_equal(compiled, twin)
     assert not (compiled & ~cand).any()  # only candidates are flagged
+    # float32 s: both read it the same way
+    single = (head[0].astype(np.float32), *head[1:])
+    compiled32, twin32 = _both_region_flags(cand, w, *single, CONFIDENT_SHARE, *tail)
+    np.testing.assert_array_equal(compiled32, twin32)
 
 
 def test_region_flags_compiled_equals_numpy_hypothesis():
@@ -405,18 +451,30 @@ def test_region_flags_compiled_equals_numpy_hypothesis():
         cand, head, tail = _region_inputs(rng, n, h, w, k, density, blob)
         compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
         np.testing.assert_array_equal(compiled, twin)
-        # the strip rule off (no region is that large): a subset of the flags
-        off = (*tail[:-1], np.array([np.inf, 0.0, 0.0, *tail[-1][3:]]))
+        # no parts left out (rule 4 off: no sixth limit, or 0): a superset of the flags
+        limits = tail[-1]
+        whole, twin_whole = _both_region_flags(
+            cand, w, *head, CONFIDENT_SHARE, *tail[:-1], limits[:5]
+        )
+        np.testing.assert_array_equal(whole, twin_whole)
+        assert not (compiled & ~whole).any()
+        zero = _both_region_flags(
+            cand, w, *head, CONFIDENT_SHARE, *tail[:-1], np.array([*limits[:5], 0.0])
+        )
+        np.testing.assert_array_equal(zero[0], whole)
+        np.testing.assert_array_equal(zero[1], whole)
+        # (rule 4 off from here) the strip rule off (no region is that large): a subset
+        off = (*tail[:-1], np.array([np.inf, 0.0, 0.0, *limits[3:5]]))
         without, twin_without = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *off)
         np.testing.assert_array_equal(without, twin_without)
-        assert not (without & ~compiled).any()
+        assert not (without & ~whole).any()
         # no border flips: a superset of the flags (the same when strip[3] is 0)
-        keep = (*tail[:-1], np.array([*tail[-1][:3], 0.0, tail[-1][4]]))
+        keep = (*tail[:-1], np.array([*limits[:3], 0.0, limits[4]]))
         with_flips, twin_with_flips = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *keep)
         np.testing.assert_array_equal(with_flips, twin_with_flips)
-        assert not (compiled & ~with_flips).any()
-        if tail[-1][3] == 0:
-            np.testing.assert_array_equal(with_flips, compiled)
+        assert not (whole & ~with_flips).any()
+        if limits[3] == 0:
+            np.testing.assert_array_equal(with_flips, whole)
 
     check()
 
@@ -442,7 +500,7 @@ def test_region_flags_spirals_and_crossings():
             given = lab.reshape(1, -1)[cand].astype(np.int64)
             confident = np.zeros(d, bool)
             confident[-1] = True  # one confident pixel at the end of the shape
-            args = (given, confident, np.full(d, 0.5), np.array([0, d]), np.zeros(3))
+            args = (np.full((1, 121), 0.5), confident, np.array([0, d]), np.zeros(3))
             image = lab.reshape(1, -1)
             for size in (np.inf, 1.0):  # the strip rule off, and on with loose limits
                 strip = np.array([size, 0.1, 0.5, 2.0, 1.0])
@@ -456,7 +514,7 @@ def test_region_flags_spirals_and_crossings():
     d = int(cand.sum())
     confident = np.zeros(d, bool)
     confident[-1] = True
-    args = (np.ones(d, np.int64), confident, np.full(d, 0.5), np.array([0, d]), np.zeros(2))
+    args = (np.full((1, 121), 0.5), confident, np.array([0, d]), np.zeros(2))
     off = (u.reshape(1, -1).astype(np.int64), np.zeros(d, np.int64), np.zeros(d), np.ones(2))
     _regions_numba.region_flags(
         cand, 11, *args, 1.0 / d, *off, np.array([np.inf, 1.0, 1.0, 0.0, 1.0])
@@ -656,3 +714,31 @@ def test_a_class_the_model_never_confirms_is_judged_by_the_others_thresholds():
     mask = segaudit.find_label_issues(labels, probs, filter_by="confident_regions", verbose=False)
     assert mask[0, :2, :2].all() and mask.sum() == 4
     np.testing.assert_array_equal(mask, oracle_regions(labels, probs)[0])
+
+
+def test_a_wrong_label_is_not_flagged_with_the_models_own_unsure_mistake_next_to_it(kernel):
+    # one region labelled 1 (12x6 px): in its left half the label is wrong (the model
+    # says 2, sure: m 0.95, s 0.02); in its right half the model errs (it says 3,
+    # unsure: m 0.6, s 0.3). Whole, it is flagged (half confident, mean s 0.16);
+    # each part decided alone, only the left one is.
+    labels = np.zeros((12, 16), np.int64)
+    labels[3:9, 2:14] = 1
+    cand = labels == 1
+    left = cand.copy()
+    left[:, 8:] = False
+    right = cand & ~left
+    t = [0.9, 0.9, 0.9, 0.9]
+    a = np.where(left, 2, 3)
+    s, m = np.where(left, 0.02, 0.3), np.where(left, 0.95, 0.6)
+    np.testing.assert_array_equal(_one_image_mask(labels, cand, s, m, a, t), left)
+    assert TRIM_LEAN > 0.6 / 0.9 and STRIP_RATIO * 0.9 < 0.3
+    # where the model is sure of its own prediction (m / t~_3 >= TRIM_LEAN), or the
+    # label unlikely (mean s <= STRIP_RATIO t~_1), the region stays whole
+    sure = np.where(left, 0.95, 0.85)
+    np.testing.assert_array_equal(_one_image_mask(labels, cand, s, sure, a, t), cand)
+    unlikely = np.where(left, 0.02, 0.15)
+    np.testing.assert_array_equal(_one_image_mask(labels, cand, unlikely, m, a, t), cand)
+    # one predicted class all over (no parts to decide): flagged whole, as before
+    one = np.full(labels.shape, 2)
+    np.testing.assert_array_equal(_one_image_mask(labels, cand, s, m, one, t), cand)
+    assert right.sum() == 36

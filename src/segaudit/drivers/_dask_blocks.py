@@ -18,7 +18,7 @@ import numpy as np
 
 from segaudit.engine._accumulate import count_issues
 from segaudit.engine._block import Options, block_mask, summarise_block, valid_per_image
-from segaudit.engine._detect import FILTER_BY, agreeing_sums, candidate_labels, candidate_regions
+from segaudit.engine._detect import FILTER_BY, agreeing_sums, candidate_regions
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._scores import issue_image_scores, region_image_scores
 from segaudit.engine._select import Cutoff, keys_of
@@ -77,10 +77,8 @@ class Part:
         Softmin image scores.
     agree : ClassSums, optional
         Exact class sums of s over agreeing pixels (``filter_by="confident_regions"``).
-    cand_labels : ndarray, optional
-        Given labels of the disagreeing pixels, in pixel order (the same).
     labels : ndarray, optional, shape (n, H*W)
-        Given labels of every pixel (the same: the strip rule looks at neighbours).
+        Given labels of every pixel (the same: the region kernel reads them).
     """
 
     start: int
@@ -97,7 +95,6 @@ class Part:
     pixel_scores: np.ndarray | None = None
     image_scores: np.ndarray | None = None
     agree: ClassSums | None = None
-    cand_labels: np.ndarray | None = None
     labels: np.ndarray | None = None
 
 
@@ -117,8 +114,8 @@ def summarise_part(
     With a `temperature`, only what the softmin scores need is kept; otherwise
     what the selection needs, plus the full-resolution scores if
     `keep_pixel_scores`; with ``filter_by="confident_regions"`` also the
-    agreeing sums and the labels of the disagreeing pixels (the mask then
-    needs no second read of `labels`). An input error is returned in the
+    agreeing sums and the block's given labels (the mask then needs no
+    second read of `labels`). An input error is returned in the
     part, not raised, so that the client can report the first one of the
     dataset.
     """
@@ -152,7 +149,6 @@ def summarise_part(
             sums = agreeing_sums(full.scores, full.disagree, given, opts.num_classes, kernels)
         part.agree = ClassSums(opts.num_classes)
         part.agree.add(*sums)
-        part.cand_labels = candidate_labels(given, full.disagree)
         part.labels = given
     return part
 
@@ -254,18 +250,16 @@ def mask_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:
 def region_mask_part(part: Part, agree_thresholds: np.ndarray, n_jobs: int | None) -> np.ndarray:
     """Return the part's ``confident_regions`` mask ``(n, H, W)`` (the kept data unchanged)."""
     disagree: np.ndarray = _need(part.disagree).copy()
-    scores = _need(part.scores).reshape(-1).take(np.flatnonzero(disagree))
     records = (_need(part.max_prob), _need(part.argmax))
     with use_threads(n_jobs):
         candidate_regions(
             disagree,
             part.shape,
-            _need(part.cand_labels),
-            scores,
+            _need(part.scores),
             records,
             agree_thresholds,
             get_kernels(),
-            image_labels=_need(part.labels),
+            labels=_need(part.labels),
         )
     return disagree.reshape(part.shape)
 

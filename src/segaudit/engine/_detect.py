@@ -34,11 +34,22 @@ not per pixel, from the same one-read summary:
    label, so the strip rule leaves it out. A region of at most
    :data:`FLIP_SIZE` pixels that all touch both a pixel labelled their a and
    an agreeing one labelled y is the model's own border flip, never flagged.
+4. A flagged region whose pixels the model assigns to several classes (a
+   wrong label that touches the model's own mistake on a neighbour of the
+   same given label) is decided again part by part: its candidates of each
+   predicted class a (a part) go through the confident and implausible
+   rules (not the shape rules), and when one part is
+   flagged alone, a part that is not is left out where the model is unsure
+   of its own prediction (mean ``m / t~_a`` below :data:`TRIM_LEAN`) and the
+   label keeps a fair share of its usual confidence (mean s above
+   :data:`STRIP_RATIO` times ``t~_y``): the model's own mistake, joined to a
+   wrong label, is no longer flagged with it.
 
 The per-pixel work runs in the kernels (:meth:`Kernels.agree_sums`,
 :meth:`Kernels.region_flags`: a compiled union-find labelling, images in
 parallel, or its scipy twin, with identical results); this module prepares
-their inputs (the candidates' label and s, ``m >= t~_a``) in numpy.
+their inputs (the candidates' ``m >= t~_a`` and ``m / t~_a``) in numpy;
+the region kernel reads the candidates' label and s from the full rows.
 
 A region is never flagged in part, so whole mislabelled objects are found,
 not their least confident pixels. On synthetic scenes
@@ -73,9 +84,9 @@ __all__ = [
     "STRIP_RATIO",
     "STRIP_SIZE",
     "STRIP_TOUCH",
+    "TRIM_LEAN",
     "agree_thresholds",
     "agreeing_sums",
-    "candidate_labels",
     "candidate_regions",
     "check_filter_by",
     "region_block_mask",
@@ -110,6 +121,9 @@ STRIP_TOUCH = 0.4
 
 FLIP_SIZE = 1
 """A region of at most this many pixels, all next to both of those, is the model's border flip."""
+
+TRIM_LEAN = 0.8
+"""A part of a flagged region with mean ``m / t~_a`` below this may be left out (rule 4)."""
 
 
 def check_filter_by(filter_by: Any, func: str) -> str:
@@ -274,38 +288,20 @@ def region_block_mask(
     """
     if records is None:
         return disagree
-    idx = np.flatnonzero(disagree)  # then take: faster than a boolean index
-    s = np.asarray(scores).reshape(-1).take(idx)
-    given = np.asarray(labels).reshape(-1).take(idx)
-    return candidate_regions(
-        disagree, shape, given, s, records, thresholds, kernels, image_labels=labels
-    )
-
-
-def candidate_labels(labels: np.ndarray, disagree: BoolArray) -> np.ndarray:
-    """Return the given labels of the disagreeing pixels, in pixel order, in their own dtype.
-
-    Examples
-    --------
-    >>> candidate_labels(np.array([[3, 1, 2]]), np.array([[False, True, True]]))
-    array([1, 2])
-    """
-    picked: np.ndarray = np.asarray(labels).reshape(-1).take(np.flatnonzero(disagree))
-    return picked
+    return candidate_regions(disagree, shape, scores, records, thresholds, kernels, labels=labels)
 
 
 def candidate_regions(
     disagree: BoolArray,
     shape: tuple[int, int, int],
-    labels: np.ndarray,
-    scores: np.ndarray,
+    scores: FloatArray,
     records: tuple[np.ndarray, np.ndarray],
     thresholds: FloatArray,
     kernels: Kernels | None = None,
     *,
-    image_labels: np.ndarray,
+    labels: np.ndarray,
 ) -> BoolArray:
-    """Flag whole regions of the candidates in `disagree`, in place, from their data.
+    """Flag whole regions of the candidates in `disagree`, in place.
 
     Parameters
     ----------
@@ -313,16 +309,16 @@ def candidate_regions(
         The candidates; becomes the mask.
     shape : (n, H, W)
         The block's shape.
-    labels, scores : ndarray, shape (D,)
-        Given label and s of the D candidates, in pixel order.
+    scores : ndarray of float, n*H*W elements
+        Self-confidence of the block (the kernel reads the candidates').
     records : (max_prob, argmax)
         m and a of the D candidates, in pixel order.
     thresholds : ndarray of float64, shape (K,)
         ``t~_k`` (:func:`agree_thresholds`).
     kernels : Kernels, optional
         The kernel module (default: :func:`~segaudit.kernels._choice.get_kernels`).
-    image_labels : ndarray, n*H*W elements
-        The block's given labels, every pixel (for the strip rule).
+    labels : ndarray, n*H*W elements
+        The block's given labels, every pixel.
 
     Returns
     -------
@@ -332,7 +328,8 @@ def candidate_regions(
     n, _, w = shape
     t = np.asarray(thresholds, dtype=np.float64)
     m, a = records
-    t_a = t[np.asarray(a, dtype=np.intp)]
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    t_a = t.take(a)
     m = np.asarray(m, dtype=np.float64)
     confident = m >= t_a - FLOAT_TOLERANCE
     work = disagree.reshape(n, -1)  # a copy when `disagree` is not contiguous
@@ -340,24 +337,32 @@ def candidate_regions(
     if not view:
         work = np.ascontiguousarray(work)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.count_nonzero(work, axis=1), out=offsets[1:])
-    if not offsets[-1] == confident.size == np.size(labels) == np.size(scores):
+    # image by image: far faster than np.count_nonzero(work, axis=1)
+    per_image = np.fromiter((np.count_nonzero(row) for row in work), dtype=np.int64, count=n)
+    np.cumsum(per_image, out=offsets[1:])
+    if offsets[-1] != confident.size or not np.size(scores) == np.size(labels) == work.size:
         raise AssertionError("the candidates' data do not match the candidates")  # pragma: no cover
     (kernels or get_kernels()).region_flags(
         work,
         w,
-        np.ascontiguousarray(labels, dtype=np.int64),
+        _c_order(scores, work.shape, _SCORE_DTYPES),
         confident,
-        np.ascontiguousarray(scores, dtype=np.float64),
         offsets,
         IMPLAUSIBLE_RATIO * t,
         CONFIDENT_SHARE,
-        _label_block(image_labels, n),
-        np.ascontiguousarray(a, dtype=np.int64),
+        _label_block(labels, n),
+        a,
         m / t_a,
         STRIP_RATIO * t,
         np.array(  # the confident rule's bound on mean s: a multiple of the strip's
-            [STRIP_SIZE, STRIP_TOUCH, STRIP_LEAN, FLIP_SIZE, CONFIDENT_RATIO / STRIP_RATIO],
+            [
+                STRIP_SIZE,
+                STRIP_TOUCH,
+                STRIP_LEAN,
+                FLIP_SIZE,
+                CONFIDENT_RATIO / STRIP_RATIO,
+                TRIM_LEAN,
+            ],
             dtype=np.float64,
         ),
     )

@@ -90,14 +90,26 @@ def _same(labels: Int64Array, q: int, y: int) -> bool:
 
 
 @_njit()
-def _connect(cand: BoolArray, width: int, labels: Int64Array, parent: Int64Array) -> None:
+def _connect(
+    cand: BoolArray,
+    width: int,
+    given: LabelArray,
+    scores: FloatArray,
+    labels: Int64Array,
+    s: npt.NDArray[np.float64],
+    where: Int64Array,
+    parent: Int64Array,
+) -> None:
     """Union-find over one image's candidates, row by row; every parent precedes its child.
 
-    Each candidate is joined with its matching earlier neighbours (left,
-    up-left, up, up-right); of those, only the ones not joined already are
-    looked at: a matching up pixel is adjacent to the other three, so it is
-    joined with them already when they match; else up-right is looked at, and
-    left, or up-left when left does not match (the two are adjacent).
+    Gathers each candidate's given label, s (from the rows `given` and
+    `scores`) and pixel index into `labels`, `s` and `where`, in pixel order,
+    on the way. Each
+    candidate is joined with its matching earlier neighbours (left, up-left,
+    up, up-right); of those, only the ones not joined already are looked at:
+    a matching up pixel is adjacent to the other three, so it is joined with
+    them already when they match; else up-right is looked at, and left, or
+    up-left when left does not match (the two are adjacent).
     """
     prev = np.full(width, -1, dtype=np.int64)  # candidate index above each column, or -1
     cur = np.full(width, -1, dtype=np.int64)
@@ -108,7 +120,10 @@ def _connect(cand: BoolArray, width: int, labels: Int64Array, parent: Int64Array
             if not cand[row + c]:
                 cur[c] = -1
                 continue
-            y = labels[j]
+            y = np.int64(given[row + c])
+            labels[j] = y
+            s[j] = np.float64(scores[row + c])
+            where[j] = row + c
             up = prev[c]
             if _same(labels, up, y):
                 parent[j] = up
@@ -133,6 +148,7 @@ def _touches(
     given: LabelArray,
     labels: Int64Array,
     predicted: Int64Array,
+    where: Int64Array,
     root: Int64Array,
     need: npt.NDArray[np.bool_],
 ) -> tuple[Int64Array, Int64Array]:
@@ -146,14 +162,11 @@ def _touches(
     size = cand.shape[0]
     near_a = np.zeros(d, dtype=np.int64)
     near_y = np.zeros(d, dtype=np.int64)
-    j = -1
-    for q in range(size):
-        if not cand[q]:
-            continue
-        j += 1
+    for j in range(d):
         r = root[j]
         if not need[r]:
             continue
+        q = where[j]  # the candidate's pixel
         c = q % width
         a = predicted[j]
         y = labels[j]
@@ -189,9 +202,8 @@ def _image_flags(
     cands: BoolArray,
     i: int,
     width: int,
-    all_labels: Int64Array,
+    all_scores: FloatArray,
     all_confident: BoolArray,
-    all_scores: npt.NDArray[np.float64],
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
@@ -204,17 +216,21 @@ def _image_flags(
     """Flag image `i`'s candidates ``cands[i]`` in place (arguments as :func:`region_flags`)."""
     b, e = offsets[i], offsets[i + 1]
     cand, given = cands[i], all_given[i]
-    labels, confident, scores = all_labels[b:e], all_confident[b:e], all_scores[b:e]
-    predicted, lean = all_predicted[b:e], all_lean[b:e]
-    d = labels.shape[0]
+    confident, predicted, lean = all_confident[b:e], all_predicted[b:e], all_lean[b:e]
+    d = confident.shape[0]
     if d == 0:
         return
+    labels = np.empty(d, dtype=np.int64)
+    scores = np.empty(d, dtype=np.float64)
+    where = np.empty(d, dtype=np.int64)
     parent = np.empty(d, dtype=np.int64)
-    _connect(cand, width, labels, parent)
+    _connect(cand, width, given, all_scores[i], labels, scores, where, parent)
     size = np.zeros(d, dtype=np.int64)
     sure = np.zeros(d, dtype=np.int64)
     total = np.zeros(d, dtype=np.float64)
     leaning = np.zeros(d, dtype=np.float64)
+    multi = np.zeros(d, dtype=np.bool_)  # per root: its candidates have several predicted classes
+    kp = np.int64(1)  # more than the largest predicted class
     for j in range(d):
         r = parent[parent[j]]  # parent[j] precedes j: its root is known already
         parent[j] = r
@@ -223,6 +239,11 @@ def _image_flags(
             sure[r] += 1
         total[r] += scores[j]  # in pixel order, as np.bincount adds
         leaning[r] += lean[j]
+        a = predicted[j]
+        if a != predicted[r]:
+            multi[r] = True
+        if a >= kp:
+            kp = a + 1
     # decide what the region statistics decide alone; the 4-neighbour counts
     # (the costly part) only for regions that a strip or a flip could change
     flag = np.zeros(d, dtype=np.bool_)
@@ -238,27 +259,123 @@ def _image_flags(
             maybe_strip = n >= strip[0] and mean_s <= strip_floor[y] and leaning[j] / n >= strip[2]
             flag[j] = base
             need[j] = (base and n <= strip[3]) or (not base and maybe_strip)
-    near_a, near_y = _touches(cand, width, given, labels, predicted, parent, need)
+    near_a, near_y = _touches(cand, width, given, labels, predicted, where, parent, need)
     for j in range(d):
         if need[j]:
             n = np.float64(size[j])
             flip = n <= strip[3] and near_a[j] == size[j] and near_y[j] == size[j]
             along = near_a[j] >= strip[1] * n and near_y[j] >= strip[1] * n
             flag[j] = not flip and (flag[j] or along)
-    j = 0
-    for q in range(cand.shape[0]):
-        if cand[q]:
-            cand[q] = flag[parent[j]]
-            j += 1
+    # a flagged region whose candidates the model assigns to several classes:
+    # its parts of one predicted class are decided alone (see region_flags)
+    trim = strip[5] if strip.shape[0] > 5 else -np.inf
+    count = 0
+    first = d  # the first mixed region's root: no mixed candidate comes before it
+    index = sure  # reused: per mixed root, its number (read only there)
+    if trim > -np.inf:
+        for j in range(d):
+            if parent[j] == j and flag[j] and multi[j]:
+                index[j] = count
+                count += 1
+                first = min(first, j)
+    if count == 0:
+        for j in range(d):
+            if not flag[parent[j]]:
+                cand[where[j]] = False
+        return
+    drop = _part_drops(
+        parent,
+        flag,
+        multi,
+        index,
+        count,
+        kp,
+        first,
+        labels,
+        scores,
+        confident,
+        predicted,
+        lean,
+        floor,
+        share,
+        strip_floor,
+        strip[4],
+        trim,
+    )
+    for j in range(d):
+        r = parent[j]
+        if not flag[r] or (multi[r] and drop[index[r] * kp + predicted[j]]):
+            cand[where[j]] = False
+
+
+@_njit()
+def _part_drops(
+    parent: Int64Array,
+    flag: npt.NDArray[np.bool_],
+    multi: npt.NDArray[np.bool_],
+    index: Int64Array,
+    count: int,
+    kp: int,
+    first: int,
+    labels: Int64Array,
+    scores: npt.NDArray[np.float64],
+    confident: BoolArray,
+    predicted: Int64Array,
+    lean: npt.NDArray[np.float64],
+    floor: npt.NDArray[np.float64],
+    share: float,
+    strip_floor: npt.NDArray[np.float64],
+    ratio: float,
+    trim: float,
+) -> npt.NDArray[np.bool_]:
+    """Which parts of the `count` mixed regions (flagged, several predicted classes) are left out.
+
+    Part ``index[r] * kp + a`` holds the candidates of mixed region (root) r
+    with predicted class a; its sums are added in pixel order, from `first`
+    (the first mixed root) on. Returns the parts left out, by the rule of
+    :func:`region_flags`.
+    """
+    parts = count * kp
+    size = np.zeros(parts, dtype=np.int64)
+    sure = np.zeros(parts, dtype=np.int64)
+    total = np.zeros(parts, dtype=np.float64)
+    leaning = np.zeros(parts, dtype=np.float64)
+    label = np.zeros(count, dtype=np.int64)
+    for j in range(first, parent.shape[0]):
+        r = parent[j]
+        if flag[r] and multi[r]:
+            g = index[r] * kp + predicted[j]
+            size[g] += 1
+            if confident[j]:
+                sure[g] += 1
+            total[g] += scores[j]
+            leaning[g] += lean[j]
+            label[index[r]] = labels[j]
+    alone = np.zeros(parts, dtype=np.bool_)  # by the confident and implausible rules only
+    some = np.zeros(count, dtype=np.bool_)  # per region: one of its parts flagged alone
+    for g in range(parts):
+        if size[g] > 0:
+            n = np.float64(size[g])
+            mean_s = total[g] / n
+            y = label[g // kp]
+            alone[g] = (sure[g] / n >= share and mean_s <= strip_floor[y] * ratio) or (
+                mean_s <= floor[y]
+            )
+            some[g // kp] |= alone[g]
+    drop = np.zeros(parts, dtype=np.bool_)
+    for g in range(parts):
+        if size[g] > 0 and some[g // kp] and not alone[g]:
+            n = np.float64(size[g])
+            drop[g] = leaning[g] / n < trim and total[g] / n > strip_floor[label[g // kp]]
+    return drop
 
 
 @_njit(parallel=True)
 def region_flags(
     cand: BoolArray,
     width: int,
-    labels: Int64Array,
+    scores: FloatArray,
     confident: BoolArray,
-    scores: npt.NDArray[np.float64],
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
@@ -270,12 +387,12 @@ def region_flags(
 ) -> None:
     """Flag whole regions of candidates, in place: one image per thread.
 
-    ``cand (n, P)`` holds the candidates of n images of `width` columns, and
-    ``given (n, P)`` every pixel's given label (void: outside ``0..K-1``);
-    ``labels``, ``predicted`` (int64), ``confident`` (bool), ``scores``,
-    ``lean`` (float64) hold the candidates' given label, predicted class a,
-    ``m >= t~_a``, s and ``m / t~_a``, in pixel order; image i's are
-    ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of one
+    ``cand (n, P)`` holds the candidates of n images of `width` columns,
+    ``scores (n, P)`` every pixel's s and ``given (n, P)`` its given label
+    (void: outside ``0..K-1``; a candidate's is in ``0..K-1``);
+    ``predicted`` (int64), ``confident`` (bool), ``lean`` (float64) hold the
+    candidates' predicted class a, ``m >= t~_a`` and ``m / t~_a``, in pixel
+    order; image i's are ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of one
     label y) is flagged whole when its confident share is at least `share`
     and its mean s at most ``strip_floor[y] * strip[4]``, or its mean s is at
     most ``floor[y]``, or it is a strip along a border: at least ``strip[0]``
@@ -283,10 +400,15 @@ def region_flags(
     ``strip[2]``, and at least ``strip[1]`` of its pixels 4-adjacent to a
     pixel labelled their a, and as many to a non-candidate pixel labelled y.
     A region of at most ``strip[3]`` pixels that all touch both (a border
-    flip of the model's own) is never flagged.
+    flip of the model's own) is never flagged. In a flagged region whose
+    candidates have several predicted classes, its parts (its candidates of
+    one predicted class) are decided by the confident and implausible rules;
+    when one part is flagged alone, a part that is not, whose mean
+    ``m / t~_a`` is below ``strip[5]`` (optional; none without it) and whose
+    mean s is above ``strip_floor[y]``, is left out.
     """
     n = cand.shape[0]
-    args = (width, labels, confident, scores, offsets, floor, share, given, predicted, lean)
+    args = (width, scores, confident, offsets, floor, share, given, predicted, lean)
     if n == 1:  # one image: the calling thread (waking the pool costs more)
         _image_flags(cand, 0, *args, strip_floor, strip)
         return

@@ -52,9 +52,8 @@ def agree_sums(
 def region_flags(
     cand: BoolArray,
     width: int,
-    labels: Int64Array,
+    scores: FloatArray,
     confident: BoolArray,
-    scores: npt.NDArray[np.float64],
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
@@ -72,47 +71,103 @@ def region_flags(
     confident, the right one not:
 
     >>> cand = np.array([[True, True, False, True]])
-    >>> region_flags(cand, 4, np.array([1, 1, 1]), np.array([True, False, False]),
-    ...              np.array([0.1, 0.2, 0.45]), np.array([0, 3]), np.array([0.0, 0.09]), 0.25,
+    >>> region_flags(cand, 4, np.array([[0.1, 0.2, 0.9, 0.45]]), np.array([True, False, False]),
+    ...              np.array([0, 3]), np.array([0.0, 0.09]), 0.25,
     ...              np.array([[1, 1, 0, 1]]), np.array([0, 0, 0]), np.array([0.9, 0.9, 0.6]),
     ...              np.array([0.0, 0.18]), np.array([10.0, 0.4, 0.7, 1.0, 1.25]))
     >>> cand.astype(int)
     array([[1, 1, 0, 0]])
     """
     ndi = require("scipy.ndimage", "io", "filter_by='confident_regions' (numpy kernels)")
+    trim = strip[5] if strip.shape[0] > 5 else -np.inf
     for i in range(cand.shape[0]):
         b, e = int(offsets[i]), int(offsets[i + 1])
         if e == b:
             continue
         idx = np.flatnonzero(cand[i])
-        y = labels[b:e]
+        y = given[i][idx].astype(np.int64)
+        s_i = scores[i][idx].astype(np.float64)
+        a = predicted[b:e]
         flat = np.zeros(cand.shape[1], dtype=np.int64)
         flat[idx] = y + 1
         regions, count = _regions(flat.reshape(-1, width), ndi)
         rid = regions.reshape(-1)[idx]
         near, near_cand = _neighbours(cand[i].reshape(-1, width), given[i].reshape(-1, width), idx)
-        hits_a = near == predicted[b:e][:, None]
-        hits_y = (near == y[:, None]) & ~near_cand
-        length = count + 1
-        size = np.maximum(np.bincount(rid, minlength=length), 1).astype(np.float64)
-        sure = _sums(rid, confident[b:e].astype(np.float64), length) / size
-        mean_s = _sums(rid, scores[b:e], length) / size
-        mean_lean = _sums(rid, lean[b:e], length) / size
-        near_a = np.bincount(rid, weights=hits_a.any(axis=1), minlength=length)
-        near_y = np.bincount(rid, weights=hits_y.any(axis=1), minlength=length)
-        label_of = np.zeros(length, dtype=np.int64)
-        label_of[rid] = y
-        along = (
-            (size >= strip[0])
-            & (mean_s <= strip_floor[label_of])
-            & (mean_lean >= strip[2])
-            & (near_a >= strip[1] * size)
-            & (near_y >= strip[1] * size)
-        )
-        flip = (size <= strip[3]) & (near_a == size) & (near_y == size)
-        sure_enough = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
-        flag = (sure_enough | (mean_s <= floor[label_of]) | along) & ~flip
-        cand[i, idx] = flag[rid]
+        hits_a = (near == a[:, None]).any(axis=1)
+        hits_y = ((near == y[:, None]) & ~near_cand).any(axis=1)
+        pixel = (confident[b:e], s_i, lean[b:e], hits_a, hits_y, y)
+        flag = _decide(rid, count + 1, pixel, floor, share, strip_floor, strip)
+        keep = flag[rid]
+        # a flagged region of several predicted classes: its parts (one class each) alone
+        mixed = np.zeros(count + 1, dtype=bool)
+        mixed[rid[a != _first(rid, a, count + 1)[rid]]] = True
+        mixed &= flag
+        if mixed.any():
+            # a part: the candidates of one region with one predicted class
+            _, pid = np.unique(rid * (int(a.max()) + 1) + a, return_inverse=True)
+            pid = pid.reshape(-1)
+            part_count = int(pid.max())
+            length = part_count + 1  # parts: by the confident and implausible rules only
+            size = np.maximum(np.bincount(pid, minlength=length), 1).astype(np.float64)
+            label_of = np.zeros(length, dtype=np.int64)
+            label_of[pid] = y
+            sure = _sums(pid, confident[b:e].astype(np.float64), length) / size
+            mean_s = _sums(pid, s_i, length) / size
+            alone = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
+            alone |= mean_s <= floor[label_of]
+            some = np.zeros(count + 1, dtype=bool)
+            some[rid[alone[pid]]] = True
+            unsure = (_sums(pid, lean[b:e], length) / size < trim) & (
+                mean_s > strip_floor[label_of]
+            )
+            keep &= ~(mixed[rid] & some[rid] & ~alone[pid] & unsure[pid])
+        cand[i, idx] = keep
+
+
+def _first(rid: np.ndarray, values: np.ndarray, length: int) -> np.ndarray:
+    """Return the value at each region's first pixel (in pixel order); 0 for unused ids.
+
+    Examples
+    --------
+    >>> _first(np.array([2, 1, 2]), np.array([7, 8, 9]), 3)
+    array([0, 8, 7])
+    """
+    out = np.zeros(length, dtype=values.dtype)
+    ids, first = np.unique(rid, return_index=True)
+    out[ids] = values[first]
+    return out
+
+
+def _decide(
+    rid: np.ndarray,
+    length: int,
+    pixel: tuple[np.ndarray, ...],
+    floor: npt.NDArray[np.float64],
+    share: float,
+    strip_floor: npt.NDArray[np.float64],
+    strip: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Decide each region id of `rid` from its pixels' (confident, s, lean, hits_a, hits_y, y)."""
+    confident, scores, lean, hits_a, hits_y, y = pixel
+    size = np.maximum(np.bincount(rid, minlength=length), 1).astype(np.float64)
+    sure = _sums(rid, confident.astype(np.float64), length) / size
+    mean_s = _sums(rid, scores, length) / size
+    mean_lean = _sums(rid, lean, length) / size
+    near_a = np.bincount(rid, weights=hits_a, minlength=length)
+    near_y = np.bincount(rid, weights=hits_y, minlength=length)
+    label_of = np.zeros(length, dtype=np.int64)
+    label_of[rid] = y
+    along = (
+        (size >= strip[0])
+        & (mean_s <= strip_floor[label_of])
+        & (mean_lean >= strip[2])
+        & (near_a >= strip[1] * size)
+        & (near_y >= strip[1] * size)
+    )
+    flip = (size <= strip[3]) & (near_a == size) & (near_y == size)
+    sure_enough = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
+    flag: npt.NDArray[np.bool_] = (sure_enough | (mean_s <= floor[label_of]) | along) & ~flip
+    return flag
 
 
 def _neighbours(
