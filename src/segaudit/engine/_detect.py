@@ -70,6 +70,7 @@ from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit._validation import check_choice
 from segaudit.engine._accumulate import FLOAT_TOLERANCE
 from segaudit.engine._exact import ClassSums
+from segaudit.engine._scores import flagged_per_image
 from segaudit.kernels._choice import get_kernels
 from segaudit.kernels._protocol import Kernels
 
@@ -337,9 +338,7 @@ def candidate_regions(
     if not view:
         work = np.ascontiguousarray(work)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    # image by image: far faster than np.count_nonzero(work, axis=1)
-    per_image = np.fromiter((np.count_nonzero(row) for row in work), dtype=np.int64, count=n)
-    np.cumsum(per_image, out=offsets[1:])
+    np.cumsum(flagged_per_image(work), out=offsets[1:])
     if offsets[-1] != confident.size or not np.size(scores) == np.size(labels) == work.size:
         raise AssertionError("the candidates' data do not match the candidates")  # pragma: no cover
     (kernels or get_kernels()).region_flags(
