@@ -40,6 +40,7 @@ from segaudit.engine._detect import FILTER_BY, agree_thresholds, agreeing_sums, 
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._finder import IssueFinder, Selection
 from segaudit.engine._scores import (
+    SOFTMIN_TEMPERATURE,
     check_method,
     check_temperature,
     issue_image_scores,
@@ -446,7 +447,9 @@ class LabelAudit:
                 target.array[part.start : part.start + part.shape[0]] = mask
         return target.result
 
-    def image_scores(self, *, method: str = "softmin", temperature: float = 0.1) -> np.ndarray:
+    def image_scores(
+        self, *, method: str = "softmin", temperature: float = SOFTMIN_TEMPERATURE
+    ) -> np.ndarray:
         """Return the image scores ``(N,)`` alone, without gathering pixel scores.
 
         Parameters
@@ -484,7 +487,7 @@ class LabelAudit:
         return image
 
     def get_label_quality_scores(
-        self, *, method: str = "softmin", temperature: float = 0.1
+        self, *, method: str = "softmin", temperature: float = SOFTMIN_TEMPERATURE
     ) -> tuple[np.ndarray, np.ndarray | list[np.ndarray]]:
         """Return image scores ``(N,)`` and pixel scores ``(N, H, W)`` (a list if sizes differ).
 
@@ -521,7 +524,7 @@ class LabelAudit:
             n, h, w = part.shape
             scores = np.full(n, np.nan)
             if softmin:
-                self._finder.kernels.softmin(part.scores, 0.1, scores)
+                self._finder.kernels.softmin(part.scores, SOFTMIN_TEMPERATURE, scores)
             for i in range(n):
                 image = AuditImage(
                     part.start + i,

@@ -14,6 +14,7 @@ from segaudit._validation import check_choice, param_error
 __all__ = [
     "METHODS",
     "RECOMMENDED_METHOD",
+    "SOFTMIN_TEMPERATURE",
     "SOFTMIN_WEIGHT",
     "check_method",
     "check_temperature",
@@ -27,6 +28,9 @@ METHODS = ("softmin", "num_pixel_issues", "region_fraction")
 
 RECOMMENDED_METHOD = "region_fraction"
 """The image score segaudit recommends when parity with the reference is not needed."""
+
+SOFTMIN_TEMPERATURE = 0.1
+"""The softmin temperature of the image scores when none is given (the reference's default)."""
 
 SOFTMIN_WEIGHT = 1e-3
 """Weight of the softmin term of ``"region_fraction"``: it only orders images of equal share."""
