@@ -19,6 +19,7 @@ void/class border is not a border, and void is never an adjacent class.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -84,7 +85,7 @@ def _ring_has(
     lab: np.ndarray,
     pixels: _Pixels,
     labels_hw: np.ndarray,
-    valid: np.ndarray,
+    ignore_index: int | None,
     wanted: tuple[np.ndarray, ...],
     asked: np.ndarray,
     width: int,
@@ -93,33 +94,44 @@ def _ring_has(
 
     A class occurs near region ``R`` when some non-void pixel of that class, not in
     ``R``, lies within chessboard distance `width` of a pixel of ``R``. Each pixel of
-    an asked region looks at its ``(2 width + 1)**2`` window, one offset at a time,
-    over padded flat copies of the maps (the padding is void).
+    an asked region looks at its ``(2 width + 1)**2`` window: the maps are read at
+    those places only (places outside the image are void).
     """
-    stride = lab.shape[1] + 2 * width
-    lab_p = _padded(lab, width).ravel()
-    labels_p = _padded(labels_hw, width).ravel()
-    valid_p = _padded(valid, width).ravel()
+    h, w = lab.shape
+    lab_f, labels_f = lab.ravel(), labels_hw.ravel()
     rows, cols, region = pixels
     sel = asked[region - 1]
     region = region[sel]
-    base = (rows[sel] + width) * stride + cols[sel] + width
+    rows, cols = rows[sel], cols[sel]
     classes = [c[region - 1] for c in wanted]
     steps = np.arange(-width, width + 1)
-    offsets = (steps[:, None] * stride + steps[None, :]).ravel()
-    if base.size * offsets.size <= _RING_AT_ONCE:  # few pixels: every offset in one step
-        at = base[:, None] + offsets[None, :]
-        other = valid_p[at] & (lab_p[at] != region[:, None])
-        label = labels_p[at]
+    moved = rows[:, None] + steps  # whether each step down (right) stays in the image
+    row_in = (moved >= 0) & (moved < h)
+    moved = cols[:, None] + steps
+    col_in = (moved >= 0) & (moved < w)
+    base = rows * w + cols
+
+    def look(at: np.ndarray, inside: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each place is a non-void pixel outside the region, and its label."""
+        at = np.where(inside, at, 0)
+        label = labels_f[at]
+        other = inside & (lab_f[at] != own)
+        if ignore_index is not None:
+            other &= label != ignore_index
+        return other, label
+
+    if rows.size * steps.size**2 <= _RING_AT_ONCE:  # every offset in one step
+        inside = (row_in[:, :, None] & col_in[:, None, :]).reshape(rows.size, -1)
+        offsets = (steps[:, None] * w + steps[None, :]).ravel()
+        other, label = look(base[:, None] + offsets, inside, region[:, None])
         seen = [(other & (label == c[:, None])).any(axis=1) for c in classes]
     else:  # one offset at a time, in bounded memory
         seen = [np.zeros(region.size, dtype=bool) for _ in wanted]
-        for offset in offsets:
-            at = base + offset
-            other = valid_p[at] & (lab_p[at] != region)
-            label = labels_p[at]
-            for c, s in zip(classes, seen, strict=True):
-                s |= other & (label == c)
+        for i, dr in enumerate(steps.tolist()):
+            for j, dc in enumerate(steps.tolist()):
+                other, label = look(base + (dr * w + dc), row_in[:, i] & col_in[:, j], region)
+                for c, s in zip(classes, seen, strict=True):
+                    s |= other & (label == c)
     found = [np.bincount(region, weights=s, minlength=asked.size + 1)[1:] > 0 for s in seen]
     near_all: BoolArray = asked & np.logical_and.reduce(found)
     return near_all
@@ -153,6 +165,27 @@ def _window(flags: np.ndarray, size: int, every: bool) -> np.ndarray:
     for d in range(1, 2 * r + 1):
         combine(out, rows[:, d : d + w], out=out)
     return out
+
+
+def _around(
+    maps: tuple[np.ndarray, ...],
+    rows: np.ndarray,
+    cols: np.ndarray,
+    margin: int,
+    compute: Callable[..., np.ndarray],
+) -> np.ndarray:
+    """Return ``compute(*maps)`` at the pixels ``(rows, cols)``, computed on a box around them.
+
+    The box holds the pixels and `margin` more on every side (clipped to the
+    image): `compute` must give, at each pixel, a value that depends only on
+    the maps within `margin` of it (outside the image counting as it does there).
+    """
+    h, w = maps[0].shape
+    top, left = max(int(rows.min()) - margin, 0), max(int(cols.min()) - margin, 0)
+    bottom, right = min(int(rows.max()) + margin + 1, h), min(int(cols.max()) + margin + 1, w)
+    box = (slice(top, bottom), slice(left, right))
+    values: np.ndarray = compute(*(m[box] for m in maps))[rows - top, cols - left]
+    return values
 
 
 def _boxes(shape: tuple[int, ...], pixels: _Pixels, n: int) -> np.ndarray:
@@ -221,26 +254,49 @@ def image_regions(
         total = np.bincount(ids, weights=picked, minlength=n + 1)
         mean_conf = total[1:] / area
         severity = area - total[1:]
-    border = _border_map(labels_hw, valid)
-    near_count = np.zeros(n)
-    if border.any():
-        # chessboard distance to a border pixel < width: a border pixel in the (2w-1)-square
-        near = _window(border, 2 * boundary_width - 1, every=False)
-        near_count = np.bincount(ids, weights=near.ravel()[at], minlength=n + 1)[1:]
+    keep = area >= min_area
+    # a boundary region is kept, of two classes, thin and near a border: the windows
+    # below are looked at only around the pixels of regions that can still be one
+    maybe = keep & (given != predicted)
+    side = 2 * boundary_width + 1
     # A pixel whose chessboard distance to the region's outside exceeds the width is the
     # centre of a (2w+1)-square lying wholly inside the mask (a full square is connected,
-    # so inside its region): the mask eroded by that square.
-    thick = _window(mask, 2 * boundary_width + 1, every=True).ravel()[at]
-    thin = np.bincount(ids, weights=thick, minlength=n + 1)[1:] == 0
-    keep = area >= min_area
-    candidate = keep & thin & (near_count >= _BOUNDARY_FRACTION * area) & (given != predicted)
+    # so inside its region): the mask eroded by that square. A region of fewer pixels
+    # than the square holds no such pixel.
+    wide = maybe & (area >= side * side)
+    thin = np.ones(n, dtype=bool)
+    if wide.any():
+        sel = wide[ids - 1]
+        thick = _around(
+            (mask,), rows[sel], cols[sel], side // 2, lambda m: _window(m, side, every=True)
+        )
+        thin = np.bincount(ids[sel], weights=thick, minlength=n + 1)[1:] == 0
+    need = maybe & thin
+    near_count = np.zeros(n)
+    if need.any():
+        # chessboard distance to a border pixel < width: a border pixel in the (2w-1)-square
+        # (a border pixel is one with a 4-neighbour of another class)
+        sel = need[ids - 1]
+        near = _around(
+            (labels_hw, valid),
+            rows[sel],
+            cols[sel],
+            boundary_width,
+            lambda lab_box, valid_box: _window(
+                _border_map(lab_box, valid_box), 2 * boundary_width - 1, every=False
+            ),
+        )
+        near_count = np.bincount(ids[sel], weights=near, minlength=n + 1)[1:]
+    candidate = need & (near_count >= _BOUNDARY_FRACTION * area)
     kind = np.full(n, _TYPE["wrong_class"], dtype=np.int8)
     if background is not None:
         kind[(given == background) & (predicted != background)] = _TYPE["missing_label"]
         kind[(given != background) & (predicted == background)] = _TYPE["spurious_label"]
     if candidate.any():
         both = (given, predicted)
-        ring = _ring_has(lab, (rows, cols, ids), labels_hw, valid, both, candidate, boundary_width)
+        ring = _ring_has(
+            lab, (rows, cols, ids), labels_hw, ignore_index, both, candidate, boundary_width
+        )
         kind[ring] = _TYPE["boundary"]
     boxes = _boxes(mask.shape, (rows, cols, ids), n)
     out = np.empty(int(keep.sum()), dtype=REGION_DTYPE)

@@ -140,7 +140,12 @@ def _class_codes(
     if hi - lo >= LUT_MAX:
         return None
     pal = np.asarray(palette, dtype=np.uint8)
-    codes = ids if lo == 0 and ids.dtype == np.uint8 else np.subtract(ids, lo, dtype=np.intp)
+    if lo >= 0 and hi < 256:  # one byte a pixel: cheaper lookups (and `flagged_picture` shifts)
+        codes = ids.astype(np.uint8, copy=False)
+        if lo:
+            codes = codes - np.uint8(lo)
+    else:
+        codes = np.subtract(ids, lo, dtype=np.intp)
     return codes, color_table(lo, hi, pal, ignore_index=ignore_index)
 
 
@@ -158,7 +163,7 @@ def _pack(codes: np.ndarray, colours: np.ndarray) -> Picture:
             rgb: np.ndarray = colours[codes]
             return rgb
     index, palette = table
-    return Indexed(index[codes], palette)
+    return Indexed(np.take(index, codes), palette)
 
 
 def _distinct(colours: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -235,7 +240,10 @@ def flagged_picture(
                     np.array([_BOX_COLOR], dtype=np.uint8),
                 ]
             )
-            codes = np.where(flagged, codes.astype(np.intp) + n, codes)
+            if codes.dtype == np.uint8 and 2 * n < 256:
+                codes = np.where(flagged, codes + np.uint8(n), codes)
+            else:
+                codes = np.where(flagged, codes.astype(np.intp) + n, codes)
             if box is not None:
                 codes[_box_pixels(size, box, scale=scale)] = 2 * n
             return _pack(codes, shaded)
