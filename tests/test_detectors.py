@@ -383,11 +383,15 @@ def _region_inputs(rng, n, h, w, k, density, blob):
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.count_nonzero(cand, axis=1), out=offsets[1:])
     given = labels.reshape(n, -1)[cand].astype(np.int64)
-    confident = rng.random(d) < rng.random()
     scores = rng.random(d) * rng.random()
     floor = rng.random(k) * 0.3
     # the strip rule's inputs, with loose limits so that it fires often; a != y
     predicted = (given + rng.integers(1, max(k, 2), size=d)) % max(k, 2)
+    # t~ of the predicted classes (and t~ less a tolerance), m around them: a
+    # share of the candidates confident (m >= t~_a - tolerance), m / t~_a spread
+    t = 0.05 + rng.random(max(k, 2))
+    thresholds = np.stack([t, t - 1e-6])
+    max_prob = t[predicted] * rng.random(d) * 2 * rng.random()
     # size, touch, lean, flip size, the confident rule's bound over the strip's
     strip = [
         rng.integers(1, 6),
@@ -399,11 +403,11 @@ def _region_inputs(rng, n, h, w, k, density, blob):
     ]
     strip = np.array(strip, dtype=np.float64)
     image = labels.reshape(n, -1).astype(np.uint8)
-    tail = (image, predicted, rng.random(d), rng.random(k), strip)
+    tail = (image, predicted, thresholds, rng.random(k), strip)
     # s of every pixel: the kernels read the candidates' (and their labels from `image`)
     full = np.where(cand, 0.0, 0.75)
     full[cand] = scores
-    return cand, (full, confident, offsets, floor), tail
+    return cand, (full, max_prob, offsets, floor), tail
 
 
 def _both_region_flags(cand, w, *args):
@@ -498,13 +502,13 @@ def test_region_flags_spirals_and_crossings():
             cand = shape.reshape(1, -1).copy()
             d = int(cand.sum())
             given = lab.reshape(1, -1)[cand].astype(np.int64)
-            confident = np.zeros(d, bool)
-            confident[-1] = True  # one confident pixel at the end of the shape
-            args = (np.full((1, 121), 0.5), confident, np.array([0, d]), np.zeros(3))
+            max_prob = np.full(d, 0.7)
+            max_prob[-1] = 1.0  # one confident pixel (m >= t~_a) at the end of the shape
+            args = (np.full((1, 121), 0.5), max_prob, np.array([0, d]), np.zeros(3))
             image = lab.reshape(1, -1)
             for size in (np.inf, 1.0):  # the strip rule off, and on with loose limits
                 strip = np.array([size, 0.1, 0.5, 2.0, 1.0])
-                tail = (image, 3 - given, np.full(d, 0.7), np.ones(3), strip)
+                tail = (image, 3 - given, np.ones((2, 4)), np.ones(3), strip)
                 compiled, twin = cand.copy(), cand.copy()
                 _regions_numba.region_flags(compiled, 11, *args, 1.0 / d, *tail)
                 _regions_numpy.region_flags(twin, 11, *args, 1.0 / d, *tail)
@@ -512,10 +516,10 @@ def test_region_flags_spirals_and_crossings():
     # the U of one label is one region: one confident pixel flags it all
     cand = u.reshape(1, -1).copy()
     d = int(cand.sum())
-    confident = np.zeros(d, bool)
-    confident[-1] = True
-    args = (np.full((1, 121), 0.5), confident, np.array([0, d]), np.zeros(2))
-    off = (u.reshape(1, -1).astype(np.int64), np.zeros(d, np.int64), np.zeros(d), np.ones(2))
+    max_prob = np.zeros(d)
+    max_prob[-1] = 1.0
+    args = (np.full((1, 121), 0.5), max_prob, np.array([0, d]), np.zeros(2))
+    off = (u.reshape(1, -1).astype(np.int64), np.zeros(d, np.int64), np.ones((2, 2)), np.ones(2))
     _regions_numba.region_flags(
         cand, 11, *args, 1.0 / d, *off, np.array([np.inf, 1.0, 1.0, 0.0, 1.0])
     )

@@ -187,6 +187,7 @@ def find_issues(
     pixel_scores: np.ndarray | None = None,
     mask: np.ndarray | None = None,
     scores: np.ndarray | None = None,
+    softmin: tuple[float, np.ndarray] | None = None,
     stacklevel: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the engine over validated arrays.
@@ -203,6 +204,9 @@ def find_issues(
         Where to keep the self-confidence summary when ``downsample == 1`` (e.g.
         a temporary memmap, so memory does not grow with N); allocated per
         batch when None.
+    softmin : (temperature, ndarray of float64 (N,)), optional
+        With `pixel_scores`: also write each image's softmin score, batch by
+        batch, while the batch's scores are fresh in the cache.
     stacklevel : int, default=2
         For the row-sum warning.
 
@@ -235,6 +239,8 @@ def find_issues(
                 disagree_out=mask[start:stop].reshape(-1, p),
             )
             valid[start:stop] = valid_per_image(summary, stop - start)
+            if softmin is not None and keep is not None:
+                kernels.softmin(keep, softmin[0], softmin[1][start:stop])
         deviation = max(finder.acc.max_row_deviation, _input_deviation(c))
         warn_row_sums(deviation, _dtype(c), c.k, stacklevel + 1)
         selection = finder.finish()
@@ -255,10 +261,13 @@ def region_fraction_scores(
     `c` must have ``filter_by="confident_regions"``.
     """
     pixel_scores = np.empty((c.n, c.h, c.w), dtype=np.float64)
-    mask, valid = find_issues(c, pixel_scores=pixel_scores, stacklevel=stacklevel + 1)
     softmin = np.empty(c.n, dtype=np.float64)
-    with use_threads(c.n_jobs):
-        get_kernels().softmin(pixel_scores.reshape(c.n, -1), float(temperature), softmin)
+    mask, valid = find_issues(
+        c,
+        pixel_scores=pixel_scores,
+        softmin=(float(temperature), softmin),
+        stacklevel=stacklevel + 1,
+    )
     return region_image_scores(flagged_per_image(mask), valid, softmin), pixel_scores
 
 

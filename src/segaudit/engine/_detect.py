@@ -47,9 +47,9 @@ not per pixel, from the same one-read summary:
 
 The per-pixel work runs in the kernels (:meth:`Kernels.agree_sums`,
 :meth:`Kernels.region_flags`: a compiled union-find labelling, images in
-parallel, or its scipy twin, with identical results); this module prepares
-their inputs (the candidates' ``m >= t~_a`` and ``m / t~_a``) in numpy;
-the region kernel reads the candidates' label and s from the full rows.
+parallel, or its scipy twin, with identical results); the region kernel
+reads the candidates' label and s from the full rows and works out their
+``m >= t~_a`` and ``m / t~_a`` from the kept m and a, image by image.
 
 A region is never flagged in part, so whole mislabelled objects are found,
 not their least confident pixels. On synthetic scenes
@@ -197,9 +197,10 @@ def agreeing_sums(
 
 _SCORE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _LABEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.int64))
+_INDEX_DTYPES = (np.dtype(np.uint8), np.dtype(np.int32), np.dtype(np.int64))
 
 
-def _c_order(x: np.ndarray, shape: tuple[int, int], dtypes: tuple[np.dtype, ...]) -> np.ndarray:
+def _c_order(x: np.ndarray, shape: tuple[int, ...], dtypes: tuple[np.dtype, ...]) -> np.ndarray:
     """`x` reshaped to `shape`, C-contiguous, in one of `dtypes` (the last one if not)."""
     x = np.asarray(x).reshape(shape)
     dtype = x.dtype if x.dtype in dtypes and x.dtype.isnative else dtypes[-1]
@@ -329,29 +330,25 @@ def candidate_regions(
     n, _, w = shape
     t = np.asarray(thresholds, dtype=np.float64)
     m, a = records
-    a = np.ascontiguousarray(a, dtype=np.int64)
-    t_a = t.take(a)
-    m = np.asarray(m, dtype=np.float64)
-    confident = m >= t_a - FLOAT_TOLERANCE
     work = disagree.reshape(n, -1)  # a copy when `disagree` is not contiguous
     view = work.flags.c_contiguous and np.may_share_memory(work, disagree)
     if not view:
         work = np.ascontiguousarray(work)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(flagged_per_image(work), out=offsets[1:])
-    if offsets[-1] != confident.size or not np.size(scores) == np.size(labels) == work.size:
+    if offsets[-1] != np.size(m) or not np.size(scores) == np.size(labels) == work.size:
         raise AssertionError("the candidates' data do not match the candidates")  # pragma: no cover
     (kernels or get_kernels()).region_flags(
         work,
         w,
         _c_order(scores, work.shape, _SCORE_DTYPES),
-        confident,
+        _records(m, _SCORE_DTYPES),
         offsets,
         IMPLAUSIBLE_RATIO * t,
         CONFIDENT_SHARE,
         _label_block(labels, n),
-        a,
-        m / t_a,
+        _records(a, _INDEX_DTYPES),
+        np.stack([t, t - FLOAT_TOLERANCE]),  # m / t~_a, and m >= t~_a - tolerance
         STRIP_RATIO * t,
         np.array(  # the confident rule's bound on mean s: a multiple of the strip's
             [
@@ -368,3 +365,8 @@ def candidate_regions(
     if not view:
         disagree[...] = work.reshape(disagree.shape)
     return disagree
+
+
+def _records(x: np.ndarray, dtypes: tuple[np.dtype, ...]) -> np.ndarray:
+    """Return the candidates' m or a as the region kernel takes them: 1-D, C order, as kept."""
+    return _c_order(x, (-1,), dtypes)

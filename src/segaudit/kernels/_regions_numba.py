@@ -1,12 +1,16 @@
 """Compiled kernels of ``filter_by="confident_regions"``: agreeing sums and whole-region flags.
 
 :func:`region_flags` labels the 8-connected regions of candidate pixels that
-share a given label with union-find, in one raster pass per image, adds up
-each region's statistics, decides each region and writes the flags, the
-images in parallel (``prange``). :func:`agree_sums` adds s per image and class
-over agreeing pixels. Both have twins in :mod:`segaudit.kernels._regions_numpy`
-that give identical results: every sum is added in pixel order. Arguments
-have fixed dtypes and C order, so each kernel has few specialisations.
+share a given label with union-find, in one pass over each image's list of
+candidates, adds up each region's statistics (each candidate's confidence
+worked out from its m and a as the summary keeps them), decides each region
+and writes the flags, the images in parallel (``prange``). :func:`agree_sums`
+adds s per image and class over agreeing pixels. Both have twins in
+:mod:`segaudit.kernels._regions_numpy` that give identical results: every sum
+is added in pixel order. The per-candidate loops avoid branches on data and
+calls with array arguments, which cost more here than the arithmetic.
+Arguments are C-ordered in a few dtypes, so each kernel has few
+specialisations.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from segaudit._typing import BoolArray, FloatArray
+from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._jit import njit as _njit
 from segaudit.kernels._protocol import Int64Array, LabelArray
 
@@ -52,15 +56,34 @@ def _agree_row(
     sums: npt.NDArray[np.float64],
     counts: Int64Array,
 ) -> None:
-    """:func:`agree_sums` of one image (rows of length P and K)."""
+    """:func:`agree_sums` of one image (rows of length P and K).
+
+    The running sum of the current label stays in a register while the
+    label does not change (other pixels add 0.0, which changes no sum of
+    s >= 0), and goes back to `sums` when it does: the same additions in the
+    same order as adding each pixel to ``sums[y]``, without a branch per
+    disagreeing pixel.
+    """
     k = sums.shape[0]
+    cur = -1
+    acc = 0.0
+    cnt = np.int64(0)
     for j in range(scores.shape[0]):
         v = np.float64(scores[j])
-        if v == v and not disagree[j]:
-            y = np.int64(labels[j])
-            if 0 <= y < k:
-                sums[y] += v
-                counts[y] += 1
+        y = np.int64(labels[j])
+        ok = (v == v) & ~disagree[j] & (y >= 0) & (y < k)
+        if ok & (y != cur):
+            if cur >= 0:
+                sums[cur] = acc
+                counts[cur] = cnt
+            cur = y
+            acc = sums[y]
+            cnt = counts[y]
+        acc += v if ok else 0.0
+        cnt += ok
+    if cur >= 0:
+        sums[cur] = acc
+        counts[cur] = cnt
 
 
 @_njit()
@@ -73,72 +96,92 @@ def _root(parent: Int64Array, j: int) -> int:
 
 
 @_njit()
-def _join(parent: Int64Array, a: int, b: int) -> None:
-    """Merge the sets of `a` and `b`; the root is the smaller index (first in pixel order)."""
-    ra = _root(parent, a)
-    rb = _root(parent, b)
-    if ra < rb:
-        parent[rb] = ra
-    elif rb < ra:
-        parent[ra] = rb
+def _positions(cand: BoolArray, where: Int64Array) -> int:
+    """Write the pixel index of each candidate of `cand` into ``where[:d]``, in pixel order.
 
-
-@_njit()
-def _same(labels: Int64Array, q: int, y: int) -> bool:
-    """Tell whether candidate `q` (-1: none) has label `y`."""
-    return q >= 0 and labels[q] == y
+    Branch-free: each pixel's index goes into the next free slot, which only
+    a candidate keeps; `where` has one slot more than the d candidates (a
+    surplus candidate overwrites the last slot only). Returns how many of
+    the d slots hold a candidate.
+    """
+    d = where.shape[0] - 1
+    j = 0
+    for q in range(cand.shape[0]):
+        where[j] = q
+        j += cand[q]
+        j = j if j < d else d
+    return j
 
 
 @_njit()
 def _connect(
-    cand: BoolArray,
     width: int,
     given: LabelArray,
     scores: FloatArray,
     labels: Int64Array,
     s: npt.NDArray[np.float64],
     where: Int64Array,
+    column: Int64Array,
     parent: Int64Array,
 ) -> None:
-    """Union-find over one image's candidates, row by row; every parent precedes its child.
+    """Union-find over one image's candidates (pixels `where`); every parent precedes its child.
 
-    Gathers each candidate's given label, s (from the rows `given` and
-    `scores`) and pixel index into `labels`, `s` and `where`, in pixel order,
-    on the way. Each
+    Gathers each candidate's given label and s (from the rows `given` and
+    `scores`) into `labels` and `s`, and its column into `column`, on the
+    way. Each
     candidate is joined with its matching earlier neighbours (left, up-left,
-    up, up-right); of those, only the ones not joined already are looked at:
-    a matching up pixel is adjacent to the other three, so it is joined with
-    them already when they match; else up-right is looked at, and left, or
-    up-left when left does not match (the two are adjacent).
+    up, up-right): the left one is the candidate just before it, the three
+    above are found in ``slots``, the last candidate of each column in rows
+    of either parity (checked against `where`). Of those, only the ones not
+    joined already are looked at: a matching up pixel is adjacent to the
+    other three, so it is joined with them already when they match; else
+    up-right is looked at, and left, or up-left when left does not match
+    (the two are adjacent). Written out in one loop (no calls with array
+    arguments per candidate).
     """
-    prev = np.full(width, -1, dtype=np.int64)  # candidate index above each column, or -1
-    cur = np.full(width, -1, dtype=np.int64)
-    j = 0
-    for r in range(cand.shape[0] // width):
-        row = r * width
-        for c in range(width):
-            if not cand[row + c]:
-                cur[c] = -1
-                continue
-            y = np.int64(given[row + c])
-            labels[j] = y
-            s[j] = np.float64(scores[row + c])
-            where[j] = row + c
-            up = prev[c]
-            if _same(labels, up, y):
-                parent[j] = up
-            else:
-                parent[j] = j
-                if c + 1 < width and _same(labels, prev[c + 1], y):
-                    parent[j] = prev[c + 1]
-                if c > 0:
-                    if _same(labels, cur[c - 1], y):
-                        _join(parent, j, cur[c - 1])
-                    elif _same(labels, prev[c - 1], y):
-                        _join(parent, j, prev[c - 1])
-            cur[c] = j
-            j += 1
-        prev, cur = cur, prev
+    d = labels.shape[0]
+    slots = np.full(2 * width + 3, -1, dtype=np.int64)  # two rows, spare slots around them
+    row = 0
+    start = 0  # the first pixel of `row`
+    for j in range(d):
+        q = where[j]
+        while q >= start + width:
+            start += width
+            row += 1
+        c = q - start
+        column[j] = c
+        y = np.int64(given[q])
+        labels[j] = y
+        s[j] = np.float64(scores[q])
+        above = ((row + 1) & 1) * (width + 1) + c + 1  # slot of the pixel above (if a candidate)
+        top = q - width
+        # the three candidates above that match, tested without branches (-1: none)
+        k = slots[above]
+        up = k if (k >= 0) & (where[max(k, 0)] == top) & (labels[max(k, 0)] == y) else -1
+        k = slots[above + 1]
+        ur = k if (k >= 0) & (where[max(k, 0)] == top + 1) & (labels[max(k, 0)] == y) else -1
+        ur = ur if c + 1 < width else -1
+        k = slots[above - 1]
+        ul = k if (k >= 0) & (where[max(k, 0)] == top - 1) & (labels[max(k, 0)] == y) else -1
+        ul = ul if c > 0 else -1
+        left = j - 1 if (j > 0) & (c > 0) & (where[max(j - 1, 0)] == q - 1) else -1
+        left = left if (left >= 0) & (labels[max(left, 0)] == y) else -1
+        parent[j] = up if up >= 0 else (ur if ur >= 0 else j)
+        other = -1 if up >= 0 else (left if left >= 0 else ul)
+        if other >= 0:  # join: the root is the smaller index (first in pixel order)
+            ra = j
+            while parent[ra] != ra:
+                parent[ra] = parent[parent[ra]]
+                ra = parent[ra]
+            rb = other
+            while parent[rb] != rb:
+                parent[rb] = parent[parent[rb]]
+                rb = parent[rb]
+            if ra < rb:
+                parent[rb] = ra
+            elif rb < ra:
+                parent[ra] = rb
+        slots[(row & 1) * (width + 1) + c + 1] = j
 
 
 @_njit()
@@ -147,8 +190,9 @@ def _touches(
     width: int,
     given: LabelArray,
     labels: Int64Array,
-    predicted: Int64Array,
+    predicted: IntArray,
     where: Int64Array,
+    column: Int64Array,
     root: Int64Array,
     need: npt.NDArray[np.bool_],
 ) -> tuple[Int64Array, Int64Array]:
@@ -162,36 +206,36 @@ def _touches(
     size = cand.shape[0]
     near_a = np.zeros(d, dtype=np.int64)
     near_y = np.zeros(d, dtype=np.int64)
+    todo = np.empty(d + 1, dtype=np.int64)  # the candidates of those regions, without branches
+    m = 0
     for j in range(d):
+        todo[m] = j
+        m += need[root[j]]
+    for t in range(m):
+        j = todo[t]
         r = root[j]
-        if not need[r]:
-            continue
         q = where[j]  # the candidate's pixel
-        c = q % width
-        a = predicted[j]
+        c = column[j]
+        a = np.int64(predicted[j])
         y = labels[j]
         to_a = False
         to_y = False
-        for step in range(4):
-            if step == 0:
-                if c == 0:
-                    continue
-                nb = q - 1
-            elif step == 1:
-                if c + 1 == width:
-                    continue
-                nb = q + 1
-            elif step == 2:
-                nb = q - width
-                if nb < 0:
-                    continue
-            else:
-                nb = q + width
-                if nb >= size:
-                    continue
-            g = np.int64(given[nb])
+        if c > 0:
+            g = np.int64(given[q - 1])
             to_a |= g == a
-            to_y |= g == y and not cand[nb]
+            to_y |= (g == y) & ~cand[q - 1]
+        if c + 1 < width:
+            g = np.int64(given[q + 1])
+            to_a |= g == a
+            to_y |= (g == y) & ~cand[q + 1]
+        if q >= width:
+            g = np.int64(given[q - width])
+            to_a |= g == a
+            to_y |= (g == y) & ~cand[q - width]
+        if q + width < size:
+            g = np.int64(given[q + width])
+            to_a |= g == a
+            to_y |= (g == y) & ~cand[q + width]
         near_a[r] += to_a
         near_y[r] += to_y
     return near_a, near_y
@@ -203,99 +247,118 @@ def _image_flags(
     i: int,
     width: int,
     all_scores: FloatArray,
-    all_confident: BoolArray,
+    all_max_prob: FloatArray,
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
     all_given: LabelArray,
-    all_predicted: Int64Array,
-    all_lean: npt.NDArray[np.float64],
+    all_predicted: IntArray,
+    thresholds: npt.NDArray[np.float64],
     strip_floor: npt.NDArray[np.float64],
     strip: npt.NDArray[np.float64],
 ) -> None:
     """Flag image `i`'s candidates ``cands[i]`` in place (arguments as :func:`region_flags`)."""
     b, e = offsets[i], offsets[i + 1]
     cand, given = cands[i], all_given[i]
-    confident, predicted, lean = all_confident[b:e], all_predicted[b:e], all_lean[b:e]
-    d = confident.shape[0]
+    max_prob, predicted = all_max_prob[b:e], all_predicted[b:e]
+    d = max_prob.shape[0]
     if d == 0:
         return
     labels = np.empty(d, dtype=np.int64)
     scores = np.empty(d, dtype=np.float64)
-    where = np.empty(d, dtype=np.int64)
+    where = np.empty(d + 1, dtype=np.int64)
+    column = np.empty(d, dtype=np.int64)
     parent = np.empty(d, dtype=np.int64)
-    _connect(cand, width, given, all_scores[i], labels, scores, where, parent)
+    if _positions(cand, where) < d:  # fewer candidates than records: not a valid call
+        return
+    where = where[:d]
+    _connect(width, given, all_scores[i], labels, scores, where, column, parent)
     size = np.zeros(d, dtype=np.int64)
     sure = np.zeros(d, dtype=np.int64)
     total = np.zeros(d, dtype=np.float64)
     leaning = np.zeros(d, dtype=np.float64)
     multi = np.zeros(d, dtype=np.bool_)  # per root: its candidates have several predicted classes
     kp = np.int64(1)  # more than the largest predicted class
+    roots = np.empty(d + 1, dtype=np.int64)  # the regions' roots, in pixel order
+    nr = 0
     for j in range(d):
         r = parent[parent[j]]  # parent[j] precedes j: its root is known already
         parent[j] = r
+        roots[nr] = j
+        nr += r == j
+        a = np.int64(predicted[j])
+        mp = np.float64(max_prob[j])
         size[r] += 1
-        if confident[j]:
-            sure[r] += 1
+        sure[r] += mp >= thresholds[1, a]  # confident: m >= t~_a - tolerance
         total[r] += scores[j]  # in pixel order, as np.bincount adds
-        leaning[r] += lean[j]
-        a = predicted[j]
-        if a != predicted[r]:
-            multi[r] = True
-        if a >= kp:
-            kp = a + 1
+        leaning[r] += mp / thresholds[0, a]
+        multi[r] |= a != predicted[r]
+        kp = max(kp, a + 1)
     # decide what the region statistics decide alone; the 4-neighbour counts
     # (the costly part) only for regions that a strip or a flip could change
-    flag = np.zeros(d, dtype=np.bool_)
-    need = np.zeros(d, dtype=np.bool_)
-    for j in range(d):
-        if parent[j] == j:
+    flag = np.empty(d, dtype=np.bool_)  # set (and read) for roots only
+    need = np.empty(d, dtype=np.bool_)
+    todo = np.empty(nr + 1, dtype=np.int64)  # the roots that need their neighbours counted
+    mixed = np.empty(nr + 1, dtype=np.int64)  # the roots of several predicted classes
+    m = 0
+    count = 0
+    for t in range(nr):  # without branches
+        j = roots[t]
+        n = np.float64(size[j])
+        y = labels[j]
+        mean_s = total[j] / n
+        base = ((sure[j] / n >= share) & (mean_s <= strip_floor[y] * strip[4])) | (
+            mean_s <= floor[y]
+        )
+        maybe_strip = (n >= strip[0]) & (mean_s <= strip_floor[y]) & (leaning[j] / n >= strip[2])
+        flag[j] = base
+        want = (base & (n <= strip[3])) | (~base & maybe_strip)
+        need[j] = want
+        todo[m] = j
+        m += want
+        mixed[count] = j
+        count += multi[j]
+    if m > 0:
+        near_a, near_y = _touches(
+            cand, width, given, labels, predicted, where, column, parent, need
+        )
+        for t in range(m):
+            j = todo[t]
             n = np.float64(size[j])
-            y = labels[j]
-            mean_s = total[j] / n
-            base = (sure[j] / n >= share and mean_s <= strip_floor[y] * strip[4]) or (
-                mean_s <= floor[y]
-            )
-            maybe_strip = n >= strip[0] and mean_s <= strip_floor[y] and leaning[j] / n >= strip[2]
-            flag[j] = base
-            need[j] = (base and n <= strip[3]) or (not base and maybe_strip)
-    near_a, near_y = _touches(cand, width, given, labels, predicted, where, parent, need)
-    for j in range(d):
-        if need[j]:
-            n = np.float64(size[j])
-            flip = n <= strip[3] and near_a[j] == size[j] and near_y[j] == size[j]
-            along = near_a[j] >= strip[1] * n and near_y[j] >= strip[1] * n
-            flag[j] = not flip and (flag[j] or along)
+            flip = (n <= strip[3]) & (near_a[j] == size[j]) & (near_y[j] == size[j])
+            along = (near_a[j] >= strip[1] * n) & (near_y[j] >= strip[1] * n)
+            flag[j] = ~flip & (flag[j] | along)
     # a flagged region whose candidates the model assigns to several classes:
     # its parts of one predicted class are decided alone (see region_flags)
     trim = strip[5] if strip.shape[0] > 5 else -np.inf
-    count = 0
-    first = d  # the first mixed region's root: no mixed candidate comes before it
-    index = sure  # reused: per mixed root, its number (read only there)
+    first = d  # the first flagged mixed region's root: no such candidate comes before it
+    index = sure  # reused: per flagged mixed root, its number (read only there)
+    flagged_mixed = 0
     if trim > -np.inf:
-        for j in range(d):
-            if parent[j] == j and flag[j] and multi[j]:
-                index[j] = count
-                count += 1
+        for t in range(count):
+            j = mixed[t]
+            if flag[j]:
+                index[j] = flagged_mixed
+                flagged_mixed += 1
                 first = min(first, j)
-    if count == 0:
+    if flagged_mixed == 0:
         for j in range(d):
-            if not flag[parent[j]]:
-                cand[where[j]] = False
+            cand[where[j]] = flag[parent[j]]
         return
+    for t in range(nr):  # multi: now only the flagged mixed roots
+        multi[roots[t]] &= flag[roots[t]]
     drop = _part_drops(
         parent,
-        flag,
         multi,
         index,
-        count,
+        flagged_mixed,
         kp,
         first,
         labels,
         scores,
-        confident,
+        max_prob,
         predicted,
-        lean,
+        thresholds,
         floor,
         share,
         strip_floor,
@@ -304,24 +367,22 @@ def _image_flags(
     )
     for j in range(d):
         r = parent[j]
-        if not flag[r] or (multi[r] and drop[index[r] * kp + predicted[j]]):
-            cand[where[j]] = False
+        cand[where[j]] = flag[r] and not (multi[r] and drop[index[r] * kp + predicted[j]])
 
 
 @_njit()
 def _part_drops(
     parent: Int64Array,
-    flag: npt.NDArray[np.bool_],
-    multi: npt.NDArray[np.bool_],
+    mixed: npt.NDArray[np.bool_],
     index: Int64Array,
     count: int,
     kp: int,
     first: int,
     labels: Int64Array,
     scores: npt.NDArray[np.float64],
-    confident: BoolArray,
-    predicted: Int64Array,
-    lean: npt.NDArray[np.float64],
+    max_prob: FloatArray,
+    predicted: IntArray,
+    thresholds: npt.NDArray[np.float64],
     floor: npt.NDArray[np.float64],
     share: float,
     strip_floor: npt.NDArray[np.float64],
@@ -343,13 +404,14 @@ def _part_drops(
     label = np.zeros(count, dtype=np.int64)
     for j in range(first, parent.shape[0]):
         r = parent[j]
-        if flag[r] and multi[r]:
-            g = index[r] * kp + predicted[j]
+        if mixed[r]:
+            a = np.int64(predicted[j])
+            m = np.float64(max_prob[j])
+            g = index[r] * kp + a
             size[g] += 1
-            if confident[j]:
-                sure[g] += 1
+            sure[g] += m >= thresholds[1, a]
             total[g] += scores[j]
-            leaning[g] += lean[j]
+            leaning[g] += m / thresholds[0, a]
             label[index[r]] = labels[j]
     alone = np.zeros(parts, dtype=np.bool_)  # by the confident and implausible rules only
     some = np.zeros(count, dtype=np.bool_)  # per region: one of its parts flagged alone
@@ -375,13 +437,13 @@ def region_flags(
     cand: BoolArray,
     width: int,
     scores: FloatArray,
-    confident: BoolArray,
+    max_prob: FloatArray,
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
     given: LabelArray,
-    predicted: Int64Array,
-    lean: npt.NDArray[np.float64],
+    predicted: IntArray,
+    thresholds: npt.NDArray[np.float64],
     strip_floor: npt.NDArray[np.float64],
     strip: npt.NDArray[np.float64],
 ) -> None:
@@ -390,9 +452,12 @@ def region_flags(
     ``cand (n, P)`` holds the candidates of n images of `width` columns,
     ``scores (n, P)`` every pixel's s and ``given (n, P)`` its given label
     (void: outside ``0..K-1``; a candidate's is in ``0..K-1``);
-    ``predicted`` (int64), ``confident`` (bool), ``lean`` (float64) hold the
-    candidates' predicted class a, ``m >= t~_a`` and ``m / t~_a``, in pixel
-    order; image i's are ``offsets[i]:offsets[i + 1]``. A region (8-connected candidates of one
+    ``max_prob`` and ``predicted`` (any integer type) hold the candidates' m
+    and predicted class a, in pixel order; image i's are
+    ``offsets[i]:offsets[i + 1]``. ``thresholds (2, K)`` holds ``t~`` and
+    ``t~`` less the tolerance: a candidate is confident when ``m >=
+    thresholds[1, a]``, and leans on a by ``m / thresholds[0, a]``. A
+    region (8-connected candidates of one
     label y) is flagged whole when its confident share is at least `share`
     and its mean s at most ``strip_floor[y] * strip[4]``, or its mean s is at
     most ``floor[y]``, or it is a strip along a border: at least ``strip[0]``
@@ -408,7 +473,7 @@ def region_flags(
     mean s is above ``strip_floor[y]``, is left out.
     """
     n = cand.shape[0]
-    args = (width, scores, confident, offsets, floor, share, given, predicted, lean)
+    args = (width, scores, max_prob, offsets, floor, share, given, predicted, thresholds)
     if n == 1:  # one image: the calling thread (waking the pool costs more)
         _image_flags(cand, 0, *args, strip_floor, strip)
         return

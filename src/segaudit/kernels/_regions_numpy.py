@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segaudit._optional import require
-from segaudit._typing import BoolArray, FloatArray
+from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._protocol import Int64Array, LabelArray
 
 __all__ = ["agree_sums", "region_flags"]
@@ -53,13 +53,13 @@ def region_flags(
     cand: BoolArray,
     width: int,
     scores: FloatArray,
-    confident: BoolArray,
+    max_prob: FloatArray,
     offsets: Int64Array,
     floor: npt.NDArray[np.float64],
     share: float,
     given: LabelArray,
-    predicted: Int64Array,
-    lean: npt.NDArray[np.float64],
+    predicted: IntArray,
+    thresholds: npt.NDArray[np.float64],
     strip_floor: npt.NDArray[np.float64],
     strip: npt.NDArray[np.float64],
 ) -> None:
@@ -68,16 +68,21 @@ def region_flags(
     Examples
     --------
     Two regions labelled 1 where the model says 0: the left one half
-    confident, the right one not:
+    confident (m = 0.9 >= t~_0 = 0.9), the right one not:
 
     >>> cand = np.array([[True, True, False, True]])
-    >>> region_flags(cand, 4, np.array([[0.1, 0.2, 0.9, 0.45]]), np.array([True, False, False]),
+    >>> t = np.array([[0.9, 0.9], [0.9, 0.9]])
+    >>> region_flags(cand, 4, np.array([[0.1, 0.2, 0.9, 0.45]]), np.array([0.9, 0.8, 0.55]),
     ...              np.array([0, 3]), np.array([0.0, 0.09]), 0.25,
-    ...              np.array([[1, 1, 0, 1]]), np.array([0, 0, 0]), np.array([0.9, 0.9, 0.6]),
+    ...              np.array([[1, 1, 0, 1]]), np.array([0, 0, 0]), t,
     ...              np.array([0.0, 0.18]), np.array([10.0, 0.4, 0.7, 1.0, 1.25]))
     >>> cand.astype(int)
     array([[1, 1, 0, 0]])
     """
+    a_all = np.asarray(predicted).astype(np.int64, copy=False)
+    m_all = np.asarray(max_prob).astype(np.float64, copy=False)
+    confident_all = m_all >= thresholds[1].take(a_all)
+    lean_all = m_all / thresholds[0].take(a_all)
     ndi = require("scipy.ndimage", "io", "filter_by='confident_regions' (numpy kernels)")
     trim = strip[5] if strip.shape[0] > 5 else -np.inf
     for i in range(cand.shape[0]):
@@ -87,7 +92,7 @@ def region_flags(
         idx = np.flatnonzero(cand[i])
         y = given[i][idx].astype(np.int64)
         s_i = scores[i][idx].astype(np.float64)
-        a = predicted[b:e]
+        a = a_all[b:e]
         flat = np.zeros(cand.shape[1], dtype=np.int64)
         flat[idx] = y + 1
         regions, count = _regions(flat.reshape(-1, width), ndi)
@@ -95,7 +100,7 @@ def region_flags(
         near, near_cand = _neighbours(cand[i].reshape(-1, width), given[i].reshape(-1, width), idx)
         hits_a = (near == a[:, None]).any(axis=1)
         hits_y = ((near == y[:, None]) & ~near_cand).any(axis=1)
-        pixel = (confident[b:e], s_i, lean[b:e], hits_a, hits_y, y)
+        pixel = (confident_all[b:e], s_i, lean_all[b:e], hits_a, hits_y, y)
         flag = _decide(rid, count + 1, pixel, floor, share, strip_floor, strip)
         keep = flag[rid]
         # a flagged region of several predicted classes: its parts (one class each) alone
@@ -111,13 +116,13 @@ def region_flags(
             size = np.maximum(np.bincount(pid, minlength=length), 1).astype(np.float64)
             label_of = np.zeros(length, dtype=np.int64)
             label_of[pid] = y
-            sure = _sums(pid, confident[b:e].astype(np.float64), length) / size
+            sure = _sums(pid, confident_all[b:e].astype(np.float64), length) / size
             mean_s = _sums(pid, s_i, length) / size
             alone = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
             alone |= mean_s <= floor[label_of]
             some = np.zeros(count + 1, dtype=bool)
             some[rid[alone[pid]]] = True
-            unsure = (_sums(pid, lean[b:e], length) / size < trim) & (
+            unsure = (_sums(pid, lean_all[b:e], length) / size < trim) & (
                 mean_s > strip_floor[label_of]
             )
             keep &= ~(mixed[rid] & some[rid] & ~alone[pid] & unsure[pid])
