@@ -5,11 +5,13 @@ signatures, function for function, and never imports numba.
 
 Same arguments and the same outputs, bit for bit, for everything that decides a
 result: self-confidence, argmax, disagreement, per-tile class sums (added in
-pixel order, as the kernel does), counts and the selection. Two numbers agree
-only to rounding: the largest row-sum deviation (the kernel adds float32 rows
-in float32; it only feeds a warning) and softmin image scores (numpy sums
-pairwise). With ``from_logits`` both compute the exponential with
-:func:`~segaudit.kernels._exp.exp_nonpositive`, so it agrees too. Used when numba is switched off
+pixel order, as the kernel does), counts, the selection and the softmin image
+scores (their weights' exp is :func:`~segaudit.kernels._exp.exp_nonpositive`
+and their sums add in pixel order, through ``cumsum``). One number agrees only
+to rounding: the largest row-sum deviation (the kernel adds float32 rows in
+float32; it only feeds a warning). With ``from_logits`` both compute the
+exponential with :func:`~segaudit.kernels._exp.exp_nonpositive`, so it agrees
+too. Used when numba is switched off
 (``SEGAUDIT_KERNEL=numpy``), by the default choice (``"auto"``, see
 :mod:`segaudit.kernels._auto`) until the compiled kernel for a call's argument
 types is ready, and to test the compiled kernels.
@@ -21,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
-from segaudit.kernels._exp import exp_nonpositive
+from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -268,11 +270,17 @@ def softmin(scores: FloatArray, temperature: float, out: FloatArray) -> None:
     array([0.5, 1. ])
     """
     s = np.asarray(scores, dtype=np.float64)
+    if s.shape[1] == 0:
+        out[...] = 1.0
+        return
     valid = ~np.isnan(s)
     low = np.where(valid, s, np.inf).min(axis=1)
     shift = (1.0 - low) / temperature
-    e = np.where(valid, np.exp((1.0 - np.where(valid, s, 1.0)) / temperature - shift[:, None]), 0)
-    num = (np.where(valid, s, 0.0) * e).sum(axis=1)
-    den = e.sum(axis=1)
+    with np.errstate(invalid="ignore"):  # rows of NaN only: replaced by 1.0 below
+        x = np.where(valid, (1.0 - s) / temperature - shift[:, None], EXP_LOW)
+    e = np.where(valid, exp_nonpositive(x), 0.0)
+    # running sums add in pixel order, as the compiled loop does (a sum() is pairwise)
+    num = np.cumsum(np.where(valid, s, 0.0) * e, axis=1)[:, -1]
+    den = np.cumsum(e, axis=1)[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         out[...] = np.where(np.isinf(low), 1.0, num / den)
