@@ -252,7 +252,10 @@ def det_regions_confident(
     thresholds from agreeing pixels) and mean s <= 0.25 t_agree[y], or (`strip`) it is
     a strip along a border: >= 10 pixels, mean s <= 0.2 t_agree[y], mean
     m / t_agree[a] >= 0.7, and >= 40% of its pixels 4-adjacent to a pixel labelled
-    their a, as many to an agreeing pixel labelled y. A 1-pixel region touching both
+    their a, as many to an agreeing pixel labelled y; or (`strip`, the long strip) it
+    has >= 10 pixels, at least 20 of them touching a pixel labelled their a and 20 an
+    agreeing pixel labelled y, mean s <= 0.175 t_agree[y] and mean m / t_agree[a] >=
+    0.75 (a wide outline drawn beside both sides for a long way). A 1-pixel region touching both
     (a border flip of the model's own) is never flagged. With `trim` > 0 (the part
     rule, the library's rule 4, see BENCHMARKS.md "Detection rules, third pass";
     0 turns it off): in a flagged region of
@@ -299,6 +302,15 @@ def _keep_regions(
             & (reg.mean(x.m / x.t_agree[x.a]) >= 0.7)
             & (reg.mean(near_a) >= 0.4)
             & (reg.mean(near_y) >= 0.4)
+        )
+        # the long strip: a wide outline beside both sides for a long way
+        touch_a = np.bincount(reg.lab.ravel(), near_a.ravel(), reg.n.size)
+        touch_y = np.bincount(reg.lab.ravel(), near_y.ravel(), reg.n.size)
+        keep |= (
+            (reg.n >= 10)
+            & (np.minimum(touch_a, touch_y) >= 20)
+            & (mean_s <= 0.2 * mean_t * (0.175 / 0.2))
+            & (reg.mean(x.m / x.t_agree[x.a]) >= 0.75)
         )
     if flip:
         keep &= ~((reg.n <= 1) & (reg.mean(near_a) >= 1) & (reg.mean(near_y) >= 1))

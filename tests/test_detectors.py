@@ -19,6 +19,9 @@ from segaudit.engine._detect import (
     CONFIDENT_SHARE,
     FLIP_SIZE,
     IMPLAUSIBLE_RATIO,
+    LONG_STRIP_LEAN,
+    LONG_STRIP_RATIO,
+    LONG_STRIP_TOUCH,
     STRIP_LEAN,
     STRIP_RATIO,
     STRIP_SIZE,
@@ -134,12 +137,20 @@ def _decide(regions, cand, y, yc, valid, a, s, m, t_agree, shape_rules=True):
         & (touch_a >= STRIP_TOUCH * size)
         & (touch_y >= STRIP_TOUCH * size)
     )
+    # the long strip: counts along both sides instead of shares (its bound as the kernels write it)
+    long_strip = (
+        (size >= STRIP_SIZE)
+        & (mean_s <= strip_floor * (LONG_STRIP_RATIO / STRIP_RATIO))
+        & (mean_lean >= LONG_STRIP_LEAN)
+        & (touch_a >= LONG_STRIP_TOUCH)
+        & (touch_y >= LONG_STRIP_TOUCH)
+    )
     implausible = mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of]
     # the confident rule's bound, computed as the kernels do
     sure = (share >= CONFIDENT_SHARE) & (mean_s <= strip_floor * (CONFIDENT_RATIO / STRIP_RATIO))
     flag = sure | implausible
     if shape_rules:
-        flag |= strip
+        flag |= strip | long_strip
         # a border flip of the model's own: a tiny region, every pixel touching both sides
         flag &= ~((size <= FLIP_SIZE) & (touch_a == size) & (touch_y == size))
     flag[0] = False
@@ -400,6 +411,11 @@ def _region_inputs(rng, n, h, w, k, density, blob):
         rng.integers(0, 4),
         rng.random() * 3,
         rng.random() * 1.5,  # the parts' lean bound (rule 4)
+        # the long strip: touch counts, its bound on mean s over the strip's (above 1
+        # too: the kernels must count the touches of every region it may flag), lean
+        rng.integers(1, 3),
+        0.5 + rng.random() * 1.5,
+        rng.random() * 0.5,
     ]
     strip = np.array(strip, dtype=np.float64)
     image = labels.reshape(n, -1).astype(np.uint8)
@@ -455,32 +471,62 @@ def test_region_flags_compiled_equals_numpy_hypothesis():
         cand, head, tail = _region_inputs(rng, n, h, w, k, density, blob)
         compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
         np.testing.assert_array_equal(compiled, twin)
-        # no parts left out (rule 4 off: no sixth limit, or 0): a superset of the flags
         limits = tail[-1]
-        whole, twin_whole = _both_region_flags(
-            cand, w, *head, CONFIDENT_SHARE, *tail[:-1], limits[:5]
-        )
-        np.testing.assert_array_equal(whole, twin_whole)
+
+        def both(strip):
+            strip = np.array(strip, dtype=np.float64)
+            got = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail[:-1], strip)
+            np.testing.assert_array_equal(got[0], got[1])
+            return got[0]
+
+        # no parts left out (rule 4 off: a sixth limit of 0): a superset of the flags
+        whole = both([*limits[:5], 0.0, *limits[6:]])
         assert not (compiled & ~whole).any()
-        zero = _both_region_flags(
-            cand, w, *head, CONFIDENT_SHARE, *tail[:-1], np.array([*limits[:5], 0.0])
-        )
-        np.testing.assert_array_equal(zero[0], whole)
-        np.testing.assert_array_equal(zero[1], whole)
-        # (rule 4 off from here) the strip rule off (no region is that large): a subset
-        off = (*tail[:-1], np.array([np.inf, 0.0, 0.0, *limits[3:5]]))
-        without, twin_without = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *off)
-        np.testing.assert_array_equal(without, twin_without)
-        assert not (without & ~whole).any()
+        # (rule 4 off from here) the long strip off (no limits from the seventh on, or
+        # more touches than any region has): a subset
+        short = both([*limits[:5], 0.0])
+        np.testing.assert_array_equal(both(limits[:5]), short)
+        np.testing.assert_array_equal(both([*limits[:5], 0.0, np.inf, *limits[7:]]), short)
+        assert not (short & ~whole).any()
+        if (whole & ~short).any():
+            fired.append(seed)
+        # the strip rules off (no region is that large): a subset
+        without = both([np.inf, 0.0, 0.0, *limits[3:5], 0.0, *limits[6:]])
+        assert not (without & ~short).any()
         # no border flips: a superset of the flags (the same when strip[3] is 0)
-        keep = (*tail[:-1], np.array([*limits[:3], 0.0, limits[4]]))
-        with_flips, twin_with_flips = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *keep)
-        np.testing.assert_array_equal(with_flips, twin_with_flips)
+        with_flips = both([*limits[:3], 0.0, limits[4], 0.0, *limits[6:]])
         assert not (whole & ~with_flips).any()
         if limits[3] == 0:
             np.testing.assert_array_equal(with_flips, whole)
 
+    fired = []  # the examples where the long strip flags regions the other rules leave
     check()
+    assert len(set(fired)) >= 3, fired  # small inputs: few hold a long strip
+
+
+def test_region_flags_long_strip_compiled_equals_numpy():
+    # larger random inputs, where the long strip often flags regions the other rules
+    # leave; its bound on mean s is drawn above the strip's too, so the compiled
+    # kernel must count the touches of every region it may flag
+    rng = np.random.default_rng(11)
+    fired = 0
+    for _ in range(60):
+        n, h, w, k = int(rng.integers(1, 4)), *rng.integers(8, 30, size=2), int(rng.integers(2, 5))
+        cand, head, tail = _region_inputs(
+            rng, n, h, w, k, rng.uniform(0.2, 0.9), int(rng.integers(2, 8))
+        )
+        limits = tail[-1]
+        compiled, twin = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail)
+        np.testing.assert_array_equal(compiled, twin)
+        off = np.array([*limits[:5], 0.0])
+        whole, twin_whole = _both_region_flags(
+            cand, w, *head, CONFIDENT_SHARE, *tail[:-1], np.array([*off, *limits[6:]])
+        )
+        np.testing.assert_array_equal(whole, twin_whole)
+        short = _both_region_flags(cand, w, *head, CONFIDENT_SHARE, *tail[:-1], off)[0]
+        assert not (short & ~whole).any()
+        fired += bool((whole & ~short).any())
+    assert fired >= 10, fired
 
 
 def test_region_flags_spirals_and_crossings():
@@ -665,6 +711,67 @@ def test_strip_rule_flags_an_outline_drawn_two_pixels_too_wide(kernel):
     mask = _one_image_mask(labels, ring, s, m, a, [0.9, 0.9, 0.9])
     np.testing.assert_array_equal(mask, ring)
     assert STRIP_TOUCH * 112 <= 48
+
+
+def _wide_outline(width):
+    """A 12x12 object of class 2 on background 0, its outline grown by `width` px in the
+    labels: the candidates (the model says 0 there) and how many of them touch each side."""
+    size = 12 + 2 * width + 4
+    labels = np.zeros((size, size), np.int64)
+    labels[2 : size - 2, 2 : size - 2] = 2
+    ring = labels == 2
+    ring[2 + width : size - 2 - width, 2 + width : size - 2 - width] = False
+    pad = np.pad(labels, 1, constant_values=-1)
+    pad_ring = np.pad(ring, 1)
+    near_a = np.zeros(ring.shape, bool)
+    near_y = np.zeros(ring.shape, bool)
+    for dr, dc in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+        nb = pad[1 + dr : 1 + dr + size, 1 + dc : 1 + dc + size]
+        near_a |= ring & (nb == 0)
+        near_y |= ring & (nb == 2) & ~pad_ring[1 + dr : 1 + dr + size, 1 + dc : 1 + dc + size]
+    return labels, ring, int(near_a.sum()), int(near_y.sum())
+
+
+def test_long_strip_rule_flags_a_wide_outline_beside_both_sides(kernel, monkeypatch):
+    # an outline grown by 4 px: 76 of its 256 pixels touch the background, 48 the
+    # object; both shares below STRIP_TOUCH, both counts above LONG_STRIP_TOUCH
+    labels, ring, near_a, near_y = _wide_outline(4)
+    n = int(ring.sum())
+    assert (n, near_a, near_y) == (256, 76, 48)
+    assert max(near_a, near_y) < STRIP_TOUCH * n and min(near_a, near_y) >= LONG_STRIP_TOUCH
+    # the model says 0, unsure (m = 0.8 < t~_0, m / t~_0 = 0.89); s = 0.15, above the
+    # implausible bound, at most the long strip's
+    t = [0.9, 0.9, 0.9]
+    s, m, a = np.full(ring.shape, 0.15), np.full(ring.shape, 0.8), np.zeros(ring.shape, np.int64)
+    assert IMPLAUSIBLE_RATIO * t[2] < 0.15 <= LONG_STRIP_RATIO * t[2]
+    assert 0.8 / t[0] >= LONG_STRIP_LEAN and t[0] > 0.8
+    np.testing.assert_array_equal(_one_image_mask(labels, ring, s, m, a, t), ring)
+    # the other rules alone leave it: only the long strip flags it
+    monkeypatch.setattr("segaudit.engine._detect.LONG_STRIP_TOUCH", np.inf)
+    assert not _one_image_mask(labels, ring, s, m, a, t).any()
+
+
+def test_long_strip_rule_leaves_a_strip_where_the_label_keeps_its_share(kernel):
+    labels, ring, _, _ = _wide_outline(4)
+    t = [0.9, 0.9, 0.9]
+    m, a = np.full(ring.shape, 0.8), np.zeros(ring.shape, np.int64)
+    # mean s 0.17: above LONG_STRIP_RATIO t~_2 (0.1575), below STRIP_RATIO t~_2 (0.18)
+    s = np.full(ring.shape, 0.17)
+    assert LONG_STRIP_RATIO * t[2] < 0.17 <= STRIP_RATIO * t[2]
+    assert not _one_image_mask(labels, ring, s, m, a, t).any()
+    # s within the bound, but the model leans on 0 less than LONG_STRIP_LEAN
+    low = np.full(ring.shape, 0.65)
+    assert STRIP_LEAN <= 0.65 / t[0] < LONG_STRIP_LEAN
+    assert not _one_image_mask(labels, ring, np.full(ring.shape, 0.15), low, a, t).any()
+    # a short wide outline (3 px around a 4x4 object): 16 pixels touch the object
+    small = np.zeros((14, 14), np.int64)
+    small[2:12, 2:12] = 2
+    short = small == 2
+    short[5:9, 5:9] = False
+    assert short.sum() == 84 and LONG_STRIP_TOUCH > 16 and STRIP_TOUCH * 84 > 16
+    s_short = np.full(short.shape, 0.15)
+    m_short, a_short = np.full(short.shape, 0.8), np.zeros(short.shape, np.int64)
+    assert not _one_image_mask(small, short, s_short, m_short, a_short, t).any()
 
 
 def test_one_pixel_border_flip_of_the_model_is_not_flagged(kernel):

@@ -29,11 +29,17 @@ not per pixel, from the same one-read summary:
    times ``t~_y``, mean ``m / t~_a`` at least :data:`STRIP_LEAN`, and at least
    :data:`STRIP_TOUCH` of its pixels 4-adjacent to a pixel labelled their
    predicted class a, and as many to an agreeing pixel labelled y (an outline
-   one or two pixels off has about half of its pixels on each side). A
-   model's own mistake on a whole object touches no agreeing pixel of its
-   label, so the strip rule leaves it out. A region of at most
-   :data:`FLIP_SIZE` pixels that all touch both a pixel labelled their a and
-   an agreeing one labelled y is the model's own border flip, never flagged.
+   one or two pixels off has about half of its pixels on each side); or when
+   it is a long strip (a wide outline drawn a few pixels off beside both sides
+   for a long way, whose shares stay below :data:`STRIP_TOUCH`): at least
+   :data:`STRIP_SIZE` pixels, at least :data:`LONG_STRIP_TOUCH` of them
+   4-adjacent to a pixel labelled their a and as many to an agreeing pixel
+   labelled y, mean s at most :data:`LONG_STRIP_RATIO` times ``t~_y`` and mean
+   ``m / t~_a`` at least :data:`LONG_STRIP_LEAN`. A model's own mistake on a
+   whole object touches no agreeing pixel of its label, so the strip rules
+   leave it out. A region of at most :data:`FLIP_SIZE` pixels that all touch
+   both a pixel labelled their a and an agreeing one labelled y is the
+   model's own border flip, never flagged.
 4. A flagged region whose pixels the model assigns to several classes (a
    wrong label that touches the model's own mistake on a neighbour of the
    same given label) is decided again part by part: its candidates of each
@@ -80,6 +86,9 @@ __all__ = [
     "FILTER_BY",
     "FLIP_SIZE",
     "IMPLAUSIBLE_RATIO",
+    "LONG_STRIP_LEAN",
+    "LONG_STRIP_RATIO",
+    "LONG_STRIP_TOUCH",
     "RECOMMENDED_FILTER",
     "STRIP_LEAN",
     "STRIP_RATIO",
@@ -119,6 +128,15 @@ STRIP_LEAN = 0.7
 
 STRIP_TOUCH = 0.4
 """...and this share of its pixels next to pixels labelled their a, and to agreeing ones of y."""
+
+LONG_STRIP_TOUCH = 20
+"""...or when this many of its pixels touch each side, whatever the shares (a long strip),"""
+
+LONG_STRIP_RATIO = 0.175
+"""...its mean self-confidence at most this times its label's ``t~`` (<= :data:`STRIP_RATIO`),"""
+
+LONG_STRIP_LEAN = 0.75
+"""...and mean ``m / t~_a`` at least this (the long strip's pixels, at least :data:`STRIP_SIZE`)."""
 
 FLIP_SIZE = 1
 """A region of at most this many pixels, all next to both of those, is the model's border flip."""
@@ -350,7 +368,7 @@ def candidate_regions(
         _records(a, _INDEX_DTYPES),
         np.stack([t, t - FLOAT_TOLERANCE]),  # m / t~_a, and m >= t~_a - tolerance
         STRIP_RATIO * t,
-        np.array(  # the confident rule's bound on mean s: a multiple of the strip's
+        np.array(  # the confident and long strip rules' bounds on mean s: multiples of the strip's
             [
                 STRIP_SIZE,
                 STRIP_TOUCH,
@@ -358,6 +376,9 @@ def candidate_regions(
                 FLIP_SIZE,
                 CONFIDENT_RATIO / STRIP_RATIO,
                 TRIM_LEAN,
+                LONG_STRIP_TOUCH,
+                LONG_STRIP_RATIO / STRIP_RATIO,  # the long strip's bound, as the confident's
+                LONG_STRIP_LEAN,
             ],
             dtype=np.float64,
         ),

@@ -302,17 +302,23 @@ def _image_flags(
     mixed = np.empty(nr + 1, dtype=np.int64)  # the roots of several predicted classes
     m = 0
     count = 0
+    # the long strip (optional; none without it): touch counts, a bound on mean s, a lean
+    long_touch = strip[6] if strip.shape[0] > 8 else np.inf
+    long_ratio = strip[7] if strip.shape[0] > 8 else 0.0
+    long_lean = strip[8] if strip.shape[0] > 8 else np.inf
     for t in range(nr):  # without branches
         j = roots[t]
         n = np.float64(size[j])
         y = labels[j]
         mean_s = total[j] / n
+        lean = leaning[j] / n
         base = ((sure[j] / n >= share) & (mean_s <= strip_floor[y] * strip[4])) | (
             mean_s <= floor[y]
         )
-        maybe_strip = (n >= strip[0]) & (mean_s <= strip_floor[y]) & (leaning[j] / n >= strip[2])
+        maybe_strip = (n >= strip[0]) & (mean_s <= strip_floor[y]) & (lean >= strip[2])
+        maybe_long = (n >= strip[0]) & (mean_s <= strip_floor[y] * long_ratio) & (lean >= long_lean)
         flag[j] = base
-        want = (base & (n <= strip[3])) | (~base & maybe_strip)
+        want = (base & (n <= strip[3])) | (~base & (maybe_strip | maybe_long))
         need[j] = want
         todo[m] = j
         m += want
@@ -322,12 +328,28 @@ def _image_flags(
         near_a, near_y = _touches(
             cand, width, given, labels, predicted, where, column, parent, need
         )
-        for t in range(m):
+        for t in range(m):  # the shape rules, decided again with the counts
             j = todo[t]
             n = np.float64(size[j])
+            y = labels[j]
+            mean_s = total[j] / n
+            lean = leaning[j] / n
             flip = (n <= strip[3]) & (near_a[j] == size[j]) & (near_y[j] == size[j])
-            along = (near_a[j] >= strip[1] * n) & (near_y[j] >= strip[1] * n)
-            flag[j] = ~flip & (flag[j] | along)
+            along = (
+                (n >= strip[0])
+                & (mean_s <= strip_floor[y])
+                & (lean >= strip[2])
+                & (near_a[j] >= strip[1] * n)
+                & (near_y[j] >= strip[1] * n)
+            )
+            long = (
+                (n >= strip[0])
+                & (mean_s <= strip_floor[y] * long_ratio)
+                & (lean >= long_lean)
+                & (near_a[j] >= long_touch)
+                & (near_y[j] >= long_touch)
+            )
+            flag[j] = ~flip & (flag[j] | along | long)
     # a flagged region whose candidates the model assigns to several classes:
     # its parts of one predicted class are decided alone (see region_flags)
     trim = strip[5] if strip.shape[0] > 5 else -np.inf
@@ -463,7 +485,13 @@ def region_flags(
     most ``floor[y]``, or it is a strip along a border: at least ``strip[0]``
     pixels, mean s at most ``strip_floor[y]``, mean ``m / t~_a`` at least
     ``strip[2]``, and at least ``strip[1]`` of its pixels 4-adjacent to a
-    pixel labelled their a, and as many to a non-candidate pixel labelled y.
+    pixel labelled their a, and as many to a non-candidate pixel labelled y;
+    or it is a long strip (optional, ``strip[6:9]``; none without them): at
+    least ``strip[0]`` pixels, at least ``strip[6]`` of them 4-adjacent to a
+    pixel labelled their a and as many to a non-candidate pixel labelled y,
+    mean s at most ``strip_floor[y] * strip[7]`` and mean ``m / t~_a`` at
+    least ``strip[8]``. The 4-neighbours are counted only for the regions
+    that one of the two strip rules' other bounds (or a flip) leaves open.
     A region of at most ``strip[3]`` pixels that all touch both (a border
     flip of the model's own) is never flagged. In a flagged region whose
     candidates have several predicted classes, its parts (its candidates of

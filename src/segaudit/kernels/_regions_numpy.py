@@ -169,6 +169,14 @@ def _decide(
         & (near_a >= strip[1] * size)
         & (near_y >= strip[1] * size)
     )
+    if strip.shape[0] > 8:  # the long strip: touch counts, a bound on mean s, a lean
+        along |= (
+            (size >= strip[0])
+            & (mean_s <= strip_floor[label_of] * strip[7])
+            & (mean_lean >= strip[8])
+            & (near_a >= strip[6])
+            & (near_y >= strip[6])
+        )
     flip = (size <= strip[3]) & (near_a == size) & (near_y == size)
     sure_enough = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
     flag: npt.NDArray[np.bool_] = (sure_enough | (mean_s <= floor[label_of]) | along) & ~flip
