@@ -57,6 +57,12 @@ def test_issue_types_with_wide_regions_near_the_edges_match_the_oracle(seed):
         predicted = np.where(labels == void, 1, predicted)
     width = int(rng.integers(1, 3))
     connectivity = 1 + seed % 2
+    out = _assert_types_match_the_oracle(labels, predicted, width, connectivity, void)
+    assert (out["area"] >= (2 * width + 1) ** 2).any()
+
+
+def _assert_types_match_the_oracle(labels, predicted, width, connectivity, void):
+    """Check `image_regions`' issue types (flags: predicted != labels) against the oracle."""
     issues = predicted != labels
     out = image_regions(
         issues,
@@ -69,7 +75,7 @@ def test_issue_types_with_wide_regions_near_the_edges_match_the_oracle(seed):
     expected = issue_types_oracle(issues, labels, predicted, width, connectivity, 0, void=void)
     got = {int(r): ISSUE_TYPES[t] for r, t in zip(out["region"], out["issue_type"], strict=True)}
     assert got == expected
-    assert (out["area"] >= (2 * width + 1) ** 2).any()
+    return out
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -86,17 +92,4 @@ def test_issue_types_of_random_maps_match_the_oracle(seed):
         if case % 2:
             predicted = np.where(rng.random(shape) < 0.5, np.roll(labels, 1, axis=1), predicted)
         width, connectivity = int(rng.integers(1, 4)), int(rng.integers(1, 3))
-        issues = predicted != labels
-        out = image_regions(
-            issues,
-            labels,
-            predicted,
-            boundary_width=width,
-            connectivity=connectivity,
-            ignore_index=void,
-        )
-        expected = issue_types_oracle(issues, labels, predicted, width, connectivity, 0, void=void)
-        got = {
-            int(r): ISSUE_TYPES[t] for r, t in zip(out["region"], out["issue_type"], strict=True)
-        }
-        assert got == expected, (seed, case)
+        _assert_types_match_the_oracle(labels, predicted, width, connectivity, void)
