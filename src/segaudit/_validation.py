@@ -229,10 +229,15 @@ def bad_labels(labels: npt.ArrayLike, num_classes: int, ignore_index: int | None
     array([False,  True])
     """
     values = np.asarray(labels)
-    as_int = values.astype(np.int64)
-    bad = (as_int < 0) | (as_int >= num_classes)
-    if values.dtype.kind not in "iub":
-        bad |= as_int != values
+    if values.dtype.kind in "iu":  # compared in their own dtype: no int64 copy
+        bad = values >= num_classes
+        if values.dtype.kind == "i":
+            bad |= values < 0
+    else:
+        as_int = values.astype(np.int64)
+        bad = (as_int < 0) | (as_int >= num_classes)
+        if values.dtype.kind != "b":
+            bad |= as_int != values
     if ignore_index is not None:
         bad &= values != ignore_index
     return bad
