@@ -145,8 +145,10 @@ def summarise_part(
     if opts.filter_by != FILTER_BY[0]:
         full = block.full
         given = np.asarray(labels).reshape(n, -1)
-        with use_threads(n_jobs):
-            sums = agreeing_sums(full.scores, full.disagree, given, opts.num_classes, kernels)
+        sums = full.agree
+        if sums is None:  # summarised on a device
+            with use_threads(n_jobs):
+                sums = agreeing_sums(full.scores, full.disagree, given, opts.num_classes, kernels)
         part.agree = ClassSums(opts.num_classes)
         part.agree.add(*sums)
         part.labels = given

@@ -98,6 +98,10 @@ def summarise_block(
     scratch : Scratch, optional
         Buffers to reuse between blocks.
 
+    With ``opts.filter_by="confident_regions"`` the full-resolution summary
+    also holds the agreeing sums (:attr:`BatchSummary.agree`), except on an
+    accelerator.
+
     Returns
     -------
     BlockSummary
@@ -117,6 +121,7 @@ def summarise_block(
     """
     h, w = probs.shape[2:]
     f = opts.downsample
+    agree = opts.filter_by == "confident_regions"
     if is_tensor(probs) or is_tensor(labels):
         if f == 1 and on_device(probs):  # summarised on the accelerator; CPU tensors use numba
             full, _ = summarise_tensor(
@@ -151,6 +156,7 @@ def summarise_block(
             disagree_out=disagree_out,
             argmax_out=argmax_out,
             scratch=scratch,
+            agree=agree,
         )
         return BlockSummary(full, full)
     p = softmax(np.asarray(probs)) if opts.from_logits else np.asarray(probs)
@@ -172,6 +178,7 @@ def summarise_block(
         disagree_out=disagree_out,
         argmax_out=argmax_out,
         scratch=scratch,
+        agree=agree,
     )
     coarse_lab = pool_labels(lab, f, opts.label_pooling, opts.num_classes, opts.ignore_index)
     valid = None if opts.ignore_index is None else lab != opts.ignore_index

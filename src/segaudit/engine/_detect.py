@@ -9,7 +9,8 @@ not per pixel, from the same one-read summary:
 
 1. Thresholds from agreeing pixels: ``t~_k`` = mean s over the pixels labelled
    k that the model also predicts as k (:func:`agreeing_sums`, exact and
-   order-independent like the reference's thresholds); where class k has no
+   order-independent like the reference's thresholds; the summary pass adds
+   them per tile when asked); where class k has no
    such pixel, the mean ``t~`` of the classes that have; floored at 2e-6. The reference's
    ``t_k`` averages in the very pixels that are wrong, which lowers it on
    noisy classes; ``t~_k`` is the model's confidence where it is right.
@@ -51,7 +52,8 @@ not per pixel, from the same one-read summary:
    :data:`STRIP_RATIO` times ``t~_y``): the model's own mistake, joined to a
    wrong label, is no longer flagged with it.
 
-The per-pixel work runs in the kernels (:meth:`Kernels.agree_sums`,
+The per-pixel work runs in the kernels (the summary pass, or
+:meth:`Kernels.agree_sums` for a batch it did not sum, and
 :meth:`Kernels.region_flags`: a compiled union-find labelling, images in
 parallel, or its scipy twin, with identical results); the region kernel
 reads the candidates' label and s from the full rows and works out their
@@ -78,7 +80,7 @@ from segaudit.engine._accumulate import FLOAT_TOLERANCE
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._scores import flagged_per_image
 from segaudit.kernels._choice import get_kernels
-from segaudit.kernels._protocol import Kernels
+from segaudit.kernels._protocol import TILE, Kernels
 
 __all__ = [
     "CONFIDENT_RATIO",
@@ -167,11 +169,14 @@ def agreeing_sums(
     num_classes: int,
     kernels: Kernels | None = None,
 ) -> tuple[FloatArray, IntArray]:
-    """Per image and class, the sum of s and the count over agreeing pixels.
+    """Per tile and class, the sum of s and the count over agreeing pixels.
 
     Agreeing pixels are labelled (s is not NaN) and not disagreeing, so there
-    ``a(x) = y(x)``. Each image's sums are added in pixel order, so they do not
-    depend on the batch the image came in; :class:`ClassSums` adds them exactly.
+    ``a(x) = y(x)``. Each tile of :data:`~segaudit.kernels._protocol.TILE`
+    pixels of an image is added in pixel order (the sums the summary pass
+    gives when asked, :attr:`~segaudit.kernels._batch.BatchSummary.agree`),
+    so they do not depend on the batch the image came in; :class:`ClassSums`
+    adds them exactly.
 
     Parameters
     ----------
@@ -188,8 +193,9 @@ def agreeing_sums(
 
     Returns
     -------
-    sums : ndarray of float64, shape (n, K)
-    counts : ndarray of int64, shape (n, K)
+    sums : ndarray of float64, shape (T, K)
+        T tiles: ``ceil(P / TILE)`` per image, image by image.
+    counts : ndarray of int64, shape (T, K)
 
     Examples
     --------
@@ -200,9 +206,11 @@ def agreeing_sums(
     (array([[0.9, 0.7]]), array([[1, 1]]))
     """
     n = scores.shape[0]
-    sums = np.zeros((n, num_classes), dtype=np.float64)
-    counts = np.zeros((n, num_classes), dtype=np.int64)
-    if n:
+    pixels = scores.size // n if n else 0
+    rows = n * ((pixels + TILE - 1) // TILE)
+    sums = np.zeros((rows, num_classes), dtype=np.float64)
+    counts = np.zeros((rows, num_classes), dtype=np.int64)
+    if rows:
         (kernels or get_kernels()).agree_sums(
             _c_order(scores, (n, -1), _SCORE_DTYPES),
             _c_order(disagree, (n, -1), (np.dtype(np.bool_),)),

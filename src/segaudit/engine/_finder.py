@@ -200,9 +200,13 @@ class IssueFinder:
         n, _, h, w = probs.shape
         agree = None
         if opts.filter_by == "confident_regions":
-            given = np.asarray(to_numpy(labels)).reshape(n, -1)
             full = block.full
-            agree = agreeing_sums(full.scores, full.disagree, given, opts.num_classes, self.kernels)
+            agree = full.agree  # from the summary pass; None if summarised on a device
+            if agree is None:
+                given = np.asarray(to_numpy(labels)).reshape(n, -1)
+                agree = agreeing_sums(
+                    full.scores, full.disagree, given, opts.num_classes, self.kernels
+                )
         return Staged(block, self.acc.keep_records(block.rank), (n, h, w), agree)
 
     def commit(self, staged: Staged) -> BatchSummary:

@@ -70,6 +70,9 @@ class BatchSummary:
         Labelled pixels per class, per tile.
     max_row_deviation : float
         Largest ``|sum_k p_k(x) - 1|`` (0 for logits).
+    agree : (sums, counts) or None
+        Per-class float64 sums of s and counts over the agreeing pixels
+        (a = y), per tile ``(T, K)``, added in pixel order, when asked for.
     """
 
     scores: np.ndarray
@@ -79,6 +82,7 @@ class BatchSummary:
     sums: np.ndarray
     counts: np.ndarray
     max_row_deviation: float
+    agree: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def score_dtype(probs_dtype: npt.DTypeLike, from_logits: bool) -> np.dtype:
@@ -181,6 +185,7 @@ def summarise_batch(
     disagree_out: np.ndarray | None = None,
     argmax_out: np.ndarray | None = None,
     scratch: Scratch | None = None,
+    agree: bool = False,
 ) -> BatchSummary:
     """Run the fused kernel on ``probs (n, K, P)`` and ``labels (n, P)``.
 
@@ -210,6 +215,9 @@ def summarise_batch(
         Where to keep a(x) of every pixel (-1 on ignored pixels), if wanted.
     scratch : Scratch, optional
         Buffers to reuse between batches.
+    agree : bool, default=False
+        Also sum s per tile and class over the agreeing pixels
+        (:attr:`BatchSummary.agree`).
 
     Raises
     ------
@@ -235,6 +243,9 @@ def summarise_batch(
     counts = np.zeros((tiles, num_classes), dtype=np.int64)
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
+    agree_rows = tiles if agree else 0
+    agree_sums = np.zeros((agree_rows, num_classes), dtype=np.float64)
+    agree_counts = np.zeros((agree_rows, num_classes), dtype=np.int64)
     kernels.summarise(
         values,
         *_common_args(values, labels, num_classes, ignore_index),
@@ -250,6 +261,8 @@ def summarise_batch(
         counts,
         maxdev,
         errors,
+        agree_sums,
+        agree_counts,
     )
     _raise_first_error(
         errors, probs, labels, image_offset, shape_hw, where, num_classes, ignore_index
@@ -262,6 +275,7 @@ def summarise_batch(
         sums=sums,
         counts=counts,
         max_row_deviation=float(maxdev.max(initial=0.0)),
+        agree=(agree_sums, agree_counts) if agree else None,
     )
 
 

@@ -286,6 +286,8 @@ def summarise(
     counts: Int64Array,
     maxdev: npt.NDArray[np.float64],
     errors: Int64Array,
+    agree_sums: npt.NDArray[np.float64],
+    agree_counts: Int64Array,
 ) -> None:
     """Fused pass over one batch.
 
@@ -298,7 +300,10 @@ def summarise(
     with their number in ``n_dis[t]``; per tile: the float64 sum of s per class,
     added in pixel order (fixed tiles make it independent of batching), class
     counts, the largest |row sum - 1| and the first bad input as (code, pixel,
-    class).
+    class); when `agree_sums` and `agree_counts` have a row per tile (not
+    ``(0, K)``), also the sum of s and the count per class over the tile's
+    agreeing pixels (labelled, a = y), added in pixel order, as
+    :func:`~segaudit.kernels._regions_numba.agree_sums` adds them.
 
     Each tile of up to TILE pixels is swept class plane by class plane, so the
     inner loops run over contiguous memory and vectorise.
@@ -383,6 +388,9 @@ def summarise(
         nd = 0
         acc = np.zeros(num_classes, dtype=np.float64)
         cnt = np.zeros(num_classes, dtype=np.int64)
+        want = agree_sums.shape[0] > 0  # the same branch for every pixel
+        agree = np.zeros(num_classes, dtype=np.float64)
+        agree_n = np.zeros(num_classes, dtype=np.int64)
         for jj in range(size):
             yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
             if state == _VOID:
@@ -416,9 +424,16 @@ def summarise(
             nd += dis
             acc[yi] += s
             cnt[yi] += 1
+            if want:  # a disagreeing pixel adds 0.0, which changes no sum of s >= 0
+                agree[yi] += 0.0 if dis else s
+                agree_n[yi] += not dis
         for k in range(num_classes):
             sums[t, k] = acc[k]
             counts[t, k] = cnt[k]
+        if want:
+            for k in range(num_classes):
+                agree_sums[t, k] = agree[k]
+                agree_counts[t, k] = agree_n[k]
         n_dis[t] = nd
         maxdev[t] = dev
 

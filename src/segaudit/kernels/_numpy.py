@@ -72,6 +72,8 @@ def summarise(
     counts: Int64Array,
     maxdev: npt.NDArray[np.float64],
     errors: Int64Array,
+    agree_sums: npt.NDArray[np.float64],
+    agree_counts: Int64Array,
 ) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.summarise`."""
     if probs.dtype == np.uint16:  # float16 values, passed as their bits
@@ -128,6 +130,11 @@ def summarise(
     # bincount adds its weights in input order, like the kernel's loop over pixels
     sums.reshape(-1)[:] = np.bincount(bins, weights=s[keep], minlength=size)
     counts.reshape(-1)[:] = np.bincount(bins, minlength=size)
+    if agree_sums.shape[0] > 0:  # over agreeing pixels, per tile, in pixel order
+        agree = keep & ~dis
+        bins = tile_of[agree] * num_classes + yi[agree]
+        agree_sums.reshape(-1)[:] = np.bincount(bins, weights=s[agree], minlength=size)
+        agree_counts.reshape(-1)[:] = np.bincount(bins, minlength=size)
     dev = np.where(keep, dev, 0.0)
     maxdev[:] = 0.0
     np.maximum.at(maxdev, tile_of.ravel(), dev.ravel())
@@ -166,6 +173,8 @@ def self_confidence(
         np.zeros((tiles, num_classes), np.int64),
         maxdev,
         errors,
+        np.zeros((0, num_classes)),
+        np.zeros((0, num_classes), np.int64),
     )
 
 

@@ -69,8 +69,14 @@ class Kernels(Protocol):
         counts: Int64Array,
         maxdev: npt.NDArray[np.float64],
         errors: Int64Array,
+        agree_sums: npt.NDArray[np.float64],
+        agree_counts: Int64Array,
     ) -> None:
-        """Fused pass over ``probs (n, K, P)``, ``labels (n, P)``: s, a, m, sums per tile."""
+        """Fused pass over ``probs (n, K, P)``, ``labels (n, P)``: s, a, m, sums per tile.
+
+        With ``(T, K)`` `agree_sums` and `agree_counts` (not ``(0, K)``), also
+        the sums of :meth:`agree_sums`, in one pass.
+        """
 
     def self_confidence(
         self,
@@ -129,7 +135,12 @@ class Kernels(Protocol):
         sums: npt.NDArray[np.float64],
         counts: Int64Array,
     ) -> None:
-        """Add s and count per image and class ``(n, K)`` over agreeing pixels of ``(n, P)``."""
+        """Add s and count per tile and class ``(T, K)`` over agreeing pixels of ``(n, P)``.
+
+        Agreeing: s is not NaN, the pixel does not disagree and its label is
+        in ``0..K-1``. Each tile of :data:`TILE` pixels of an image is added in
+        pixel order, as :meth:`summarise` adds its class sums.
+        """
 
     def region_flags(
         self,
@@ -146,4 +157,12 @@ class Kernels(Protocol):
         strip_floor: npt.NDArray[np.float64],
         strip: npt.NDArray[np.float64],
     ) -> None:
-        """Flag whole 8-connected one-label regions of candidates ``cand (n, P)``, in place."""
+        """Flag whole 8-connected one-label regions of candidates ``cand (n, P)``, in place.
+
+        `strip` holds the shape rules' bounds: ``strip[0:5]`` the strip's size,
+        touch share and lean, the flip's size, and the confident rule's bound on
+        mean s as a multiple of `strip_floor`; ``strip[5]`` (optional) the part
+        rule's lean; ``strip[6:9]`` (optional) the long strip's touch count,
+        bound on mean s (as a multiple of `strip_floor`) and lean. See
+        :func:`segaudit.kernels._regions_numba.region_flags`.
+        """

@@ -5,7 +5,8 @@ share a given label with union-find, in one pass over each image's list of
 candidates, adds up each region's statistics (each candidate's confidence
 worked out from its m and a as the summary keeps them), decides each region
 and writes the flags, the images in parallel (``prange``). :func:`agree_sums`
-adds s per image and class over agreeing pixels. Both have twins in
+adds s per tile and class over agreeing pixels, as the summary pass does
+when asked (for batches summarised elsewhere: on a device). Both have twins in
 :mod:`segaudit.kernels._regions_numpy` that give identical results: every sum
 is added in pixel order. The per-candidate loops avoid branches on data and
 calls with array arguments, which cost more here than the arithmetic.
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._jit import njit as _njit
-from segaudit.kernels._protocol import Int64Array, LabelArray
+from segaudit.kernels._protocol import TILE, Int64Array, LabelArray
 
 __all__ = ["agree_sums", "region_flags"]
 
@@ -34,18 +35,25 @@ def agree_sums(
     sums: npt.NDArray[np.float64],
     counts: Int64Array,
 ) -> None:
-    """Add s and count per image and class over agreeing pixels, in pixel order.
+    """Add s and count per tile and class over agreeing pixels, in pixel order.
 
     Agreeing: s is not NaN and the pixel is not disagreeing. ``scores``,
-    ``disagree``, ``labels`` are ``(n, P)``; ``sums``, ``counts`` ``(n, K)``,
-    zeroed by the caller. A label outside ``0..K-1`` is skipped.
+    ``disagree``, ``labels`` are ``(n, P)``; ``sums``, ``counts`` ``(T, K)``
+    with a row per tile of :data:`~segaudit.kernels._protocol.TILE` pixels
+    (image i's tiles first), zeroed by the caller: the sums
+    :func:`~segaudit.kernels._numba.summarise` gives when asked for them. A
+    label outside ``0..K-1`` is skipped.
     """
-    n = scores.shape[0]
-    if n == 1:  # one image: the calling thread (waking the pool costs more)
+    n, p = scores.shape
+    per_image = (p + TILE - 1) // TILE
+    if n * per_image == 1:  # one tile: the calling thread (waking the pool costs more)
         _agree_row(scores[0], disagree[0], labels[0], sums[0], counts[0])
         return
-    for i in numba.prange(n):
-        _agree_row(scores[i], disagree[i], labels[i], sums[i], counts[i])
+    for t in numba.prange(n * per_image):
+        i = t // per_image
+        j0 = (t % per_image) * TILE
+        j1 = min(j0 + TILE, p)
+        _agree_row(scores[i, j0:j1], disagree[i, j0:j1], labels[i, j0:j1], sums[t], counts[t])
 
 
 @_njit()
@@ -56,7 +64,7 @@ def _agree_row(
     sums: npt.NDArray[np.float64],
     counts: Int64Array,
 ) -> None:
-    """:func:`agree_sums` of one image (rows of length P and K).
+    """:func:`agree_sums` of one tile (rows of its pixels, and of length K).
 
     The running sum of the current label stays in a register while the
     label does not change (other pixels add 0.0, which changes no sum of

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from segaudit._optional import require
 from segaudit._typing import BoolArray, FloatArray, IntArray
-from segaudit.kernels._protocol import Int64Array, LabelArray
+from segaudit.kernels._protocol import TILE, Int64Array, LabelArray
 
 __all__ = ["agree_sums", "region_flags"]
 
@@ -29,7 +29,7 @@ def agree_sums(
     sums: npt.NDArray[np.float64],
     counts: Int64Array,
 ) -> None:
-    """Add s and count per image and class over agreeing pixels, in pixel order.
+    """Add s and count per tile and class over agreeing pixels, in pixel order.
 
     Examples
     --------
@@ -39,14 +39,18 @@ def agree_sums(
     >>> sums, counts
     (array([[0.9, 0.7]]), array([[1, 1]]))
     """
-    n, k = sums.shape
+    n, p = scores.shape
+    k = sums.shape[1]
+    per_image = (p + TILE - 1) // TILE
+    rows = n * per_image
     agree = ~disagree & ~np.isnan(scores)
     y = np.where(agree, labels, 0).astype(np.int64)
     agree &= (y >= 0) & (y < k)
-    key = np.where(agree, y + (np.arange(n, dtype=np.int64) * k)[:, None], n * k).ravel()
+    tile = np.arange(n, dtype=np.int64)[:, None] * per_image + np.arange(p) // TILE
+    key = np.where(agree, y + tile * k, rows * k).ravel()
     weights = np.where(agree, scores, 0.0).astype(np.float64, copy=False).ravel()
-    sums += np.bincount(key, weights=weights, minlength=n * k + 1)[: n * k].reshape(n, k)
-    counts += np.bincount(key, minlength=n * k + 1)[: n * k].reshape(n, k)
+    sums += np.bincount(key, weights=weights, minlength=rows * k + 1)[: rows * k].reshape(rows, k)
+    counts += np.bincount(key, minlength=rows * k + 1)[: rows * k].reshape(rows, k)
 
 
 def region_flags(
