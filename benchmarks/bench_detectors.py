@@ -255,7 +255,11 @@ def det_regions_confident(
     their a, as many to an agreeing pixel labelled y; or (`strip`, the long strip) it
     has >= 10 pixels, at least 20 of them touching a pixel labelled their a and 20 an
     agreeing pixel labelled y, mean s <= 0.175 t_agree[y] and mean m / t_agree[a] >=
-    0.75 (a wide outline drawn beside both sides for a long way). A 1-pixel region touching both
+    0.75 (a wide outline drawn beside both sides for a long way); or (`strip`, the
+    unlabelled object) it has >= 10 pixels, none touching a pixel labelled their a, at
+    least sqrt(size) of them touching an agreeing pixel labelled y, mean s <= 0.2
+    t_agree[y] and mean m / t_agree[a] >= 0.45 (an object the labels leave out, inside
+    its surroundings' label). A 1-pixel region touching both
     (a border flip of the model's own) is never flagged. With `trim` > 0 (the part
     rule, the library's rule 4, see BENCHMARKS.md "Detection rules, third pass";
     0 turns it off): in a flagged region of
@@ -311,6 +315,15 @@ def _keep_regions(
             & (np.minimum(touch_a, touch_y) >= 20)
             & (mean_s <= 0.2 * mean_t * (0.175 / 0.2))
             & (reg.mean(x.m / x.t_agree[x.a]) >= 0.75)
+        )
+        # the unlabelled object: no pixel labelled its predicted class beside it, its
+        # label around it (agreeing pixels along at least sqrt(size) of its pixels)
+        keep |= (
+            (reg.n >= 10)
+            & (touch_a == 0)
+            & (touch_y >= np.sqrt(reg.n))
+            & (mean_s <= 0.2 * mean_t)
+            & (reg.mean(x.m / x.t_agree[x.a]) >= 0.45)
         )
     if flip:
         keep &= ~((reg.n <= 1) & (reg.mean(near_a) >= 1) & (reg.mean(near_y) >= 1))

@@ -27,6 +27,8 @@ from segaudit.engine._detect import (
     STRIP_SIZE,
     STRIP_TOUCH,
     TRIM_LEAN,
+    UNLABELLED_LEAN,
+    UNLABELLED_TOUCH,
 )
 from segaudit.evaluate import make_scenes, score_detection
 from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
@@ -145,12 +147,20 @@ def _decide(regions, cand, y, yc, valid, a, s, m, t_agree, shape_rules=True):
         & (touch_a >= LONG_STRIP_TOUCH)
         & (touch_y >= LONG_STRIP_TOUCH)
     )
+    # the unlabelled object: nothing labelled a beside it, agreeing pixels of y around it
+    unlabelled = (
+        (size >= STRIP_SIZE)
+        & (mean_s <= strip_floor)
+        & (mean_lean >= UNLABELLED_LEAN)
+        & (touch_a == 0)
+        & (touch_y >= UNLABELLED_TOUCH * np.sqrt(size))
+    )
     implausible = mean_s <= IMPLAUSIBLE_RATIO * t_agree[label_of]
     # the confident rule's bound, computed as the kernels do
     sure = (share >= CONFIDENT_SHARE) & (mean_s <= strip_floor * (CONFIDENT_RATIO / STRIP_RATIO))
     flag = sure | implausible
     if shape_rules:
-        flag |= strip | long_strip
+        flag |= strip | long_strip | unlabelled
         # a border flip of the model's own: a tiny region, every pixel touching both sides
         flag &= ~((size <= FLIP_SIZE) & (touch_a == size) & (touch_y == size))
     flag[0] = False
@@ -416,6 +426,9 @@ def _region_inputs(rng, n, h, w, k, density, blob):
         rng.integers(1, 3),
         0.5 + rng.random() * 1.5,
         rng.random() * 0.5,
+        # the unlabelled object: touches of y over the square root of the size, lean
+        rng.random() * 2,
+        rng.random() * 0.8,
     ]
     strip = np.array(strip, dtype=np.float64)
     image = labels.reshape(n, -1).astype(np.uint8)
@@ -486,10 +499,18 @@ def test_region_flags_compiled_equals_numpy_hypothesis():
         # more touches than any region has): a subset
         short = both([*limits[:5], 0.0])
         np.testing.assert_array_equal(both(limits[:5]), short)
-        np.testing.assert_array_equal(both([*limits[:5], 0.0, np.inf, *limits[7:]]), short)
+        np.testing.assert_array_equal(both([*limits[:5], 0.0, np.inf, *limits[7:9]]), short)
         assert not (short & ~whole).any()
         if (whole & ~short).any():
             fired.append(seed)
+        # the unlabelled object off (no limits from the tenth on, or an infinite touch
+        # factor): a subset, the long strip still on
+        seen = both([*limits[:5], 0.0, *limits[6:9]])
+        np.testing.assert_array_equal(both([*limits[:9], np.inf, limits[10]]), both(limits[:9]))
+        np.testing.assert_array_equal(both([*limits[:5], 0.0, *limits[6:9], np.inf, 1.0]), seen)
+        assert not (short & ~seen).any() and not (seen & ~whole).any()
+        if (whole & ~seen).any():
+            hidden.append(seed)
         # the strip rules off (no region is that large): a subset
         without = both([np.inf, 0.0, 0.0, *limits[3:5], 0.0, *limits[6:]])
         assert not (without & ~short).any()
@@ -500,8 +521,10 @@ def test_region_flags_compiled_equals_numpy_hypothesis():
             np.testing.assert_array_equal(with_flips, whole)
 
     fired = []  # the examples where the long strip flags regions the other rules leave
+    hidden = []  # ... where the unlabelled object does
     check()
     assert len(set(fired)) >= 3, fired  # small inputs: few hold a long strip
+    assert len(set(hidden)) >= 3, hidden
 
 
 def test_region_flags_long_strip_compiled_equals_numpy():
@@ -772,6 +795,57 @@ def test_long_strip_rule_leaves_a_strip_where_the_label_keeps_its_share(kernel):
     s_short = np.full(short.shape, 0.15)
     m_short, a_short = np.full(short.shape, 0.8), np.zeros(short.shape, np.int64)
     assert not _one_image_mask(small, short, s_short, m_short, a_short, t).any()
+
+
+def _unlabelled_scene():
+    """Background 0 everywhere in the labels; the model sees a 6x6 object of class 2
+    (the candidates), unsure: s = 0.15, m = 0.5 (below t~_2 and STRIP_LEAN t~_2)."""
+    labels = np.zeros((14, 14), np.int64)
+    blob = np.zeros(labels.shape, bool)
+    blob[4:10, 4:10] = True
+    s, m, a = np.full(blob.shape, 0.15), np.full(blob.shape, 0.5), np.full(blob.shape, 2)
+    return labels, blob, s, m, a
+
+
+def test_unlabelled_object_rule_flags_an_object_left_out_of_the_labels(kernel, monkeypatch):
+    labels, blob, s, m, a = _unlabelled_scene()
+    t = [0.9, 0.9, 0.9]
+    assert IMPLAUSIBLE_RATIO * t[0] < 0.15 <= STRIP_RATIO * t[0]
+    assert UNLABELLED_LEAN <= 0.5 / t[2] < STRIP_LEAN and t[2] > 0.5
+    # 20 of its 36 pixels touch agreeing background, none a pixel labelled 2
+    assert UNLABELLED_TOUCH * np.sqrt(36) <= 20 and blob.sum() >= STRIP_SIZE
+    np.testing.assert_array_equal(_one_image_mask(labels, blob, s, m, a, t), blob)
+    # the other rules alone leave it: only the unlabelled object flags it
+    monkeypatch.setattr("segaudit.engine._detect.UNLABELLED_TOUCH", np.inf)
+    assert not _one_image_mask(labels, blob, s, m, a, t).any()
+
+
+def test_unlabelled_object_rule_leaves_what_is_outlined_or_unsure(kernel):
+    labels, blob, s, m, a = _unlabelled_scene()
+    t = [0.9, 0.9, 0.9]
+    # a column labelled 2 beside it: the labels have something of its class there
+    beside = labels.copy()
+    beside[4:10, 10] = 2
+    assert not _one_image_mask(beside, blob, s, m, a, t).any()
+    # the label keeps more than STRIP_RATIO of its usual confidence
+    assert not _one_image_mask(labels, blob, np.full(blob.shape, 0.19), m, a, t).any()
+    assert STRIP_RATIO * t[0] < 0.19
+    # the model leans on 2 less than UNLABELLED_LEAN
+    assert not _one_image_mask(labels, blob, s, np.full(blob.shape, 0.35), a, t).any()
+    assert 0.35 / t[2] < UNLABELLED_LEAN
+    # smaller than STRIP_SIZE (3x3)
+    small = np.zeros(blob.shape, bool)
+    small[4:7, 4:7] = True
+    assert small.sum() < STRIP_SIZE
+    assert not _one_image_mask(labels, small, s, m, a, t).any()
+    # nearly the whole image (6 x 13 of 6 x 14): only the 6 pixels of its last column
+    # touch agreeing background, fewer than sqrt(78)
+    wide_labels = np.zeros((6, 14), np.int64)
+    wide = np.ones(wide_labels.shape, bool)
+    wide[:, 13] = False
+    assert UNLABELLED_TOUCH * np.sqrt(wide.sum()) > 6
+    full = (np.full(wide.shape, 0.15), np.full(wide.shape, 0.5), np.full(wide.shape, 2))
+    assert not _one_image_mask(wide_labels, wide, *full, t).any()
 
 
 def test_one_pixel_border_flip_of_the_model_is_not_flagged(kernel):

@@ -227,5 +227,8 @@ def test_median_of_three_models_beats_one():
     )
     single = score_detection(one, scenes.truth, **kw)
     median = score_detection(three, scenes.truth, **kw)
-    assert median.pixel_f1 > single.pixel_f1 + 0.05, (median.pixel_f1, single.pixel_f1)
+    # the median of three closes at least half of one model's gap to a perfect F1
+    # (one model alone is at 0.96 here: a fixed margin would soon be out of reach)
+    gap_single, gap_median = 1 - single.pixel_f1, 1 - median.pixel_f1
+    assert gap_median <= 0.5 * gap_single, (median.pixel_f1, single.pixel_f1)
     assert median.pixel_precision > single.pixel_precision

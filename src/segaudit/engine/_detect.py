@@ -36,8 +36,14 @@ not per pixel, from the same one-read summary:
    :data:`STRIP_SIZE` pixels, at least :data:`LONG_STRIP_TOUCH` of them
    4-adjacent to a pixel labelled their a and as many to an agreeing pixel
    labelled y, mean s at most :data:`LONG_STRIP_RATIO` times ``t~_y`` and mean
-   ``m / t~_a`` at least :data:`LONG_STRIP_LEAN`. A model's own mistake on a
-   whole object touches no agreeing pixel of its label, so the strip rules
+   ``m / t~_a`` at least :data:`LONG_STRIP_LEAN`; or when it is an object the
+   labels leave out (drawn in its surroundings' label: a missed object): at
+   least :data:`STRIP_SIZE` pixels, none 4-adjacent to a pixel labelled their
+   a, at least :data:`UNLABELLED_TOUCH` times the square root of its size
+   4-adjacent to an agreeing pixel labelled y, mean s at most
+   :data:`STRIP_RATIO` times ``t~_y`` and mean ``m / t~_a`` at least
+   :data:`UNLABELLED_LEAN`. A model's own mistake on a
+   whole object touches no agreeing pixel of its label, so the shape rules
    leave it out. A region of at most :data:`FLIP_SIZE` pixels that all touch
    both a pixel labelled their a and an agreeing one labelled y is the
    model's own border flip, never flagged.
@@ -97,6 +103,8 @@ __all__ = [
     "STRIP_SIZE",
     "STRIP_TOUCH",
     "TRIM_LEAN",
+    "UNLABELLED_LEAN",
+    "UNLABELLED_TOUCH",
     "agree_thresholds",
     "agreeing_sums",
     "candidate_regions",
@@ -139,6 +147,12 @@ LONG_STRIP_RATIO = 0.175
 
 LONG_STRIP_LEAN = 0.75
 """...and mean ``m / t~_a`` at least this (the long strip's pixels, at least :data:`STRIP_SIZE`)."""
+
+UNLABELLED_TOUCH = 1.0
+"""...or when, touching no pixel labelled a, this times the square root of its size touch y,"""
+
+UNLABELLED_LEAN = 0.45
+"""...with mean self-confidence at most :data:`STRIP_RATIO` ``t~_y`` and mean ``m / t~_a`` this."""
 
 FLIP_SIZE = 1
 """A region of at most this many pixels, all next to both of those, is the model's border flip."""
@@ -387,6 +401,8 @@ def candidate_regions(
                 LONG_STRIP_TOUCH,
                 LONG_STRIP_RATIO / STRIP_RATIO,  # the long strip's bound, as the confident's
                 LONG_STRIP_LEAN,
+                UNLABELLED_TOUCH,
+                UNLABELLED_LEAN,
             ],
             dtype=np.float64,
         ),

@@ -163,6 +163,8 @@ class Kernels(Protocol):
         touch share and lean, the flip's size, and the confident rule's bound on
         mean s as a multiple of `strip_floor`; ``strip[5]`` (optional) the part
         rule's lean; ``strip[6:9]`` (optional) the long strip's touch count,
-        bound on mean s (as a multiple of `strip_floor`) and lean. See
+        bound on mean s (as a multiple of `strip_floor`) and lean;
+        ``strip[9:11]`` (optional) the unlabelled object's touch factor (of the
+        square root of its size) and lean. See
         :func:`segaudit.kernels._regions_numba.region_flags`.
         """

@@ -314,6 +314,10 @@ def _image_flags(
     long_touch = strip[6] if strip.shape[0] > 8 else np.inf
     long_ratio = strip[7] if strip.shape[0] > 8 else 0.0
     long_lean = strip[8] if strip.shape[0] > 8 else np.inf
+    # the unlabelled object (optional; none without it): touches as a multiple of
+    # the square root of the size, a lean
+    hidden_touch = strip[9] if strip.shape[0] > 10 else np.inf
+    hidden_lean = strip[10] if strip.shape[0] > 10 else np.inf
     for t in range(nr):  # without branches
         j = roots[t]
         n = np.float64(size[j])
@@ -325,8 +329,9 @@ def _image_flags(
         )
         maybe_strip = (n >= strip[0]) & (mean_s <= strip_floor[y]) & (lean >= strip[2])
         maybe_long = (n >= strip[0]) & (mean_s <= strip_floor[y] * long_ratio) & (lean >= long_lean)
+        maybe_hidden = (n >= strip[0]) & (mean_s <= strip_floor[y]) & (lean >= hidden_lean)
         flag[j] = base
-        want = (base & (n <= strip[3])) | (~base & (maybe_strip | maybe_long))
+        want = (base & (n <= strip[3])) | (~base & (maybe_strip | maybe_long | maybe_hidden))
         need[j] = want
         todo[m] = j
         m += want
@@ -357,7 +362,14 @@ def _image_flags(
                 & (near_a[j] >= long_touch)
                 & (near_y[j] >= long_touch)
             )
-            flag[j] = ~flip & (flag[j] | along | long)
+            hidden = (
+                (n >= strip[0])
+                & (mean_s <= strip_floor[y])
+                & (lean >= hidden_lean)
+                & (near_a[j] == 0)
+                & (near_y[j] >= hidden_touch * np.sqrt(n))
+            )
+            flag[j] = ~flip & (flag[j] | along | long | hidden)
     # a flagged region whose candidates the model assigns to several classes:
     # its parts of one predicted class are decided alone (see region_flags)
     trim = strip[5] if strip.shape[0] > 5 else -np.inf
@@ -498,8 +510,13 @@ def region_flags(
     least ``strip[0]`` pixels, at least ``strip[6]`` of them 4-adjacent to a
     pixel labelled their a and as many to a non-candidate pixel labelled y,
     mean s at most ``strip_floor[y] * strip[7]`` and mean ``m / t~_a`` at
-    least ``strip[8]``. The 4-neighbours are counted only for the regions
-    that one of the two strip rules' other bounds (or a flip) leaves open.
+    least ``strip[8]``; or it is an object the labels leave out (optional,
+    ``strip[9:11]``; none without them): at least ``strip[0]`` pixels, none
+    4-adjacent to a pixel labelled their a, at least ``strip[9]`` times the
+    square root of its size 4-adjacent to a non-candidate pixel labelled y,
+    mean s at most ``strip_floor[y]`` and mean ``m / t~_a`` at least
+    ``strip[10]``. The 4-neighbours are counted only for the regions that
+    one of the shape rules' other bounds (or a flip) leaves open.
     A region of at most ``strip[3]`` pixels that all touch both (a border
     flip of the model's own) is never flagged. In a flagged region whose
     candidates have several predicted classes, its parts (its candidates of

@@ -181,6 +181,14 @@ def _decide(
             & (near_a >= strip[6])
             & (near_y >= strip[6])
         )
+    if strip.shape[0] > 10:  # the unlabelled object: nothing labelled a beside it, y around it
+        along |= (
+            (size >= strip[0])
+            & (mean_s <= strip_floor[label_of])
+            & (mean_lean >= strip[10])
+            & (near_a == 0)
+            & (near_y >= strip[9] * np.sqrt(size))
+        )
     flip = (size <= strip[3]) & (near_a == size) & (near_y == size)
     sure_enough = (sure >= share) & (mean_s <= strip_floor[label_of] * strip[4])
     flag: npt.NDArray[np.bool_] = (sure_enough | (mean_s <= floor[label_of]) | along) & ~flip
