@@ -822,6 +822,44 @@ def test_selection_kernels_are_twins(data, choice):
         np.testing.assert_array_equal(*masks)
 
 
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
+@pytest.mark.parametrize("size", [2 * _numba.CHUNK, _numba.POOL_CHUNKS * _numba.CHUNK + 123])
+def test_selection_kernels_are_twins_over_several_chunks(dtype, size):
+    # the compiled kernels split keys into CHUNK-sized pieces, run in parallel
+    # from POOL_CHUNKS pieces on; a bucket that spans the pieces, a limit that
+    # cuts it and a tie group across their borders come out as from the twins
+    rng = np.random.default_rng(size)
+    nbits = 8 * np.dtype(dtype).itemsize
+    keys = rng.integers(0, 1 << 20, size=size).astype(dtype) << dtype(nbits - 20)
+    keys[_numba.CHUNK - 5 : _numba.CHUNK + 5] = keys[0]  # ties across a border
+    pick = int(keys[0])
+    for shift in (nbits, nbits - 16):
+        prefix = np.uint64(pick >> shift) if shift < 64 else np.uint64(0)
+        for nchunks in (1, 2, 3):
+            np.testing.assert_array_equal(
+                _numba.key_histogram(keys, prefix, shift, nchunks),
+                _numpy.key_histogram(keys, prefix, shift, 1),
+            )
+        bucket = int(_numpy.key_histogram(keys, np.uint64(0), nbits, 1)[pick >> (nbits - 16)])
+        for limit in (bucket, bucket // 2, 1):
+            got = _numba.gather_bucket(keys, prefix, shift, 11, limit)
+            want = _numpy.gather_bucket(keys, prefix, shift, 11, limit)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            assert got[0].size == min(
+                limit, (keys >> dtype(shift) == prefix).sum() if shift < 64 else size
+            )
+    for cut_index in (_numba.CHUNK, size + 20):
+        for use_mask in (True, False):
+            masks = [np.arange(size) % 3 != 0 for _ in range(2)]
+            for mask, kernels in zip(masks, (_numba, _numpy), strict=True):
+                kernels.compose_mask(
+                    keys, np.uint64(pick), np.int64(cut_index), np.int64(4), mask, use_mask
+                )
+            np.testing.assert_array_equal(*masks)
+            assert masks[0].any() and not masks[0].all()
+
+
 def test_every_compiled_kernel_has_a_numpy_twin():
     assert set(_numba.__all__) == set(_numpy.__all__)
     for name in _numba.__all__:

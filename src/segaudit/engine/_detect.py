@@ -86,7 +86,7 @@ from segaudit.engine._accumulate import FLOAT_TOLERANCE
 from segaudit.engine._exact import ClassSums
 from segaudit.engine._scores import flagged_per_image
 from segaudit.kernels._choice import get_kernels
-from segaudit.kernels._protocol import TILE, Kernels
+from segaudit.kernels._protocol import Kernels, tiles_per_image
 
 __all__ = [
     "CONFIDENT_RATIO",
@@ -221,7 +221,7 @@ def agreeing_sums(
     """
     n = scores.shape[0]
     pixels = scores.size // n if n else 0
-    rows = n * ((pixels + TILE - 1) // TILE)
+    rows = n * tiles_per_image(pixels)
     sums = np.zeros((rows, num_classes), dtype=np.float64)
     counts = np.zeros((rows, num_classes), dtype=np.int64)
     if rows:

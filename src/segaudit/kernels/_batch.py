@@ -17,6 +17,7 @@ from segaudit.kernels._protocol import (
     Kernels,
     LabelArray,
     UIntArray,
+    tiles_per_image,
 )
 
 __all__ = [
@@ -233,7 +234,7 @@ def summarise_batch(
         disagree_out = np.empty((n, p), dtype=np.bool_)
     keep_argmax = argmax_out is not None
     a_out = argmax_out if argmax_out is not None else np.empty((1, 1), dtype=np.int32)
-    tiles = n * ((p + TILE - 1) // TILE)
+    tiles = n * tiles_per_image(p)
     values = _kernel_values(probs)
     scratch = scratch or Scratch()
     m_dis = scratch.get("m", tiles * TILE, scores_out.dtype)
@@ -297,7 +298,7 @@ def score_batch(
     errors, without argmax, disagreement or class sums. Returns the largest
     ``|sum_k p_k(x) - 1|``.
     """
-    tiles = probs.shape[0] * ((probs.shape[2] + TILE - 1) // TILE)
+    tiles = probs.shape[0] * tiles_per_image(probs.shape[2])
     maxdev = np.zeros(tiles, dtype=np.float64)
     errors = np.zeros((tiles, 3), dtype=np.int64)
     values = _kernel_values(probs)
@@ -340,10 +341,10 @@ def _raise_first_error(
     if not bad.size:
         return
     p = probs.shape[2]
-    tiles_per_image = (p + TILE - 1) // TILE
-    first = min(bad, key=lambda t: (t // tiles_per_image, errors[t, 1]))
+    per_image = tiles_per_image(p)
+    first = min(bad, key=lambda t: (t // per_image, errors[t, 1]))
     code, j, cls = (int(v) for v in errors[first])
-    img = first // tiles_per_image
+    img = first // per_image
     w = shape_hw[1]
     loc = f"image {image_offset + img}, row {j // w}, column {j % w}{where}"
     if code == ERR_LABEL:

@@ -37,6 +37,7 @@ from segaudit.kernels._protocol import (
     LabelArray,
     ScalarT,
     UIntArray,
+    tiles_per_image,
 )
 from segaudit.kernels._regions_numba import agree_sums as agree_sums
 from segaudit.kernels._regions_numba import region_flags as region_flags
@@ -55,6 +56,7 @@ __all__ = [
     "summarise",
 ]
 
+_tiles_per_image = _njit()(tiles_per_image)
 _OK, _VOID, _BAD_LABEL = 0, 1, 2
 (_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13) = EXP_COEFFS
 _MAGIC_BITS = np.int64(np.float64(MAGIC).view(np.int64))
@@ -309,10 +311,10 @@ def summarise(
     inner loops run over contiguous memory and vectorise.
     """
     n, k_total, p_total = probs.shape
-    tiles_per_image = (p_total + TILE - 1) // TILE
-    for t in numba.prange(n * tiles_per_image):
-        img = t // tiles_per_image
-        j0 = (t % tiles_per_image) * TILE
+    per_image = _tiles_per_image(p_total)
+    for t in numba.prange(n * per_image):
+        img = t // per_image
+        j0 = (t % per_image) * TILE
         size = min(j0 + TILE, p_total) - j0
         # Row views indexed from 0 keep numba from emitting wraparound checks
         # (which stop LLVM from vectorising); jj below is never negative.
@@ -457,10 +459,10 @@ def self_confidence(
     only adds them up (four planes per pass) and checks their sign bits.
     """
     n, k_total, p_total = probs.shape
-    tiles_per_image = (p_total + TILE - 1) // TILE
-    for t in numba.prange(n * tiles_per_image):
-        img = t // tiles_per_image
-        j0 = (t % tiles_per_image) * TILE
+    per_image = _tiles_per_image(p_total)
+    for t in numba.prange(n * per_image):
+        img = t // per_image
+        j0 = (t % per_image) * TILE
         size = min(j0 + TILE, p_total) - j0
         lab = labels[img, j0 : j0 + size]
         s_row = s_out[img, j0 : j0 + size]
@@ -506,6 +508,13 @@ def self_confidence(
 
 
 CHUNK = 1 << 18  # keys per parallel chunk of the selection helpers
+POOL_CHUNKS = 4
+"""The selection kernels use the thread pool from this many chunks (1M keys) on.
+
+Below it they run in the calling thread: a chunk takes a fraction of a
+millisecond there, less than waking the pool costs, and when another thread
+keeps a core busy (the scan's reader) a parallel region waits for both.
+"""
 
 
 @_njit()
@@ -514,66 +523,146 @@ def _chunks(size: int) -> int:
     return (size + CHUNK - 1) // CHUNK
 
 
+# The selection kernels are plain compiled functions that hand pieces of the
+# keys to a `prange` loop only when there are many: each piece goes to a plain
+# compiled function, which LLVM vectorises. The same loop written inside a
+# `prange` body, or a plain call placed in a parallel function next to the
+# arrays it allocates, ran five to ten times slower (slower than one thread).
+
+
+@_njit()
+def _count_digits(keys: UIntArray, prefix: np.uint64, shift: int, row: Int64Array) -> None:
+    """Add to `row` the digit below `shift` of each key whose bits above `shift` equal `prefix`."""
+    low = np.uint64(shift - 16)
+    high = np.uint64(min(shift, 63))  # every key is in the bucket at shift 64
+    every = shift == 64
+    for i in range(keys.shape[0]):
+        key = np.uint64(keys[i])
+        if every | ((key >> high) == prefix):
+            row[(key >> low) & np.uint64(0xFFFF)] += 1
+
+
 @_njit(parallel=True)
+def _count_digits_pieces(keys: UIntArray, prefix: np.uint64, shift: int, rows: Int64Array) -> None:
+    """:func:`_count_digits` of ``rows.shape[0]`` contiguous pieces, one row each, in parallel."""
+    size = keys.shape[0]
+    pieces = rows.shape[0]
+    step = (size + pieces - 1) // pieces
+    for c in numba.prange(pieces):
+        _count_digits(keys[c * step : min(size, (c + 1) * step)], prefix, shift, rows[c])
+
+
+@_njit()
 def key_histogram(keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int) -> Int64Array:
     """Count the next 16-bit digit of the keys whose bits above `shift` equal `prefix`.
 
     Keys are flat unsigned ints; the digit is ``(key >> (shift - 16)) & 0xFFFF``.
-    `nchunks` contiguous pieces (one per thread) are counted in parallel, each
-    into its own row, then the rows are added.
+    Up to `nchunks` contiguous pieces (one per thread) are counted in
+    parallel, each into its own row, then the rows are added; fewer keys than
+    :data:`POOL_CHUNKS` chunks are counted in the calling thread.
     """
-    size = keys.shape[0]
-    pieces = max(1, min(nchunks, _chunks(size)))
-    step = (size + pieces - 1) // pieces
+    pieces = max(1, min(nchunks, _chunks(keys.shape[0])))
+    pieces = pieces if _chunks(keys.shape[0]) >= POOL_CHUNKS else 1
     rows = np.zeros((pieces, 65536), dtype=np.int64)
-    low = np.uint64(shift - 16)
-    for c in numba.prange(pieces):
-        row = rows[c]
-        for i in range(c * step, min(size, (c + 1) * step)):
-            key = np.uint64(keys[i])
-            if shift == 64 or (key >> np.uint64(shift)) == prefix:
-                row[(key >> low) & np.uint64(0xFFFF)] += 1
+    if pieces == 1:
+        row: Int64Array = rows[0]
+        _count_digits(keys, prefix, shift, row)
+        return row
+    _count_digits_pieces(keys, prefix, shift, rows)
     total: Int64Array = rows.sum(axis=0)
     return total
 
 
 @_njit()
-def _in_bucket(key: np.uint32 | np.uint64, prefix: np.uint64, shift: int) -> bool:
-    """Tell whether `key`'s bits above `shift` equal `prefix` (always, at shift 64)."""
-    return shift == 64 or (np.uint64(key) >> np.uint64(shift)) == prefix
+def _bucket_size(keys: UIntArray, prefix: np.uint64, shift: int) -> int:
+    """Count the keys whose bits above `shift` equal `prefix` (all of them at shift 64)."""
+    n: int = keys.shape[0]
+    if shift == 64:
+        return n
+    high = np.uint64(shift)
+    n = 0
+    for i in range(keys.shape[0]):
+        n += (np.uint64(keys[i]) >> high) == prefix
+    return n
+
+
+@_njit()
+def _fill_bucket(
+    keys: UIntArray,
+    prefix: np.uint64,
+    shift: int,
+    base: int,
+    out_k: npt.NDArray[np.uint64],
+    out_i: Int64Array,
+    pos: int,
+) -> None:
+    """Write the keys in the bucket and their indices (offset by `base`) from ``out_k[pos]`` on."""
+    high = np.uint64(min(shift, 63))
+    every = shift == 64
+    total = out_k.shape[0]
+    for i in range(keys.shape[0]):
+        if pos >= total:
+            break
+        key = np.uint64(keys[i])
+        if every | ((key >> high) == prefix):
+            out_k[pos] = key
+            out_i[pos] = base + i
+            pos += 1
 
 
 @_njit(parallel=True)
+def _bucket_sizes(keys: UIntArray, prefix: np.uint64, shift: int, found: Int64Array) -> None:
+    """``found[c + 1]`` = :func:`_bucket_size` of chunk c, the chunks in parallel."""
+    size = keys.shape[0]
+    for c in numba.prange(found.shape[0] - 1):
+        lo = c * CHUNK
+        found[c + 1] = _bucket_size(keys[lo : min(size, lo + CHUNK)], prefix, shift)
+
+
+@_njit(parallel=True)
+def _fill_buckets(
+    keys: UIntArray,
+    prefix: np.uint64,
+    shift: int,
+    base: int,
+    out_k: npt.NDArray[np.uint64],
+    out_i: Int64Array,
+    starts: Int64Array,
+) -> None:
+    """:func:`_fill_bucket` of each chunk c from ``starts[c]`` on, the chunks in parallel."""
+    size = keys.shape[0]
+    for c in numba.prange(starts.shape[0] - 1):
+        lo = c * CHUNK
+        _fill_bucket(
+            keys[lo : min(size, lo + CHUNK)], prefix, shift, base + lo, out_k, out_i, starts[c]
+        )
+
+
+@_njit()
 def gather_bucket(
     keys: UIntArray, prefix: np.uint64, shift: int, base: int, limit: int
 ) -> tuple[npt.NDArray[np.uint64], Int64Array]:
     """Gather the keys whose bits above `shift` equal `prefix`, with their indices.
 
     Indices are offset by `base` and come in index order; at most `limit`.
-    Chunks are counted in parallel, then filled in parallel at their offsets.
+    Chunks are counted in parallel, then filled in parallel at their offsets
+    (fewer than :data:`POOL_CHUNKS`: in the calling thread).
     """
-    size = keys.shape[0]
-    pieces = _chunks(size)
+    pieces = _chunks(keys.shape[0])
     found = np.zeros(pieces + 1, dtype=np.int64)
-    for c in numba.prange(pieces):
-        n = 0
-        for i in range(c * CHUNK, min(size, (c + 1) * CHUNK)):
-            n += _in_bucket(keys[i], prefix, shift)
-        found[c + 1] = n
+    pool = pieces >= POOL_CHUNKS
+    if pool:
+        _bucket_sizes(keys, prefix, shift, found)
+    else:
+        found[-1] = _bucket_size(keys, prefix, shift)
     starts = np.cumsum(found)
     total = min(starts[-1], limit)
     out_k = np.empty(total, dtype=np.uint64)
     out_i = np.empty(total, dtype=np.int64)
-    for c in numba.prange(pieces):
-        pos = starts[c]
-        for i in range(c * CHUNK, min(size, (c + 1) * CHUNK)):
-            if pos >= total:
-                break
-            key = keys[i]
-            if _in_bucket(key, prefix, shift):
-                out_k[pos] = np.uint64(key)
-                out_i[pos] = base + i
-                pos += 1
+    if pool:
+        _fill_buckets(keys, prefix, shift, base, out_k, out_i, starts)
+    else:
+        _fill_bucket(keys, prefix, shift, base, out_k, out_i, 0)
     return out_k, out_i
 
 
@@ -615,7 +704,41 @@ def count_above(max_prob: FloatArray, argmax: IntArray, adjusted: FloatArray) ->
     return total
 
 
+@_njit()
+def _compose_piece(
+    keys: UIntArray,
+    cut_key: np.uint64,
+    cut_index: np.int64,
+    base: np.int64,
+    mask: BoolArray,
+    use_mask: bool,
+) -> None:
+    """:func:`compose_mask` of one piece, without branches (so that it vectorises)."""
+    keep = not use_mask
+    for i in range(keys.shape[0]):
+        key = np.uint64(keys[i])
+        below = (key < cut_key) | ((key == cut_key) & (base + i <= cut_index))
+        mask[i] = (mask[i] | keep) & below
+
+
 @_njit(parallel=True)
+def _compose_pieces(
+    keys: UIntArray,
+    cut_key: np.uint64,
+    cut_index: np.int64,
+    base: np.int64,
+    mask: BoolArray,
+    use_mask: bool,
+) -> None:
+    """:func:`_compose_piece` of each chunk, in parallel."""
+    size = keys.shape[0]
+    for c in numba.prange(_chunks(size)):
+        lo = c * CHUNK
+        hi = min(size, lo + CHUNK)
+        _compose_piece(keys[lo:hi], cut_key, cut_index, base + lo, mask[lo:hi], use_mask)
+
+
+@_njit()
 def compose_mask(
     keys: UIntArray,
     cut_key: np.uint64,
@@ -624,16 +747,14 @@ def compose_mask(
     mask: BoolArray,
     use_mask: bool,
 ) -> None:
-    """Set ``mask[i] = (use_mask ? mask[i] : True) and (key, base + i) <= cutoff``."""
-    size = keys.shape[0]
-    for c in numba.prange(_chunks(size)):
-        for i in range(c * CHUNK, min(size, (c + 1) * CHUNK)):
-            key = np.uint64(keys[i])
-            below = key < cut_key or (key == cut_key and base + i <= cut_index)
-            if use_mask:
-                mask[i] = mask[i] and below
-            else:
-                mask[i] = below
+    """Set ``mask[i] = (use_mask ? mask[i] : True) and (key, base + i) <= cutoff``.
+
+    Chunks in parallel; fewer than :data:`POOL_CHUNKS` in the calling thread.
+    """
+    if _chunks(keys.shape[0]) < POOL_CHUNKS:
+        _compose_piece(keys, cut_key, cut_index, base, mask, use_mask)
+    else:
+        _compose_pieces(keys, cut_key, cut_index, base, mask, use_mask)
 
 
 @_njit()

@@ -34,6 +34,7 @@ from segaudit.kernels._protocol import (
     LabelArray,
     ScalarT,
     UIntArray,
+    tiles_per_image,
 )
 from segaudit.kernels._regions_numpy import agree_sums as agree_sums
 from segaudit.kernels._regions_numpy import region_flags as region_flags
@@ -79,7 +80,7 @@ def summarise(
     if probs.dtype == np.uint16:  # float16 values, passed as their bits
         probs = probs.view(np.float16)
     n, _, p_total = probs.shape
-    tiles = (p_total + TILE - 1) // TILE
+    tiles = tiles_per_image(p_total)
     errors[:, 0] = ERR_NONE
     lab = np.asarray(labels)
     yi = lab.astype(np.int64)

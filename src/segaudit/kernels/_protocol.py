@@ -26,10 +26,20 @@ __all__ = [
     "LabelArray",
     "ScalarT",
     "UIntArray",
+    "tiles_per_image",
 ]
 
 TILE = 4096
 """Pixels per tile: per-tile class sums make the totals independent of batching."""
+
+
+def tiles_per_image(pixels: int) -> int:
+    """Count the tiles of :data:`TILE` pixels that cover an image of `pixels` pixels.
+
+    The compiled kernels call it compiled (``_jit.njit`` of this function).
+    """
+    return (pixels + TILE - 1) // TILE
+
 
 ERR_NONE = 0
 ERR_LABEL = 1

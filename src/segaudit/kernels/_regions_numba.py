@@ -22,9 +22,11 @@ import numpy.typing as npt
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._jit import njit as _njit
-from segaudit.kernels._protocol import TILE, Int64Array, LabelArray
+from segaudit.kernels._protocol import TILE, Int64Array, LabelArray, tiles_per_image
 
 __all__ = ["agree_sums", "region_flags"]
+
+_tiles_per_image = _njit()(tiles_per_image)
 
 
 @_njit(parallel=True)
@@ -45,7 +47,7 @@ def agree_sums(
     label outside ``0..K-1`` is skipped.
     """
     n, p = scores.shape
-    per_image = (p + TILE - 1) // TILE
+    per_image = _tiles_per_image(p)
     if n * per_image == 1:  # one tile: the calling thread (waking the pool costs more)
         _agree_row(scores[0], disagree[0], labels[0], sums[0], counts[0])
         return
@@ -306,6 +308,9 @@ def _image_flags(
     # (the costly part) only for regions that a strip or a flip could change
     flag = np.empty(d, dtype=np.bool_)  # set (and read) for roots only
     need = np.empty(d, dtype=np.bool_)
+    # per root, the shape rules whose bounds on size, mean s and lean hold:
+    # bit 1 the strip, 2 the long strip, 4 the unlabelled object
+    shape = np.empty(d, dtype=np.int8)
     todo = np.empty(nr + 1, dtype=np.int64)  # the roots that need their neighbours counted
     mixed = np.empty(nr + 1, dtype=np.int64)  # the roots of several predicted classes
     m = 0
@@ -331,6 +336,7 @@ def _image_flags(
         maybe_long = (n >= strip[0]) & (mean_s <= strip_floor[y] * long_ratio) & (lean >= long_lean)
         maybe_hidden = (n >= strip[0]) & (mean_s <= strip_floor[y]) & (lean >= hidden_lean)
         flag[j] = base
+        shape[j] = maybe_strip | (maybe_long << 1) | (maybe_hidden << 2)
         want = (base & (n <= strip[3])) | (~base & (maybe_strip | maybe_long | maybe_hidden))
         need[j] = want
         todo[m] = j
@@ -341,33 +347,15 @@ def _image_flags(
         near_a, near_y = _touches(
             cand, width, given, labels, predicted, where, column, parent, need
         )
-        for t in range(m):  # the shape rules, decided again with the counts
+        for t in range(m):  # the shape rules, decided with the counts
             j = todo[t]
             n = np.float64(size[j])
-            y = labels[j]
-            mean_s = total[j] / n
-            lean = leaning[j] / n
+            bounds = shape[j]
             flip = (n <= strip[3]) & (near_a[j] == size[j]) & (near_y[j] == size[j])
-            along = (
-                (n >= strip[0])
-                & (mean_s <= strip_floor[y])
-                & (lean >= strip[2])
-                & (near_a[j] >= strip[1] * n)
-                & (near_y[j] >= strip[1] * n)
-            )
-            long = (
-                (n >= strip[0])
-                & (mean_s <= strip_floor[y] * long_ratio)
-                & (lean >= long_lean)
-                & (near_a[j] >= long_touch)
-                & (near_y[j] >= long_touch)
-            )
+            along = ((bounds & 1) != 0) & (near_a[j] >= strip[1] * n) & (near_y[j] >= strip[1] * n)
+            long = ((bounds & 2) != 0) & (near_a[j] >= long_touch) & (near_y[j] >= long_touch)
             hidden = (
-                (n >= strip[0])
-                & (mean_s <= strip_floor[y])
-                & (lean >= hidden_lean)
-                & (near_a[j] == 0)
-                & (near_y[j] >= hidden_touch * np.sqrt(n))
+                ((bounds & 4) != 0) & (near_a[j] == 0) & (near_y[j] >= hidden_touch * np.sqrt(n))
             )
             flag[j] = ~flip & (flag[j] | along | long | hidden)
     # a flagged region whose candidates the model assigns to several classes:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from segaudit._optional import require
 from segaudit._typing import BoolArray, FloatArray, IntArray
-from segaudit.kernels._protocol import TILE, Int64Array, LabelArray
+from segaudit.kernels._protocol import TILE, Int64Array, LabelArray, tiles_per_image
 
 __all__ = ["agree_sums", "region_flags"]
 
@@ -41,7 +41,7 @@ def agree_sums(
     """
     n, p = scores.shape
     k = sums.shape[1]
-    per_image = (p + TILE - 1) // TILE
+    per_image = tiles_per_image(p)
     rows = n * per_image
     agree = ~disagree & ~np.isnan(scores)
     y = np.where(agree, labels, 0).astype(np.int64)

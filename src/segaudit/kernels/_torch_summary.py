@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from segaudit.kernels._batch import BatchSummary, argmax_dtype, index_dtype
-from segaudit.kernels._protocol import TILE
+from segaudit.kernels._protocol import TILE, tiles_per_image
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DeviceSummary", "summarise_chunk", "tiles_per_image", "to_host", "torch_dtype"]
+__all__ = ["DeviceSummary", "summarise_chunk", "to_host", "torch_dtype"]
 
 
 @dataclass
@@ -104,11 +104,6 @@ class DeviceSummary:
             counts=to_host(self.counts[:-1], None).reshape(-1, k),
             max_row_deviation=float(self.deviation.item()),
         )
-
-
-def tiles_per_image(p: int) -> int:
-    """Tiles of :data:`~segaudit.kernels._protocol.TILE` pixels that cover `p` pixels."""
-    return (p + TILE - 1) // TILE
 
 
 def summarise_chunk(
