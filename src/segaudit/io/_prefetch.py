@@ -3,7 +3,9 @@
 File reads and decoding (``np.load``, zlib, Pillow) release the GIL, so reader
 threads overlap them with the engine's work on the previous items. At most
 `depth` items are loaded ahead of the consumer, so memory stays bounded.
-:func:`ahead` does the same for any iterator (e.g. the compiled kernels behind
+:class:`Prefetch` starts loading at once, before the first item is asked for
+(the report's pictures, drawn while its tables are made). :func:`ahead` does
+the same for any iterator (e.g. the compiled kernels behind
 ``LabelAudit.iter_images``, which release the GIL too).
 """
 
@@ -12,11 +14,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
-__all__ = ["THREAD_PREFIX", "ahead", "prefetch"]
+__all__ = ["THREAD_PREFIX", "Prefetch", "ahead", "prefetch"]
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -36,39 +38,91 @@ def prefetch(
     raised here, in the consumer, at that key's place (the results before it
     are yielded first), and no later key is handed out. Closing the iterator
     early (``break``, an error in the consumer) cancels the keys not started
-    and waits for those being loaded.
+    and waits for those being loaded. Nothing starts before the first item is
+    asked for; `Prefetch` starts at once.
 
     Examples
     --------
     >>> list(prefetch(lambda k: k * k, range(5), depth=3, workers=2))
     [0, 1, 4, 9, 16]
     """
+    _check(depth, workers, "prefetch")
+    with Prefetch(load, keys, depth=depth, workers=workers) as items:
+        yield from items
+
+
+def _check(depth: int, workers: int, func: str) -> None:
     if depth < 1 or workers < 1:
         raise ValueError(
-            f"prefetch: 'depth' and 'workers' must be >= 1; got depth={depth}, workers={workers}."
+            f"{func}: 'depth' and 'workers' must be >= 1; got depth={depth}, workers={workers}."
         )
-    pool = ThreadPoolExecutor(max_workers=min(workers, depth), thread_name_prefix=THREAD_PREFIX)
-    pending: deque[Future[R]] = deque()
-    todo = iter(keys)
 
-    def fill() -> None:  # the window: at most `depth` loads not yet taken
-        if len(pending) >= depth:
+
+class Prefetch(Iterator[R]):
+    """`prefetch`'s iterator, started now: the first `depth` keys load before the first `next`.
+
+    For results wanted later (e.g. pictures drawn while other work goes on).
+    The same order, bound and errors as `prefetch`; `close` (or leaving the
+    ``with`` block) cancels the keys not started and waits for those being
+    loaded, whether or not the iteration began.
+
+    Examples
+    --------
+    >>> with Prefetch(lambda k: k + 1, range(3), depth=2) as items:
+    ...     list(items)
+    [1, 2, 3]
+    """
+
+    def __init__(
+        self, load: Callable[[K], R], keys: Iterable[K], *, depth: int = 2, workers: int = 1
+    ) -> None:
+        _check(depth, workers, "Prefetch")
+        self._load: Callable[[Any], R] = load
+        self._depth = depth
+        self._todo: Iterator[Any] = iter(keys)
+        self._pending: deque[Future[R]] = deque()
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(workers, depth), thread_name_prefix=THREAD_PREFIX
+        )
+        try:
+            self._fill()
+        except BaseException:
+            self.close()
+            raise
+
+    def _fill(self) -> None:  # the window: at most `depth` loads not yet taken
+        if len(self._pending) >= self._depth:
             return
-        for key in todo:
-            pending.append(pool.submit(load, key))
-            if len(pending) >= depth:
+        for key in self._todo:
+            self._pending.append(self._pool.submit(self._load, key))
+            if len(self._pending) >= self._depth:
                 return
 
-    try:
-        fill()
-        while pending:
-            result = pending.popleft().result()  # a load's error is raised here, in order
-            fill()  # the next keys load while the consumer works on this result
-            yield result
-    finally:
-        for future in pending:
+    def __next__(self) -> R:
+        if not self._pending:
+            self.close()
+            raise StopIteration
+        try:
+            result = self._pending.popleft().result()  # a load's error is raised here, in order
+            self._fill()  # the next keys load while the consumer works on this result
+        except BaseException:
+            self.close()
+            raise
+        return result
+
+    def close(self) -> None:
+        """Cancel the keys not started; wait for those being loaded. Idempotent."""
+        for future in self._pending:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+        self._todo = iter(())
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Prefetch[R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 _DONE = object()

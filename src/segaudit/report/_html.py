@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -217,8 +218,9 @@ def write_report(
         regions_left_out=len(regions) - len(with_pictures),
         by_stem=by_stem,
     )
-    with atomic_write(final) as fh:
-        for chunk in iter_document(context, page):
+    # closed at once on an error: the drawing threads stop before the file is dropped
+    with atomic_write(final) as fh, contextlib.closing(iter_document(context, page)) as chunks:
+        for chunk in chunks:
             fh.write(chunk)
     return final
 

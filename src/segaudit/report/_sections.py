@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from segaudit.io._prefetch import prefetch
+from segaudit.io._prefetch import Prefetch
 from segaudit.report._context import Context, img_tag
 from segaudit.report._heatmap import render_heatmap
 from segaudit.report._image import ReportImage
@@ -33,6 +32,8 @@ __all__ = ["CARD_PAGE", "Page", "iter_document"]
 _VIEW_DISPLAY = 256  # small images are shown enlarged (pixelated) to at least this size
 #: Picture cards per page.
 CARD_PAGE = 10
+CARDS_AHEAD = 8
+"""Picture cards drawn ahead by the drawing threads (each held as its HTML, ~0.2 MB at 512 px)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,20 @@ class Page:
     by_stem: Mapping[str, ReportImage]
 
 
-def iter_document(context: Context, page: Page) -> Iterator[str]:
-    """Yield the HTML page in pieces, one picture card at a time (inputs already checked)."""
+def iter_document(context: Context, page: Page) -> Generator[str, None, None]:
+    """Yield the HTML page in pieces, one picture card at a time (inputs already checked).
+
+    The cards are drawn by two threads from the start (PNG encoding and much of
+    the drawing release the GIL), while the tables before them are made.
+    """
+    ranked = list(enumerate(page.cards, start=1))
+    with Prefetch(
+        lambda pair: _card(*pair, context), ranked, depth=CARDS_AHEAD, workers=2
+    ) as drawn:
+        yield from _document(context, page, drawn)
+
+
+def _document(context: Context, page: Page, drawn: Iterator[str]) -> Iterator[str]:
     yield _head(page.title, warned=bool(page.warnings), model=page.model_confusion is not None)
     if page.warnings:
         yield _warnings(page.warnings)
@@ -90,7 +103,7 @@ def iter_document(context: Context, page: Page) -> Iterator[str]:
         "Images with issues",
         image_list(page.image_rows, page.images_with_issues, cards),
     )
-    yield from _cards(page, context)
+    yield from _cards(page, drawn)
     yield _section(
         "regions",
         "Regions",
@@ -210,7 +223,7 @@ def _confusions(page: Page, context: Context) -> str:
     return _section("confusions", "Confusions of the flagged pixels (given → predicted)", body)
 
 
-def _cards(page: Page, context: Context) -> Iterator[str]:
+def _cards(page: Page, drawn: Iterator[str]) -> Iterator[str]:
     yield '<section id="pictures">\n<h2>Pictures of the worst images</h2>\n'
     note = (
         f"{len(page.cards):,} images with flagged pixels, worst (lowest score) first, "
@@ -225,11 +238,7 @@ def _cards(page: Page, context: Context) -> Iterator[str]:
         return
     yield pager("image-cards")
     yield f'<div id="image-cards" data-page-size="{CARD_PAGE}">\n'
-    # cards drawn ahead by two threads (PNG encoding and much of the drawing release the GIL)
-    ranked = list(enumerate(page.cards, start=1))
-    drawn = prefetch(lambda pair: _card(*pair, context), ranked, depth=2, workers=2)
-    with contextlib.closing(drawn) as cards:
-        yield from cards
+    yield from drawn
     yield "</div>\n" + pager("image-cards") + "</section>\n"
 
 
