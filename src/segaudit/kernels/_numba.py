@@ -531,14 +531,23 @@ def _chunks(size: int) -> int:
 
 
 @_njit()
+def _in_bucket(key: np.uint64, prefix: np.uint64, shift: int) -> bool:
+    """Tell whether `key`'s bits above `shift` equal `prefix` (every key's at shift 64).
+
+    Without a branch: ``key >> 64`` is undefined, so the shift is capped at 63
+    and shift 64 answers True whatever it gives.
+    """
+    inside: bool = (shift == 64) | ((key >> np.uint64(min(shift, 63))) == prefix)
+    return inside
+
+
+@_njit()
 def _count_digits(keys: UIntArray, prefix: np.uint64, shift: int, row: Int64Array) -> None:
     """Add to `row` the digit below `shift` of each key whose bits above `shift` equal `prefix`."""
     low = np.uint64(shift - 16)
-    high = np.uint64(min(shift, 63))  # every key is in the bucket at shift 64
-    every = shift == 64
     for i in range(keys.shape[0]):
         key = np.uint64(keys[i])
-        if every | ((key >> high) == prefix):
+        if _in_bucket(key, prefix, shift):
             row[(key >> low) & np.uint64(0xFFFF)] += 1
 
 
@@ -561,8 +570,8 @@ def key_histogram(keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int) 
     parallel, each into its own row, then the rows are added; fewer keys than
     :data:`POOL_CHUNKS` chunks are counted in the calling thread.
     """
-    pieces = max(1, min(nchunks, _chunks(keys.shape[0])))
-    pieces = pieces if _chunks(keys.shape[0]) >= POOL_CHUNKS else 1
+    chunks = _chunks(keys.shape[0])
+    pieces = max(1, min(nchunks, chunks)) if chunks >= POOL_CHUNKS else 1
     rows = np.zeros((pieces, 65536), dtype=np.int64)
     if pieces == 1:
         row: Int64Array = rows[0]
@@ -576,13 +585,9 @@ def key_histogram(keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int) 
 @_njit()
 def _bucket_size(keys: UIntArray, prefix: np.uint64, shift: int) -> int:
     """Count the keys whose bits above `shift` equal `prefix` (all of them at shift 64)."""
-    n: int = keys.shape[0]
-    if shift == 64:
-        return n
-    high = np.uint64(shift)
     n = 0
     for i in range(keys.shape[0]):
-        n += (np.uint64(keys[i]) >> high) == prefix
+        n += _in_bucket(np.uint64(keys[i]), prefix, shift)
     return n
 
 
@@ -597,14 +602,12 @@ def _fill_bucket(
     pos: int,
 ) -> None:
     """Write the keys in the bucket and their indices (offset by `base`) from ``out_k[pos]`` on."""
-    high = np.uint64(min(shift, 63))
-    every = shift == 64
     total = out_k.shape[0]
     for i in range(keys.shape[0]):
         if pos >= total:
             break
         key = np.uint64(keys[i])
-        if every | ((key >> high) == prefix):
+        if _in_bucket(key, prefix, shift):
             out_k[pos] = key
             out_i[pos] = base + i
             pos += 1
