@@ -37,8 +37,8 @@ from segaudit.kernels._protocol import (
     LabelArray,
     ScalarT,
     UIntArray,
-    tiles_per_image,
 )
+from segaudit.kernels._regions_numba import _tiles_per_image
 from segaudit.kernels._regions_numba import agree_sums as agree_sums
 from segaudit.kernels._regions_numba import region_flags as region_flags
 
@@ -56,7 +56,6 @@ __all__ = [
     "summarise",
 ]
 
-_tiles_per_image = _njit()(tiles_per_image)
 _OK, _VOID, _BAD_LABEL = 0, 1, 2
 (_C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9, _C10, _C11, _C12, _C13) = EXP_COEFFS
 _MAGIC_BITS = np.int64(np.float64(MAGIC).view(np.int64))

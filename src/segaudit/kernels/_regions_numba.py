@@ -27,6 +27,7 @@ from segaudit.kernels._protocol import TILE, Int64Array, LabelArray, tiles_per_i
 __all__ = ["agree_sums", "region_flags"]
 
 _tiles_per_image = _njit()(tiles_per_image)
+"""`tiles_per_image` compiled, for the kernels here and in `_numba`."""
 
 
 @_njit(parallel=True)
