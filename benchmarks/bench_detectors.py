@@ -377,8 +377,9 @@ def image_confident_softmin(x: Summary, flags: np.ndarray) -> np.ndarray:
     return softmin(np.where((x.a != x.y) & ~flags, 1.0, x.s))
 
 
-def image_region_evidence(x: Summary, reg: Regions, flags: np.ndarray) -> np.ndarray:
-    """Softmin of s over the flagged pixels only (unflagged pixels count as s = 1)."""
+def image_region_evidence(x: Summary, flags: np.ndarray) -> np.ndarray:
+    """The library's ``region_fraction``: half the flagged share's score (above), half the
+    softmin of s over the flagged pixels (unflagged pixels count as s = 1)."""
     q = np.where(flags, x.s, 1.0)
     return 0.5 * softmin(q) + 0.5 * image_flag_fraction(x, flags)
 
@@ -673,7 +674,7 @@ def evaluate(sc: Scenario, n: int, seed: int, extra: bool) -> list[dict]:
             t0 = time.perf_counter()
             reg = regions_of(x)
             flags = det(x, reg)
-            img = image_region_evidence(x, reg, flags)
+            img = image_region_evidence(x, flags)
             add(name + " +evidence" + suffix, flags, img, time.perf_counter() - t0)
             if name in PROTOTYPES:
                 add(name + " +softmin" + suffix, flags, softmin(x.s), 0.0)
@@ -705,7 +706,7 @@ def check_prototype(n: int, seed: int) -> str:
         )
         x = summarize(scenes.labels, scenes.pred_probs, "median")
         proto = det_regions_confident(x, regions_of(x))
-        img_diff = float(np.max(np.abs(lib_img - image_flag_fraction(x, proto))))
+        img_diff = float(np.max(np.abs(lib_img - image_region_evidence(x, proto))))
         other = "numpy" if os.environ["SEGAUDIT_KERNEL"] == "numba" else "numba"
         before = os.environ["SEGAUDIT_KERNEL"]
         os.environ["SEGAUDIT_KERNEL"] = other  # the other kernels must give the same mask

@@ -356,7 +356,11 @@ def test_region_fraction_scores(scenes):
     softmin, pixel_ref = segaudit.get_label_quality_scores(scenes.labels, probs, verbose=False)
     np.testing.assert_array_equal(pixel, pixel_ref)
     share = 1 - mask.sum(axis=(1, 2)) / mask[0].size
-    np.testing.assert_allclose(image, share * (1 - 1e-3) + 1e-3 * softmin, rtol=0, atol=1e-12)
+    q = np.where(mask, pixel, 1.0).reshape(len(mask), -1)  # unflagged pixels: s = 1
+    w = np.exp((1.0 - q) / 0.1 - ((1.0 - q) / 0.1).max(axis=1, keepdims=True))
+    evidence = (w * q).sum(axis=1) / w.sum(axis=1)
+    want = 0.5 * (share * (1 - 1e-3) + 1e-3 * softmin) + 0.5 * evidence
+    np.testing.assert_allclose(image, want, rtol=0, atol=1e-12)
     for filter_by in FILTER_BY:  # region_fraction counts confident_regions' flags either way
         audit = segaudit.LabelAudit(scenes.num_classes, filter_by=filter_by)
         audit.update(scenes.labels, probs)

@@ -1,4 +1,4 @@
-"""``method="region_fraction"``: the formula written out, bit for bit, on every input route."""
+"""``method="region_fraction"``: the formula written out, and the same on every input route."""
 
 from __future__ import annotations
 
@@ -6,14 +6,21 @@ import numpy as np
 import pytest
 
 import segaudit
-from segaudit.engine._scores import SOFTMIN_WEIGHT, flagged_per_image
+from segaudit.engine._scores import (
+    EVIDENCE_WEIGHT,
+    SOFTMIN_WEIGHT,
+    flagged_per_image,
+    flagged_softmin,
+    region_image_scores,
+)
 from segaudit.evaluate import make_scenes
 
 pytest.importorskip("scipy.ndimage")
 
 
 def _expected(labels, probs, ignore_index, **options):
-    """The score from its parts: confident_regions' flags, labelled pixels, softmin."""
+    """The score from its parts: confident_regions' flags, labelled pixels, softmin, and the
+    softmin over the image with every unflagged labelled pixel's s replaced by 1."""
     mask = segaudit.find_label_issues(
         labels, probs, filter_by="confident_regions", ignore_index=ignore_index, **options
     )
@@ -25,7 +32,13 @@ def _expected(labels, probs, ignore_index, **options):
     valid = np.broadcast_to(valid, (len(labels),))
     flagged = mask.reshape(len(labels), -1).sum(axis=1).astype(np.float64)
     share = np.where(valid > 0, 1.0 - flagged / np.maximum(valid, 1), 1.0)
-    image = share * (1.0 - SOFTMIN_WEIGHT) + SOFTMIN_WEIGHT * softmin
+    s = np.asarray(pixel, dtype=np.float64).reshape(len(labels), -1)
+    q = np.where(mask.reshape(len(labels), -1), s, 1.0)
+    z = np.where(np.isnan(s), -np.inf, (1.0 - q) / 0.1)  # void pixels weigh nothing
+    w = np.exp(z - z.max(axis=1, keepdims=True))
+    evidence = np.nansum(w * q, axis=1) / w.sum(axis=1)
+    e = EVIDENCE_WEIGHT
+    image = (1.0 - e) * (share * (1.0 - SOFTMIN_WEIGHT) + SOFTMIN_WEIGHT * softmin) + e * evidence
     return image, pixel, int(flagged.sum())
 
 
@@ -57,7 +70,8 @@ def test_region_fraction_is_its_formula(size, models, ignore_index, batch_size):
     )
     want_image, want_pixel, flagged = _expected(scenes.labels, probs, ignore_index, **options)
     assert flagged > 0  # the share term is exercised, not only the softmin tie-break
-    np.testing.assert_array_equal(image, want_image)
+    # the library adds the flagged pixels only: the same value to the last bits
+    np.testing.assert_allclose(image, want_image, rtol=1e-12, atol=0)
     np.testing.assert_array_equal(pixel, want_pixel)
 
 
@@ -75,7 +89,8 @@ def test_region_fraction_of_memmaps_is_that_of_arrays(tmp_path):
     want = segaudit.get_label_quality_scores(scenes.labels, list(scenes.pred_probs), **options)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
-    np.testing.assert_array_equal(got[0], _expected(labels, probs, None, verbose=False)[0])
+    want_image = _expected(labels, probs, None, verbose=False)[0]
+    np.testing.assert_allclose(got[0], want_image, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5), (3, 64, 64), (2, 70, 70), (0, 64, 64), (4,)])
@@ -87,3 +102,44 @@ def test_flagged_per_image_counts_true_pixels(shape):
     np.testing.assert_array_equal(got, mask.reshape(shape[0], int(np.prod(shape[1:]))).sum(axis=1))
     view = mask[:, ::-1] if mask.ndim > 1 else mask  # not contiguous
     np.testing.assert_array_equal(flagged_per_image(view), got)
+
+
+def test_flagged_softmin_reads_only_the_flagged_pixels():
+    rng = np.random.default_rng(3)
+    s = rng.uniform(0.0, 1.0, (4, 50))
+    s[:, :5] = np.nan  # void: never flagged, not counted
+    mask = rng.uniform(size=s.shape) < 0.3
+    mask[:, :5] = False
+    mask[2] = False  # no flag: exactly 1
+    mask[3, 5:] = True  # every labelled pixel flagged: the plain softmin of s
+    valid = np.full(4, 45)
+    got = flagged_softmin(s, mask, valid, 0.1)
+    for i in range(4):
+        q = np.where(mask[i], s[i], 1.0)[5:]  # unflagged labelled pixels count as s = 1
+        w = np.exp((1.0 - q) / 0.1)
+        np.testing.assert_allclose(got[i], (w * q).sum() / w.sum(), rtol=1e-13)
+    assert got[2] == 1.0
+    # the unflagged pixels' s does not matter, only how many there are
+    other = np.where(mask, s, rng.uniform(0.0, 1.0, s.shape))
+    np.testing.assert_array_equal(flagged_softmin(other, mask, valid, 0.1), got)
+
+
+def test_region_fraction_ranks_the_surer_of_two_equal_flagged_areas_first():
+    """Two images with the same flagged area: the one whose flagged pixels the model
+    finds less likely (lower s) scores lower; with no flag, softmin orders them."""
+    flagged, valid = np.array([20, 20, 0, 0]), np.array([400, 400, 400, 400])
+    s = np.full((4, 400), 0.95)
+    s[0, :20], s[1, :20] = 0.02, 0.3
+    s[3, :5] = 0.1
+    mask = np.zeros((4, 400), dtype=bool)
+    mask[:2, :20] = True
+    temperature = 0.1
+    z = (1.0 - s) / temperature
+    w = np.exp(z - z.max(axis=1, keepdims=True))
+    softmin = (w * s).sum(axis=1) / w.sum(axis=1)
+    evidence = flagged_softmin(s, mask, valid, temperature)
+    scores = region_image_scores(flagged, valid, softmin, evidence)
+    assert scores[0] < scores[1] < scores[3] < scores[2]
+    # without the evidence term the two flagged images would tie on their share
+    share = region_image_scores(flagged, valid, softmin, np.ones(4))
+    assert abs(share[0] - share[1]) < 2e-3 * abs(scores[0] - scores[1])

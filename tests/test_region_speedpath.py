@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import segaudit
+from segaudit.engine._scores import flagged_softmin
 from segaudit.evaluate import make_scenes
 
 pytest.importorskip("scipy")
@@ -130,8 +131,12 @@ def test_region_fraction_same_for_any_batch_size_and_threads(kernel_name, monkey
     # the softmin part is the softmin method's own score
     softmin, _ = segaudit.get_label_quality_scores(labels, probs, verbose=False)
     mask = segaudit.find_label_issues(labels, probs, filter_by="confident_regions", verbose=False)
-    share = 1.0 - mask.reshape(len(mask), -1).sum(axis=1) / mask[0].size
-    np.testing.assert_array_equal(results[0][0], share * (1 - 1e-3) + 1e-3 * softmin)
+    rows = mask.reshape(len(mask), -1)
+    share = 1.0 - rows.sum(axis=1) / mask[0].size
+    valid = np.full(len(mask), mask[0].size)
+    evidence = flagged_softmin(results[0][1].reshape(len(mask), -1), rows, valid, 0.1)
+    want = 0.5 * (share * (1 - 1e-3) + 1e-3 * softmin) + 0.5 * evidence
+    np.testing.assert_allclose(results[0][0], want, rtol=1e-15, atol=0)
 
 
 def _summary(kernels, probs, labels, num_classes, **kwargs):

@@ -114,11 +114,13 @@ def get_label_quality_scores(
         ``"num_pixel_issues"``: 1 minus the fraction of the image's pixels that
         :func:`~segaudit.find_label_issues` flags.
         ``"region_fraction"`` (recommended, :data:`RECOMMENDED_METHOD`):
-        ``(1 - flagged / labelled) * (1 - 1e-3) + 1e-3 * softmin``, flagged
-        being the pixels of ``filter_by="confident_regions"``: images are
-        ranked by the share of their pixels in confidently wrong regions,
-        images without any by softmin. Prefer it to softmin when the model is
-        reliable; softmin is the reference's score. Not for dask arrays yet.
+        ``0.5 ((1 - flagged / labelled) (1 - 1e-3) + 1e-3 softmin) + 0.5 e``,
+        flagged being the pixels of ``filter_by="confident_regions"`` and
+        ``e`` the softmin with every unflagged pixel's s counted as 1: images
+        are ranked by how much of them is flagged and how sure the model is
+        that the worst flagged pixels are mislabelled; images without a flag
+        by softmin. Prefer it to softmin when the model is reliable, or makes
+        unsure mistakes of its own; softmin is the reference's score.
     batch_size : int, optional
         Probability values per batch; never changes the result.
     n_jobs : int, optional
@@ -128,7 +130,7 @@ def get_label_quality_scores(
     downsample : int, default=1
         Only for ``"num_pixel_issues"``: passed to ``find_label_issues``.
     temperature : float, default=0.1
-        Softmin temperature, > 0 (also for the tie-break of ``"region_fraction"``).
+        Softmin temperature, > 0 (also for both softmin terms of ``"region_fraction"``).
     from_logits : bool, default=False
         `pred_probs` holds raw scores; softmax is applied batch by batch.
     ignore_index : int, optional

@@ -29,7 +29,12 @@ from segaudit._validation import check_choice, param_error
 from segaudit.cli._scan_feed import feed_audit, model_path, reason
 from segaudit.drivers._parts import Tally
 from segaudit.drivers._stream import AuditImage, LabelAudit
-from segaudit.engine._scores import issue_image_scores, region_image_scores
+from segaudit.engine._scores import (
+    SOFTMIN_TEMPERATURE,
+    flagged_softmin,
+    issue_image_scores,
+    region_image_scores,
+)
 from segaudit.engine._setup import SetupWarning
 from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
 from segaudit.io import (
@@ -73,7 +78,8 @@ def score_method_for(filter_by: str) -> str:
 
     ``"softmin"`` (the reference's) for ``"self_confidence"``, else the
     recommended method (``"region_fraction"``), which scores an image by the
-    share of its labelled pixels in flagged regions.
+    share of its labelled pixels in flagged regions and the softmin of its
+    flagged pixels.
 
     Examples
     --------
@@ -230,7 +236,7 @@ def probs_inputs(probs_dir: ProbsDirs) -> dict[str, Path]:
     }
 
 
-Scorer = Callable[[int, int, int, float], float]
+Scorer = Callable[[AuditImage, int, int, float], float]
 """``score(index, flagged, valid, softmin)``: an image's score from its issue mask's counts."""
 
 
@@ -243,17 +249,23 @@ def _image_scorer(audit: LabelAudit, method: str) -> tuple[bool, Scorer]:
     same functions, the same values); other scores are asked of the audit.
     """
     if method == "softmin":
-        return True, lambda i, flagged, valid, softmin: softmin
+        return True, lambda img, flagged, valid, softmin: softmin
     if method == "num_pixel_issues":
-        return False, lambda i, flagged, valid, softmin: float(
+        return False, lambda img, flagged, valid, softmin: float(
             issue_image_scores(np.array([flagged]), np.array([valid]))[0]
         )
     if method == "region_fraction" and audit.options.filter_by == "confident_regions":
-        return True, lambda i, flagged, valid, softmin: float(
-            region_image_scores(np.array([flagged]), np.array([valid]), np.array([softmin]))[0]
-        )
+
+        def region_score(img: AuditImage, flagged: int, valid: int, softmin: float) -> float:
+            counts = np.array([flagged]), np.array([valid])
+            evidence = flagged_softmin(
+                img.scores.reshape(1, -1), img.issues.reshape(1, -1), counts[1], SOFTMIN_TEMPERATURE
+            )
+            return float(region_image_scores(*counts, np.array([softmin]), evidence)[0])
+
+        return True, region_score
     scores = audit.image_scores(method=method)
-    return False, lambda i, flagged, valid, softmin: float(scores[i])
+    return False, lambda img, flagged, valid, softmin: float(scores[img.index])
 
 
 @dataclass(frozen=True)
@@ -641,7 +653,7 @@ def write_outputs(
                     valid = int(pairs.sum())
                     flagged = int(np.count_nonzero(img.issues))
                     fraction = flagged / valid if valid else 0.0
-                    score = score_of(img.index, flagged, valid, softmin)
+                    score = score_of(img, flagged, valid, softmin)
                     rows.append(
                         (
                             stem,

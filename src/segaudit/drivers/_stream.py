@@ -43,6 +43,7 @@ from segaudit.engine._scores import (
     SOFTMIN_TEMPERATURE,
     check_method,
     check_temperature,
+    flagged_softmin,
     issue_image_scores,
     region_image_scores,
 )
@@ -475,9 +476,12 @@ class LabelAudit:
                 self._finder.kernels.softmin(part.scores, float(temperature), out)
         if method == "region_fraction":
             for part, mask in self._masks(self._region_selection(func)):
-                flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
+                rows = mask.reshape(part.shape[0], -1)
                 span = slice(part.start, part.start + part.shape[0])
-                image[span] = region_image_scores(flagged, part.valid, image[span])
+                evidence = flagged_softmin(part.scores, rows, part.valid, float(temperature))
+                image[span] = region_image_scores(
+                    rows.sum(axis=1), part.valid, image[span], evidence
+                )
         elif method == "num_pixel_issues":
             for part, mask in self._masks():
                 flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
