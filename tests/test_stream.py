@@ -633,14 +633,14 @@ def _fail_on_call(target: Callable, fail_at: int, error: BaseException) -> Calla
     return wrapper
 
 
-# a spilled batch allocates, in order: scores, disagreement, argmax (before the kernel),
-# max prob and argmax records of disagreeing pixels (after it), the given labels
+# a spilled batch writes, in order: the max prob and argmax records of disagreeing pixels
+# (in the engine's stage), then the scores, disagreement, argmax and given labels (after it)
 SPILL_STEPS = {
-    1: "scores",
-    2: "disagreement",
-    3: "argmax",
-    4: "max prob records",
-    5: "argmax records",
+    1: "max prob records",
+    2: "argmax records",
+    3: "scores",
+    4: "disagreement",
+    5: "argmax",
     6: "given labels",
 }
 
@@ -657,9 +657,9 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
     files_before = sorted(p.name for p in spill.rglob("*"))
     spilled_before = audit._store.spilled
     failing = _fail_on_call(
-        segaudit.drivers._store.reserved_memmap, fail_at, OSError(28, "No space left on device")
+        segaudit.drivers._store.written_memmap, fail_at, OSError(28, "No space left on device")
     )
-    monkeypatch.setattr(segaudit.drivers._store, "reserved_memmap", failing)
+    monkeypatch.setattr(segaudit.drivers._store, "written_memmap", failing)
     with pytest.raises(OSError, match="No space left on device"):
         audit.update(labels[2:4], probs[2:4])
     assert len(failing.calls) == fail_at
@@ -690,8 +690,8 @@ def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> No
 
     labels, probs = _plain(32)
     audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
-    failing = _fail_on_call(segaudit.drivers._store.reserved_memmap, 2, OSError(28, "disk full"))
-    monkeypatch.setattr(segaudit.drivers._store, "reserved_memmap", failing)
+    failing = _fail_on_call(segaudit.drivers._store.written_memmap, 2, OSError(28, "disk full"))
+    monkeypatch.setattr(segaudit.drivers._store, "written_memmap", failing)
     with pytest.raises(OSError, match="disk full"):
         audit.update(labels[:3], probs[:3])
     assert list(tmp_path.iterdir()) == []
@@ -748,8 +748,8 @@ def test_keyboard_interrupt_during_update_is_rolled_back(tmp_path, monkeypatch) 
     audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
     audit.update(labels[:2], probs[:2])
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    failing = _fail_on_call(segaudit.drivers._store.reserved_memmap, 5, KeyboardInterrupt())
-    monkeypatch.setattr(segaudit.drivers._store, "reserved_memmap", failing)
+    failing = _fail_on_call(segaudit.drivers._store.written_memmap, 5, KeyboardInterrupt())
+    monkeypatch.setattr(segaudit.drivers._store, "written_memmap", failing)
     with pytest.raises(KeyboardInterrupt):
         audit.update(labels[2:], probs[2:])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before

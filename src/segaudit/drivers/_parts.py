@@ -1,7 +1,7 @@
 """The batches of a :class:`~segaudit.LabelAudit`: checked, summarised, kept whole or not at all.
 
 :func:`check_batch` validates one batch against the audit's options;
-:func:`summarise_batch` summarises it into new arrays of the audit's
+:func:`summarise_batch` summarises it into new arrays kept by the audit's
 :class:`~segaudit.drivers._store.SummaryStore` without changing the audit, so
 that ``LabelAudit.update`` can roll a failed batch back (the store's
 ``mark``/``rollback``) or commit it in steps that cannot fail. The
@@ -12,14 +12,14 @@ entry; :func:`confusions` and :func:`class_counts` read the parts back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from segaudit._typing import LabelsLike, ProbsLike, SliceableArray
 from segaudit._validation import as_array_like, check_shapes, float_dtype
 from segaudit.drivers._store import SummaryStore
-from segaudit.engine._block import Options, valid_per_image
+from segaudit.engine._block import BlockSummary, Options, valid_per_image
 from segaudit.engine._finder import IssueFinder, Staged
 from segaudit.kernels._batch import argmax_dtype
 from segaudit.kernels._choice import use_threads
@@ -113,7 +113,13 @@ def summarise_batch(
     shape: tuple[int, int, int],
     n_jobs: int | None,
 ) -> tuple[Part, Staged]:
-    """Summarise one checked batch into new arrays of `store`; `finder` is not changed.
+    """Summarise one checked batch and keep its arrays in `store`; `finder` is not changed.
+
+    The kernel writes into new arrays in memory; those the budget cannot hold
+    are then spilled (:meth:`SummaryStore.spill`), and the returned part and
+    staged block hold the kept arrays. Each array is counted against the
+    budget in a fixed order: scores, disagreement, argmax (before the kernel),
+    the records of disagreeing pixels (in ``finder.stage``), the given labels.
 
     The result is added by ``finder.commit(staged)`` and keeping the part; on
     an error the caller rolls `store` back.
@@ -121,9 +127,10 @@ def summarise_batch(
     n, h, w = shape
     p = h * w
     opts = finder.opts
-    scores = store.empty((n, p), np.float64)
-    disagree = store.empty((n, p), np.bool_)
-    argmax = store.empty((n, p), argmax_dtype(opts.num_classes))
+    scores = np.empty((n, p), np.float64)
+    disagree = np.empty((n, p), np.bool_)
+    argmax = np.empty((n, p), argmax_dtype(opts.num_classes))
+    fits = [store.take(a.nbytes) for a in (scores, disagree, argmax)]
     with use_threads(n_jobs):
         staged = finder.stage(
             pred_probs,
@@ -134,10 +141,21 @@ def summarise_batch(
             disagree_out=disagree,
             argmax_out=argmax,
         )
-    given = store.empty((n, p), label_dtype(opts))
-    given[...] = to_numpy(labels).reshape(n, p)
-    valid = valid_per_image(staged.block.full, n)
-    return Part(start, shape, given, argmax, scores, valid), staged
+    given = np.empty((n, p), label_dtype(opts))
+    fits.append(store.take(given.nbytes))
+    given[...] = to_numpy(labels).reshape(n, p)  # a copy: never the caller's array
+    scores, disagree, argmax, given = (
+        a if fit else store.spill(a)
+        for a, fit in zip((scores, disagree, argmax, given), fits, strict=True)
+    )
+    # the summary holds the out arrays themselves: swap in the kept ones
+    block = staged.block
+    full = replace(block.full, scores=scores, disagree=disagree)
+    rank = full if block.rank is block.full else block.rank  # one object when f = 1
+    valid = valid_per_image(full, n)
+    return Part(start, shape, given, argmax, scores, valid), replace(
+        staged, block=BlockSummary(full, rank)
+    )
 
 
 def label_dtype(opts: Options) -> np.dtype:

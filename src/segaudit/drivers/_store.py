@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from segaudit._typing import StrPath
-from segaudit.io._space import as_disk_full, reserved_memmap
+from segaudit.io._space import as_disk_full, written_memmap
 
 __all__ = ["Mark", "SummaryStore"]
+
+_WHAT = "the spilled summary"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Mark:
 
 
 class SummaryStore:
-    """Allocate summary arrays in RAM until `memory_limit` bytes, then as memmaps.
+    """Keep summary arrays in RAM until `memory_limit` bytes, then in files on disk.
 
     Parameters
     ----------
@@ -41,10 +42,17 @@ class SummaryStore:
 
     Notes
     -----
-    The disk space of every spilled array is reserved when it is created, so a
-    full disk raises :class:`~segaudit.io._space.DiskFullError` there and then,
-    never SIGBUS on a later write; :meth:`mark` and :meth:`rollback` undo the
-    allocations of a failed step.
+    Arrays are made and filled in memory, then handed to :meth:`keep` (or to
+    :meth:`take`, and to :meth:`spill` if they did not fit). One that does not
+    fit in the budget is written whole to a ``.npy`` file of the spill folder
+    by plain writes, then mapped (:func:`~segaudit.io._space.written_memmap`):
+    no page of a map is ever written before the file system allocated it, so
+    a full disk is a :class:`~segaudit.io._space.DiskFullError` from the
+    free-space check or the write, never a SIGBUS, and no partial file stays.
+    The audit only reads kept arrays (issue masks are made in copies). Until
+    it is spilled an array is in RAM, so a batch's summary is briefly in
+    memory whatever the budget. :meth:`mark` and :meth:`rollback` undo what a
+    failed step kept.
     """
 
     def __init__(self, memory_limit: int | None, spill_dir: StrPath | None = None) -> None:
@@ -56,46 +64,53 @@ class SummaryStore:
         self._finalizer: weakref.finalize[..., SummaryStore] | None = None
         self._count = 0
 
-    def empty(self, shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarray:
-        """Return a new uninitialised array, in memory or spilled to disk."""
-        dtype = np.dtype(dtype)
-        size = int(np.prod(shape)) * dtype.itemsize
-        if self._take(size):
-            return np.empty(shape, dtype=dtype)
-        if self._dir is None:
-            self._dir = _make_dir(self.spill_parent)
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        path = self._dir / f"part{self._count + 1:07d}.npy"
-        try:
-            out = reserved_memmap(path, dtype=dtype, shape=shape, what="the spilled summary")
-        except BaseException:
-            self._drop_empty_dir()
-            raise
-        self._count += 1
-        self.spilled += size
-        return out
-
     def keep(self, array: np.ndarray) -> np.ndarray:
         """Keep `array`: as it is while it fits in the budget, else as a copy on disk."""
-        if self._take(array.nbytes):
+        if self.take(array.nbytes):
             return array
-        out = self.empty(array.shape, array.dtype)
-        out[...] = array
-        return out
+        return self.spill(array)
 
-    def _take(self, size: int) -> bool:
-        """Count `size` bytes against the memory budget if they fit; say whether they did."""
+    def take(self, size: int) -> bool:
+        """Count `size` bytes against the memory budget if they fit; say whether they did.
+
+        An array whose bytes did not fit goes to :meth:`spill`.
+        """
         if self.memory_limit is None or self.in_memory + size <= self.memory_limit:
             self.in_memory += size
             return True
         return False
+
+    def spill(self, array: np.ndarray) -> np.ndarray:
+        """Write `array` to a new file of the spill folder; return it memory-mapped.
+
+        Raises
+        ------
+        DiskFullError
+            When the spill folder cannot hold it (nothing of it is left then).
+        """
+        path = self._next_path()
+        try:
+            out = written_memmap(path, array, what=_WHAT)
+        except BaseException:
+            self._drop_empty_dir()
+            raise
+        self._count += 1
+        self.spilled += array.nbytes
+        return out
+
+    def _next_path(self) -> Path:
+        """Return the file of the next spilled array (making the spill folder on first use)."""
+        if self._dir is None:
+            self._dir = _make_dir(self.spill_parent)
+            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        return self._dir / f"part{self._count + 1:07d}.npy"
 
     def mark(self) -> Mark:
         """Return the current state, for :meth:`rollback`."""
         return Mark(self.in_memory, self.spilled, self._count, self._dir is not None)
 
     def rollback(self, mark: Mark) -> None:
-        """Forget everything allocated since `mark`: budget counts and spilled files.
+        """Forget everything kept since `mark`: budget counts and spilled files.
 
         The arrays handed out since then must no longer be used.
         """

@@ -1,24 +1,27 @@
-"""Disk space for memory-mapped files, reserved before the first page is written.
+"""Disk space for memory-mapped files, reserved or written before they are mapped.
 
 Writing to a page of a memory-mapped file whose blocks the file system cannot
-allocate kills the process with SIGBUS: no exception, no clean-up. Every
-memmap segaudit writes is therefore created by :func:`reserved_memmap`, which
+allocate kills the process with SIGBUS: no exception, no clean-up. A memmap
+segaudit writes through is therefore created by :func:`reserved_memmap`, which
 allocates the file's blocks first (``posix_fallocate``, or writing zeros where
-the file system does not support it) and turns a full disk or quota into a
-:class:`DiskFullError` naming the folder and the bytes needed.
+the file system does not support it); an array that is complete before it goes
+to disk is written by :func:`written_memmap` with plain writes, and only then
+mapped. Both turn a full disk or quota into a :class:`DiskFullError` naming
+the folder and the bytes needed, and leave no partial file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DiskFullError", "as_disk_full", "reserve", "reserved_memmap"]
+__all__ = ["DiskFullError", "as_disk_full", "reserve", "reserved_memmap", "written_memmap"]
 
 # errors that mean "no room": full file system, quota, or an I/O error while allocating
 SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
@@ -177,5 +180,71 @@ def reserved_memmap(
             path.unlink()
         if isinstance(err, OSError) and not isinstance(err, DiskFullError):
             size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            raise as_disk_full(err, path, what, size) from err
+        raise
+
+
+def written_memmap(path: str | os.PathLike[str], array: np.ndarray, *, what: str) -> np.memmap:
+    """Write `array` to the new ``.npy`` file `path`, then return the file memory-mapped.
+
+    One plain write of the header and the data: the file's blocks are
+    allocated by the write itself, so a full disk is an error of the write,
+    never a SIGBUS of a later page fault.
+
+    Parameters
+    ----------
+    path : path
+        The new file; it must not exist.
+    array : ndarray
+        What to write (a numeric dtype).
+    what : str
+        What it holds, for the error message.
+
+    Returns
+    -------
+    numpy.memmap
+        The file's array, opened ``"r+"`` so that compiled kernels see the
+        same (writable) array type as in memory. Read it only: on a
+        copy-on-write file system an overwrite needs new blocks again.
+
+    Raises
+    ------
+    DiskFullError
+        When the free space is known to be too small (nothing is written
+        then), or the write fails for lack of space.
+    FileExistsError
+        If `path` exists (it is left as it is).
+
+    Notes
+    -----
+    On any failure after `path` is created (an interrupt included) the
+    partial file is removed.
+    """
+    path = Path(path)
+    if array.dtype.hasobject:
+        raise ValueError(f"cannot write an array of Python objects to {path}")
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    offset = header.tell()
+    size = offset + array.nbytes
+    free = free_bytes(path.parent)
+    if free is not None and size > free:
+        raise DiskFullError(path, what, size)
+    try:
+        f = open(path, "xb")  # noqa: SIM115 - closed below, before the file is mapped
+    except OSError as err:
+        raise as_disk_full(err, path, what, size) from err
+    try:
+        with f:
+            f.write(header.getbuffer())
+            f.write(array.data)
+        # mapped after the header just written: np.load would read and parse it again
+        return np.memmap(path, dtype=array.dtype, mode="r+", offset=offset, shape=array.shape)
+    except BaseException as err:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        if isinstance(err, OSError):
             raise as_disk_full(err, path, what, size) from err
         raise
