@@ -113,7 +113,8 @@ def test_flagged_softmin_reads_only_the_flagged_pixels():
     mask[2] = False  # no flag: exactly 1
     mask[3, 5:] = True  # every labelled pixel flagged: the plain softmin of s
     valid = np.full(4, 45)
-    got = flagged_softmin(s, mask, valid, 0.1)
+    count, got = flagged_softmin(s, mask, valid, 0.1)
+    np.testing.assert_array_equal(count, mask.sum(axis=1))
     for i in range(4):
         q = np.where(mask[i], s[i], 1.0)[5:]  # unflagged labelled pixels count as s = 1
         w = np.exp((1.0 - q) / 0.1)
@@ -121,7 +122,7 @@ def test_flagged_softmin_reads_only_the_flagged_pixels():
     assert got[2] == 1.0
     # the unflagged pixels' s does not matter, only how many there are
     other = np.where(mask, s, rng.uniform(0.0, 1.0, s.shape))
-    np.testing.assert_array_equal(flagged_softmin(other, mask, valid, 0.1), got)
+    np.testing.assert_array_equal(flagged_softmin(other, mask, valid, 0.1)[1], got)
 
 
 def test_region_fraction_ranks_the_surer_of_two_equal_flagged_areas_first():
@@ -137,7 +138,7 @@ def test_region_fraction_ranks_the_surer_of_two_equal_flagged_areas_first():
     z = (1.0 - s) / temperature
     w = np.exp(z - z.max(axis=1, keepdims=True))
     softmin = (w * s).sum(axis=1) / w.sum(axis=1)
-    evidence = flagged_softmin(s, mask, valid, temperature)
+    evidence = flagged_softmin(s, mask, valid, temperature)[1]
     scores = region_image_scores(flagged, valid, softmin, evidence)
     assert scores[0] < scores[1] < scores[3] < scores[2]
     # without the evidence term the two flagged images would tie on their share

@@ -258,7 +258,7 @@ def _image_scorer(audit: LabelAudit, method: str) -> tuple[bool, Scorer]:
 
         def region_score(img: AuditImage, flagged: int, valid: int, softmin: float) -> float:
             counts = np.array([flagged]), np.array([valid])
-            evidence = flagged_softmin(
+            _, evidence = flagged_softmin(
                 img.scores.reshape(1, -1), img.issues.reshape(1, -1), counts[1], SOFTMIN_TEMPERATURE
             )
             return float(region_image_scores(*counts, np.array([softmin]), evidence)[0])

@@ -277,8 +277,8 @@ def region_scores_part(
     with use_threads(n_jobs):
         get_kernels().softmin(pixel_scores, float(temperature), softmin)
     valid = _need(part.valid)
-    evidence = flagged_softmin(pixel_scores, mask, valid, float(temperature))
-    return region_image_scores(mask.sum(axis=1), valid, softmin, evidence)
+    flagged, evidence = flagged_softmin(pixel_scores, mask, valid, float(temperature))
+    return region_image_scores(flagged, valid, softmin, evidence)
 
 
 def issue_scores_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:

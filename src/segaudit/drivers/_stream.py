@@ -478,10 +478,10 @@ class LabelAudit:
             for part, mask in self._masks(self._region_selection(func)):
                 rows = mask.reshape(part.shape[0], -1)
                 span = slice(part.start, part.start + part.shape[0])
-                evidence = flagged_softmin(part.scores, rows, part.valid, float(temperature))
-                image[span] = region_image_scores(
-                    rows.sum(axis=1), part.valid, image[span], evidence
+                flagged, evidence = flagged_softmin(
+                    part.scores, rows, part.valid, float(temperature)
                 )
+                image[span] = region_image_scores(flagged, part.valid, image[span], evidence)
         elif method == "num_pixel_issues":
             for part, mask in self._masks():
                 flagged = mask.reshape(part.shape[0], -1).sum(axis=1)

@@ -99,13 +99,14 @@ def issue_image_scores(flagged: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def flagged_softmin(
     scores: np.ndarray, mask: np.ndarray, valid: np.ndarray, temperature: float
-) -> npt.NDArray[np.float64]:
-    """Return each image's softmin score with its unflagged pixels counted as ``s = 1``.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Return each image's flagged pixels and softmin score with the unflagged counted as ``s = 1``.
 
     ``sum(w s) / sum(w)`` over the labelled pixels, ``w = exp((1 - s) / T)``,
     where ``s`` is the self-confidence of a flagged pixel and 1 elsewhere: how
     sure the model is that the worst flagged pixels are mislabelled. Only the
-    flagged pixels are read; 1.0 for an image with none.
+    flagged pixels are read (one scan of `mask` gives both results); 1.0 for an
+    image with none.
 
     Parameters
     ----------
@@ -118,34 +119,42 @@ def flagged_softmin(
     temperature : float
         The softmin temperature T, > 0.
 
+    Returns
+    -------
+    flagged : ndarray of int64, shape (N,)
+        Flagged pixels per image.
+    evidence : ndarray of float64, shape (N,)
+        The softmin scores.
+
     Examples
     --------
     >>> s = np.array([[0.1, 0.9, 0.9, 0.9], [0.5, 0.5, 0.5, 0.5]])
     >>> m = np.array([[True, False, False, False], [False] * 4])
-    >>> flagged_softmin(s, m, np.array([4, 4]), 0.1).round(4)
-    array([0.1003, 1.    ])
+    >>> flagged, evidence = flagged_softmin(s, m, np.array([4, 4]), 0.1)
+    >>> flagged, evidence.round(4)
+    (array([1, 0]), array([0.1003, 1.    ]))
     """
     n = len(scores)
     out = np.ones(n, dtype=np.float64)
     rows = np.asarray(mask).reshape(n, -1)
     flat = np.flatnonzero(rows)  # image by image, in pixel order (2-D nonzero: 3x slower)
+    bounds = np.searchsorted(flat, np.arange(n + 1) * rows.shape[1])
+    count = np.diff(bounds).astype(np.int64)
     if not flat.size:
-        return out
-    image = flat // rows.shape[1]
+        return count, out
+    has = np.flatnonzero(count)
+    starts = bounds[has]  # each image's flagged pixels: one run of `flat`
     s = np.asarray(scores).reshape(-1)[flat].astype(np.float64)
     z = (1.0 - s) / temperature
-    count = np.bincount(image, minlength=n)
-    has = np.flatnonzero(count)
-    top = np.full(n, -np.inf)
-    top[has] = np.maximum.reduceat(z, np.cumsum(count)[has] - count[has])
-    rest = np.asarray(valid, dtype=np.int64) - count  # unflagged labelled pixels: s = 1, z = 0
+    top = np.maximum.reduceat(z, starts)
+    rest = np.asarray(valid, dtype=np.int64)[has] - count[has]  # unflagged labelled: z = 0
     top = np.where(rest > 0, np.maximum(top, 0.0), top)
-    w = np.exp(z - top[image])
-    other = rest[has] * np.exp(-top[has])
-    num = np.bincount(image, weights=w * s, minlength=n)[has]
-    den = np.bincount(image, weights=w, minlength=n)[has]
+    w = np.exp(z - np.repeat(top, count[has]))
+    other = rest * np.exp(-top)
+    num = np.add.reduceat(w * s, starts)
+    den = np.add.reduceat(w, starts)
     out[has] = (num + other) / (den + other)
-    return out
+    return count, out
 
 
 def region_image_scores(
