@@ -19,6 +19,7 @@ import pytest
 
 import segaudit
 import segaudit.io._space
+from _audits import same_results
 from conftest import make_dataset
 from segaudit.io._space import DiskFullError, written_memmap
 
@@ -50,24 +51,6 @@ def _data(seed: int, n: int = 8) -> tuple[np.ndarray, np.ndarray]:
 def _feed(audit: segaudit.LabelAudit, labels: np.ndarray, probs: np.ndarray) -> None:
     for start in range(0, len(labels), 2):
         audit.update(labels[start : start + 2], probs[start : start + 2])
-
-
-def _same_results(audit: segaudit.LabelAudit, other: segaudit.LabelAudit) -> None:
-    assert audit.num_images == other.num_images
-    np.testing.assert_array_equal(audit.thresholds, other.thresholds)
-    assert audit.num_issues == other.num_issues
-    np.testing.assert_array_equal(audit.find_label_issues(), other.find_label_issues())
-    for a, b in zip(
-        audit.get_label_quality_scores(), other.get_label_quality_scores(), strict=True
-    ):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(audit.image_scores(), other.image_scores())
-    if audit.options.downsample == 1:  # region_fraction needs the full-resolution grid
-        np.testing.assert_array_equal(
-            audit.image_scores(method="region_fraction"),
-            other.image_scores(method="region_fraction"),
-        )
-    np.testing.assert_array_equal(audit.confusions(), other.confusions())
 
 
 def _kept_arrays(audit: segaudit.LabelAudit) -> list[np.ndarray]:
@@ -104,7 +87,7 @@ def test_spilled_audit_equals_in_memory_audit(tmp_path, memory_limit: int, case:
     assert in_memory._store.spilled == 0
     # the same bytes are counted, wherever they went
     assert store.in_memory + store.spilled == in_memory._store.in_memory
-    _same_results(spilled, in_memory)
+    same_results(spilled, in_memory)
     if case == "plain":
         expected = segaudit.find_label_issues(labels, probs, ignore_index=VOID, verbose=False)
         assert expected.any()
@@ -124,7 +107,7 @@ def test_the_given_labels_are_copied(tmp_path, memory_limit: int | None) -> None
     labels[...] = 0
     for part in audit._parts:
         assert not np.shares_memory(part.labels, labels)
-    _same_results(audit, reference)
+    same_results(audit, reference)
     audit.close()
 
 
@@ -235,7 +218,7 @@ def test_write_failure_is_disk_full_and_leaves_the_audit_unchanged(
     fresh = segaudit.LabelAudit(K, ignore_index=VOID)
     fresh.update(labels[:2], probs[:2])
     fresh.update(labels[4:], probs[4:])
-    _same_results(audit, fresh)
+    same_results(audit, fresh)
     audit.close()
     assert list(tmp_path.iterdir()) == []
 
@@ -251,7 +234,7 @@ def test_first_spill_failing_removes_the_spill_folder(tmp_path, monkeypatch) -> 
     audit.update(labels[2:], probs[2:])
     fresh = segaudit.LabelAudit(K, ignore_index=VOID)
     fresh.update(labels[2:], probs[2:])
-    _same_results(audit, fresh)
+    same_results(audit, fresh)
     audit.close()
 
 

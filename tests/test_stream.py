@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import segaudit
+from _audits import same_results
 from conftest import make_dataset
 
 VOID = 255
@@ -602,24 +603,6 @@ def test_class_counts() -> None:
 # ------------------------------------------------------------------ update is all or nothing
 
 
-def _same_results(audit: segaudit.LabelAudit, fresh: segaudit.LabelAudit) -> None:
-    assert audit.num_images == fresh.num_images
-    np.testing.assert_array_equal(audit.thresholds, fresh.thresholds)
-    assert audit.num_issues == fresh.num_issues
-    np.testing.assert_array_equal(audit.find_label_issues(), fresh.find_label_issues())
-    for a, b in zip(
-        audit.get_label_quality_scores(), fresh.get_label_quality_scores(), strict=True
-    ):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(audit.image_scores(), fresh.image_scores())
-    np.testing.assert_array_equal(
-        audit.image_scores(method="num_pixel_issues"),
-        fresh.image_scores(method="num_pixel_issues"),
-    )
-    np.testing.assert_array_equal(audit.confusions(), fresh.confusions())
-    assert [i.index for i in audit.iter_images()] == list(range(fresh.num_images))
-
-
 def _fail_on_call(target: Callable, fail_at: int, error: BaseException) -> Callable:
     calls = []
 
@@ -672,7 +655,7 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
     fresh = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=0, spill_dir=tmp_path)
     fresh.update(labels[:2], probs[:2])
     fresh.update(labels[4:], probs[4:])
-    _same_results(audit, fresh)
+    same_results(audit, fresh)
     assert audit._store.spilled == fresh._store.spilled
     good = np.r_[0:2, 4:6]
     expected = segaudit.find_label_issues(
@@ -700,7 +683,7 @@ def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> No
     audit.update(labels[3:], probs[3:])
     fresh = segaudit.LabelAudit(K)
     fresh.update(labels[3:], probs[3:])
-    _same_results(audit, fresh)
+    same_results(audit, fresh)
     audit.close()
     assert list(tmp_path.iterdir()) == []
 
@@ -737,7 +720,7 @@ def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -
     fresh = segaudit.LabelAudit(K, ignore_index=VOID)
     fresh.update(labels[:3], probs[:3])
     fresh.update(labels[5:], probs[5:])
-    _same_results(audit, fresh)
+    same_results(audit, fresh)
     assert audit._store.in_memory == fresh._store.in_memory
 
 
@@ -757,7 +740,7 @@ def test_keyboard_interrupt_during_update_is_rolled_back(tmp_path, monkeypatch) 
     monkeypatch.undo()
     fresh = segaudit.LabelAudit(K)
     fresh.update(labels[:2], probs[:2])
-    _same_results(audit, fresh)
+    same_results(audit, fresh)
     audit.close()
 
 
