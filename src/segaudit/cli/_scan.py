@@ -237,7 +237,7 @@ def probs_inputs(probs_dir: ProbsDirs) -> dict[str, Path]:
 
 
 Scorer = Callable[[AuditImage, int, int, float], float]
-"""``score(index, flagged, valid, softmin)``: an image's score from its issue mask's counts."""
+"""``score(image, flagged, valid, softmin)``: an image's score from its issue mask (and counts)."""
 
 
 def _image_scorer(audit: LabelAudit, method: str) -> tuple[bool, Scorer]:
@@ -257,11 +257,11 @@ def _image_scorer(audit: LabelAudit, method: str) -> tuple[bool, Scorer]:
     if method == "region_fraction" and audit.options.filter_by == "confident_regions":
 
         def region_score(img: AuditImage, flagged: int, valid: int, softmin: float) -> float:
-            counts = np.array([flagged]), np.array([valid])
-            _, evidence = flagged_softmin(
-                img.scores.reshape(1, -1), img.issues.reshape(1, -1), counts[1], SOFTMIN_TEMPERATURE
+            labelled = np.array([valid])
+            count, evidence = flagged_softmin(
+                img.scores.reshape(1, -1), img.issues.reshape(1, -1), labelled, SOFTMIN_TEMPERATURE
             )
-            return float(region_image_scores(*counts, np.array([softmin]), evidence)[0])
+            return float(region_image_scores(count, labelled, np.array([softmin]), evidence)[0])
 
         return True, region_score
     scores = audit.image_scores(method=method)
