@@ -58,6 +58,8 @@ def _kept_arrays(audit: segaudit.LabelAudit) -> list[np.ndarray]:
     arrays: list[np.ndarray] = []
     for part, entry in zip(audit._parts, audit._finder.entries, strict=True):
         arrays += [part.scores, part.argmax, part.labels, entry.disagree]
+        if entry.scores is not part.scores:  # downsample > 1: the ranking grid's scores
+            arrays.append(entry.scores)
         if entry.records is not None:
             arrays += list(entry.records)
     return arrays

@@ -119,7 +119,8 @@ def summarise_batch(
     are then spilled (:meth:`SummaryStore.spill`), and the returned part and
     staged block hold the kept arrays. Each array is counted against the
     budget in a fixed order: scores, disagreement, argmax (before the kernel),
-    the records of disagreeing pixels (in ``finder.stage``), the given labels.
+    the records of disagreeing pixels (in ``finder.stage``), the given labels,
+    and with ``downsample > 1`` the pooled scores of the ranking grid.
 
     The result is added by ``finder.commit(staged)`` and keeping the part; on
     an error the caller rolls `store` back.
@@ -151,7 +152,10 @@ def summarise_batch(
     # the summary holds the out arrays themselves: swap in the kept ones
     block = staged.block
     full = replace(block.full, scores=scores, disagree=disagree)
-    rank = full if block.rank is block.full else block.rank  # one object when f = 1
+    # the ranking grid is `full` itself when f = 1; with f > 1 its pooled scores are
+    # kept (and counted against the budget) as the rest
+    pooled = block.rank
+    rank = full if pooled is block.full else replace(pooled, scores=store.keep(pooled.scores))
     valid = valid_per_image(full, n)
     return Part(start, shape, given, argmax, scores, valid), replace(
         staged, block=BlockSummary(full, rank)
