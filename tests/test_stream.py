@@ -569,6 +569,25 @@ def test_iter_images() -> None:
         np.testing.assert_array_equal(img.issues, mask[i])
 
 
+@pytest.mark.parametrize("memory_limit", [None, 0])
+def test_iter_images_views_are_read_only(tmp_path, memory_limit) -> None:
+    """A caller's write to a yielded image cannot change the audit's later answers."""
+    labels, probs = _void(24)
+    audit = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=memory_limit, spill_dir=tmp_path)
+    _feed(audit, labels, probs, [2, 4])
+    fresh = segaudit.LabelAudit(K, ignore_index=VOID)
+    _feed(fresh, labels, probs, [6])
+    for img in audit.iter_images():
+        for name in ("labels", "predicted", "scores"):
+            view = getattr(img, name)
+            with pytest.raises(ValueError, match="read-only"):
+                view[0, 0] = 1
+            view.copy()[0, 0] = 1  # a copy is the caller's own
+        img.issues[...] = True  # the mask is made for this pass: the caller's to change
+    same_results(audit, fresh)
+    audit.close()
+
+
 def test_confusions_equal_common_label_issues() -> None:
     labels, probs = _void(23)
     audit = segaudit.LabelAudit(K, ignore_index=VOID)

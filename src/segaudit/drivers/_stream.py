@@ -75,6 +75,12 @@ class AuditImage:
     id : str
         The image's id, as given to :meth:`LabelAudit.update` (default: its
         index, ``"000042"``).
+
+    Notes
+    -----
+    `labels`, `predicted` and `scores` are read-only views of the audit's own
+    data (writing to them raises ``ValueError``: the audit's later answers
+    depend on them); copy them to change them.
     """
 
     index: int
@@ -530,13 +536,13 @@ class LabelAudit:
             if softmin:
                 self._finder.kernels.softmin(part.scores, SOFTMIN_TEMPERATURE, scores)
             for i in range(n):
+                labels, predicted, pixel = (
+                    a[i].reshape(h, w) for a in (part.labels, part.argmax, part.scores)
+                )
+                for view in (labels, predicted, pixel):  # a caller's write would change the audit
+                    view.flags.writeable = False
                 image = AuditImage(
-                    part.start + i,
-                    part.labels[i].reshape(h, w),
-                    part.argmax[i].reshape(h, w),
-                    part.scores[i].reshape(h, w),
-                    mask[i],
-                    self._ids[part.start + i],
+                    part.start + i, labels, predicted, pixel, mask[i], self._ids[part.start + i]
                 )
                 yield image, float(scores[i])
 
