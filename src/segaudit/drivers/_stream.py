@@ -43,6 +43,7 @@ from segaudit.engine._scores import (
     SOFTMIN_TEMPERATURE,
     check_method,
     check_temperature,
+    flagged_per_image,
     flagged_softmin,
     issue_image_scores,
     region_image_scores,
@@ -490,7 +491,7 @@ class LabelAudit:
                 image[span] = region_image_scores(flagged, part.valid, image[span], evidence)
         elif method == "num_pixel_issues":
             for part, mask in self._masks():
-                flagged = mask.reshape(part.shape[0], -1).sum(axis=1)
+                flagged = flagged_per_image(mask)
                 image[part.start : part.start + part.shape[0]] = issue_image_scores(
                     flagged, part.valid
                 )

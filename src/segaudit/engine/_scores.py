@@ -12,11 +12,11 @@ import numpy.typing as npt
 from segaudit._validation import check_choice, param_error
 
 __all__ = [
+    "EVIDENCE_WEIGHT",
     "METHODS",
     "RECOMMENDED_METHOD",
     "SOFTMIN_TEMPERATURE",
     "SOFTMIN_WEIGHT",
-    "EVIDENCE_WEIGHT",
     "check_method",
     "check_temperature",
     "flagged_per_image",
