@@ -9,6 +9,7 @@ import numpy.typing as npt
 
 from segaudit._typing import ArrayLike
 from segaudit._validation import label_error
+from segaudit.kernels._choice import kernel_runs
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -264,6 +265,7 @@ def summarise_batch(
         errors,
         agree_sums,
         agree_counts,
+        kernel_runs(),
     )
     _raise_first_error(
         errors, probs, labels, image_offset, shape_hw, where, num_classes, ignore_index
@@ -303,7 +305,12 @@ def score_batch(
     errors = np.zeros((tiles, 3), dtype=np.int64)
     values = _kernel_values(probs)
     kernels.self_confidence(
-        values, *_common_args(values, labels, num_classes, ignore_index), scores_out, maxdev, errors
+        values,
+        *_common_args(values, labels, num_classes, ignore_index),
+        scores_out,
+        maxdev,
+        errors,
+        kernel_runs(),
     )
     _raise_first_error(
         errors, probs, labels, image_offset, shape_hw, where, num_classes, ignore_index

@@ -12,7 +12,7 @@ from typing import Any, cast
 from segaudit._validation import param_error
 from segaudit.kernels._protocol import Kernels
 
-__all__ = ["CHOICES", "KERNEL_ENV", "get_kernels", "use_threads"]
+__all__ = ["CHOICES", "KERNEL_ENV", "get_kernels", "kernel_runs", "use_threads"]
 
 KERNEL_ENV = "SEGAUDIT_KERNEL"
 CHOICES = ("auto", "numba", "numpy")
@@ -106,6 +106,18 @@ def use_threads(n_jobs: int | None) -> Iterator[int]:
         yield wanted
     finally:
         numba.set_num_threads(previous)
+
+
+def kernel_runs() -> int:
+    """Return the runs of tiles a summary kernel shares among threads: numba's threads now.
+
+    One run per thread, each making its scratch once (a per-tile scratch of
+    ``K x TILE`` values is mapped and faulted in afresh on each tile where malloc
+    serves it by ``mmap``: musl, or glibc below its mmap threshold); 1 while the
+    numpy kernels serve calls (numba is not imported for it).
+    """
+    numba = _numba_in_use()
+    return 1 if numba is None else int(numba.get_num_threads())
 
 
 def _cores() -> int:

@@ -289,6 +289,7 @@ def summarise(
     errors: Int64Array,
     agree_sums: npt.NDArray[np.float64],
     agree_counts: Int64Array,
+    runs: int,
 ) -> None:
     """Fused pass over one batch.
 
@@ -307,136 +308,149 @@ def summarise(
     :func:`~segaudit.kernels._regions_numba.agree_sums` adds them.
 
     Each tile of up to TILE pixels is swept class plane by class plane, so the
-    inner loops run over contiguous memory and vectorise.
+    inner loops run over contiguous memory and vectorise. The tiles are cut
+    into `runs` runs (one per thread), each of which makes its scratch buffers
+    once; the results do not depend on `runs`.
     """
     n, k_total, p_total = probs.shape
     per_image = _tiles_per_image(p_total)
-    for t in numba.prange(n * per_image):
-        img = t // per_image
-        j0 = (t % per_image) * TILE
-        size = min(j0 + TILE, p_total) - j0
-        # Row views indexed from 0 keep numba from emitting wraparound checks
-        # (which stop LLVM from vectorising); jj below is never negative.
-        lab = labels[img, j0 : j0 + size]
-        s_row = s_out[img, j0 : j0 + size]
-        d_row = disagree_out[img, j0 : j0 + size]
-        m_row = m_dis[t * TILE : t * TILE + size]
-        a_row = a_dis[t * TILE : t * TILE + size]
+    tiles = n * per_image
+    chunks = min(tiles, max(runs, 1))
+    for c in numba.prange(chunks):  # one run of tiles per thread
+        # scratch made once per run, not per tile: a (K, TILE) buffer is often
+        # above malloc's mmap threshold, and mapping it per tile costs page faults
         buf = _tile_buffer(probs, k_total)
-        _fill_tile(probs, buf, img, j0, size)
-        best = np.empty(size, dtype=buf.dtype)
-        arg = np.zeros(size, dtype=np.int32)
-        total = np.empty(size, dtype=buf.dtype)
-        plane = _plane(probs, buf, img, 0, j0, size)
-        signs = bits[img, 0, j0 : j0 + size]
-        seen = signs[0] & 0
-        for jj in range(size):
-            best[jj] = plane[jj]
-            total[jj] = plane[jj]
-            seen |= signs[jj]
-        # Four planes per pass keep (best, arg, total) in registers across them:
-        # a quarter of the loads and stores of a plane-by-plane sweep. Same
-        # comparisons and additions in class order, so the same results.
-        k = 1
-        while k + 4 <= k_total:
-            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, buf, bits, img, k, j0, size)
-            k1, k2, k3, k4 = np.int32(k), np.int32(k + 1), np.int32(k + 2), np.int32(k + 3)
+        best_run = np.empty(TILE, dtype=buf.dtype)
+        arg_run = np.empty(TILE, dtype=np.int32)
+        total_run = np.empty(TILE, dtype=buf.dtype)
+        denom_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
+        e_y_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
+        for t in range(c * tiles // chunks, (c + 1) * tiles // chunks):
+            img = t // per_image
+            j0 = (t % per_image) * TILE
+            size = min(j0 + TILE, p_total) - j0
+            # Row views indexed from 0 keep numba from emitting wraparound checks
+            # (which stop LLVM from vectorising); jj below is never negative.
+            lab = labels[img, j0 : j0 + size]
+            s_row = s_out[img, j0 : j0 + size]
+            d_row = disagree_out[img, j0 : j0 + size]
+            m_row = m_dis[t * TILE : t * TILE + size]
+            a_row = a_dis[t * TILE : t * TILE + size]
+            _fill_tile(probs, buf, img, j0, size)
+            best = best_run[:size]
+            arg = arg_run[:size]
+            arg[:] = 0
+            total = total_run[:size]
+            plane = _plane(probs, buf, img, 0, j0, size)
+            signs = bits[img, 0, j0 : j0 + size]
+            seen = signs[0] & 0
             for jj in range(size):
-                b, a, tt = best[jj], arg[jj], total[jj]
-                v = p1[jj]
-                gt = v > b
-                b, a, tt = (v if gt else b), (k1 if gt else a), tt + v
-                v = p2[jj]
-                gt = v > b
-                b, a, tt = (v if gt else b), (k2 if gt else a), tt + v
-                v = p3[jj]
-                gt = v > b
-                b, a, tt = (v if gt else b), (k3 if gt else a), tt + v
-                v = p4[jj]
-                gt = v > b
-                b, a, tt = (v if gt else b), (k4 if gt else a), tt + v
-                best[jj], arg[jj], total[jj] = b, a, tt
-                seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
-            k += 4
-        while k < k_total:
-            plane = _plane(probs, buf, img, k, j0, size)
-            signs = bits[img, k, j0 : j0 + size]
-            kk = np.int32(k)
-            for jj in range(size):
-                v = plane[jj]
-                gt = v > best[jj]
-                best[jj] = v if gt else best[jj]
-                arg[jj] = kk if gt else arg[jj]
-                total[jj] += v
+                best[jj] = plane[jj]
+                total[jj] = plane[jj]
                 seen |= signs[jj]
-            k += 1
-        sign = np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)
-        maybe_negative = not from_logits and sign != 0
-        denom = np.empty(size if from_logits else 0, dtype=np.float64)
-        e_y = np.empty(size if from_logits else 0, dtype=np.float64)
-        if from_logits:
-            denom[:] = 0.0
-            e_y[:] = 0.0
-            for k in range(k_total):
-                plane = _plane(probs, buf, img, k, j0, size)
+            # Four planes per pass keep (best, arg, total) in registers across them:
+            # a quarter of the loads and stores of a plane-by-plane sweep. Same
+            # comparisons and additions in class order, so the same results.
+            k = 1
+            while k + 4 <= k_total:
+                p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, buf, bits, img, k, j0, size)
+                k1, k2, k3, k4 = np.int32(k), np.int32(k + 1), np.int32(k + 2), np.int32(k + 3)
                 for jj in range(size):
-                    e = _exp_nonpositive(np.float64(plane[jj]) - best[jj])
-                    denom[jj] += e
-                    e_y[jj] = e if lab[jj] == k else e_y[jj]
-        err = errors[t]
-        err[0] = ERR_NONE
-        dev = 0.0
-        nd = 0
-        acc = np.zeros(num_classes, dtype=np.float64)
-        cnt = np.zeros(num_classes, dtype=np.int64)
-        want = agree_sums.shape[0] > 0  # the same branch for every pixel
-        agree = np.zeros(num_classes, dtype=np.float64)
-        agree_n = np.zeros(num_classes, dtype=np.int64)
-        for jj in range(size):
-            yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
-            if state == _VOID:
-                s_row[jj] = np.nan
-                d_row[jj] = False
-                if keep_argmax:
-                    a_out[img, j0 + jj] = -1
-                continue
-            tot = np.float64(total[jj])
-            if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
-                _note_problem(
-                    err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, from_logits
-                )
+                    b, a, tt = best[jj], arg[jj], total[jj]
+                    v = p1[jj]
+                    gt = v > b
+                    b, a, tt = (v if gt else b), (k1 if gt else a), tt + v
+                    v = p2[jj]
+                    gt = v > b
+                    b, a, tt = (v if gt else b), (k2 if gt else a), tt + v
+                    v = p3[jj]
+                    gt = v > b
+                    b, a, tt = (v if gt else b), (k3 if gt else a), tt + v
+                    v = p4[jj]
+                    gt = v > b
+                    b, a, tt = (v if gt else b), (k4 if gt else a), tt + v
+                    best[jj], arg[jj], total[jj] = b, a, tt
+                    seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
+                k += 4
+            while k < k_total:
+                plane = _plane(probs, buf, img, k, j0, size)
+                signs = bits[img, k, j0 : j0 + size]
+                kk = np.int32(k)
+                for jj in range(size):
+                    v = plane[jj]
+                    gt = v > best[jj]
+                    best[jj] = v if gt else best[jj]
+                    arg[jj] = kk if gt else arg[jj]
+                    total[jj] += v
+                    seen |= signs[jj]
+                k += 1
+            sign = np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)
+            maybe_negative = not from_logits and sign != 0
+            denom = denom_run[: size if from_logits else 0]
+            e_y = e_y_run[: size if from_logits else 0]
             if from_logits:
-                s = e_y[jj] / denom[jj]
-                m = 1.0 / denom[jj]
-            else:
-                s = np.float64(_value(probs, buf, img, yi, j0, jj))
-                m = np.float64(best[jj])
-                d = abs(tot - 1.0)
-                dev = d if d > dev else dev
-            s = s + 0.0  # -0.0 becomes +0.0, so that the ordering key is monotone
-            s_row[jj] = s
-            a = arg[jj]
-            if keep_argmax:
-                a_out[img, j0 + jj] = a
-            dis = a != yi
-            d_row[jj] = dis
-            m_row[nd] = m  # written always, kept only if the pixel disagrees (branch-free)
-            a_row[nd] = a
-            nd += dis
-            acc[yi] += s
-            cnt[yi] += 1
-            if want:  # a disagreeing pixel adds 0.0, which changes no sum of s >= 0
-                agree[yi] += 0.0 if dis else s
-                agree_n[yi] += not dis
-        for k in range(num_classes):
-            sums[t, k] = acc[k]
-            counts[t, k] = cnt[k]
-        if want:
+                denom[:] = 0.0
+                e_y[:] = 0.0
+                for k in range(k_total):
+                    plane = _plane(probs, buf, img, k, j0, size)
+                    for jj in range(size):
+                        e = _exp_nonpositive(np.float64(plane[jj]) - best[jj])
+                        denom[jj] += e
+                        e_y[jj] = e if lab[jj] == k else e_y[jj]
+            err = errors[t]
+            err[0] = ERR_NONE
+            dev = 0.0
+            nd = 0
+            acc = np.zeros(num_classes, dtype=np.float64)
+            cnt = np.zeros(num_classes, dtype=np.int64)
+            want = agree_sums.shape[0] > 0  # the same branch for every pixel
+            agree = np.zeros(num_classes, dtype=np.float64)
+            agree_n = np.zeros(num_classes, dtype=np.int64)
+            for jj in range(size):
+                yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
+                if state == _VOID:
+                    s_row[jj] = np.nan
+                    d_row[jj] = False
+                    if keep_argmax:
+                        a_out[img, j0 + jj] = -1
+                    continue
+                tot = np.float64(total[jj])
+                if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
+                    _note_problem(
+                        err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, from_logits
+                    )
+                if from_logits:
+                    s = e_y[jj] / denom[jj]
+                    m = 1.0 / denom[jj]
+                else:
+                    s = np.float64(_value(probs, buf, img, yi, j0, jj))
+                    m = np.float64(best[jj])
+                    d = abs(tot - 1.0)
+                    dev = d if d > dev else dev
+                s = s + 0.0  # -0.0 becomes +0.0, so that the ordering key is monotone
+                s_row[jj] = s
+                a = arg[jj]
+                if keep_argmax:
+                    a_out[img, j0 + jj] = a
+                dis = a != yi
+                d_row[jj] = dis
+                m_row[nd] = m  # written always, kept only if the pixel disagrees (branch-free)
+                a_row[nd] = a
+                nd += dis
+                acc[yi] += s
+                cnt[yi] += 1
+                if want:  # a disagreeing pixel adds 0.0, which changes no sum of s >= 0
+                    agree[yi] += 0.0 if dis else s
+                    agree_n[yi] += not dis
             for k in range(num_classes):
-                agree_sums[t, k] = agree[k]
-                agree_counts[t, k] = agree_n[k]
-        n_dis[t] = nd
-        maxdev[t] = dev
+                sums[t, k] = acc[k]
+                counts[t, k] = cnt[k]
+            if want:
+                for k in range(num_classes):
+                    agree_sums[t, k] = agree[k]
+                    agree_counts[t, k] = agree_n[k]
+            n_dis[t] = nd
+            maxdev[t] = dev
 
 
 @_njit(parallel=True)
@@ -450,6 +464,7 @@ def self_confidence(
     s_out: FloatArray,
     maxdev: npt.NDArray[np.float64],
     errors: Int64Array,
+    runs: int,
 ) -> None:
     """Scores-only pass over probabilities (not logits): s, row-sum deviation, errors.
 
@@ -459,51 +474,57 @@ def self_confidence(
     """
     n, k_total, p_total = probs.shape
     per_image = _tiles_per_image(p_total)
-    for t in numba.prange(n * per_image):
-        img = t // per_image
-        j0 = (t % per_image) * TILE
-        size = min(j0 + TILE, p_total) - j0
-        lab = labels[img, j0 : j0 + size]
-        s_row = s_out[img, j0 : j0 + size]
-        buf = _tile_buffer(probs, k_total)
-        _fill_tile(probs, buf, img, j0, size)
-        total = np.empty(size, dtype=buf.dtype)
-        plane = _plane(probs, buf, img, 0, j0, size)
-        signs = bits[img, 0, j0 : j0 + size]
-        seen = signs[0] & 0
-        for jj in range(size):
-            total[jj] = plane[jj]
-            seen |= signs[jj]
-        k = 1
-        while k + 4 <= k_total:
-            p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, buf, bits, img, k, j0, size)
+    tiles = n * per_image
+    chunks = min(tiles, max(runs, 1))
+    for c in numba.prange(chunks):  # one run of tiles per thread
+        buf = _tile_buffer(probs, k_total)  # once per run, as in summarise
+        total_run = np.empty(TILE, dtype=buf.dtype)
+        for t in range(c * tiles // chunks, (c + 1) * tiles // chunks):
+            img = t // per_image
+            j0 = (t % per_image) * TILE
+            size = min(j0 + TILE, p_total) - j0
+            lab = labels[img, j0 : j0 + size]
+            s_row = s_out[img, j0 : j0 + size]
+            _fill_tile(probs, buf, img, j0, size)
+            total = total_run[:size]
+            plane = _plane(probs, buf, img, 0, j0, size)
+            signs = bits[img, 0, j0 : j0 + size]
+            seen = signs[0] & 0
             for jj in range(size):
-                total[jj] = (((total[jj] + p1[jj]) + p2[jj]) + p3[jj]) + p4[jj]
-                seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
-            k += 4
-        while k < k_total:
-            plane = _plane(probs, buf, img, k, j0, size)
-            signs = bits[img, k, j0 : j0 + size]
-            for jj in range(size):
-                total[jj] += plane[jj]
+                total[jj] = plane[jj]
                 seen |= signs[jj]
-            k += 1
-        maybe_negative = (np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)) != 0
-        err = errors[t]
-        err[0] = ERR_NONE
-        dev = 0.0
-        for jj in range(size):
-            yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
-            if state == _VOID:
-                s_row[jj] = np.nan
-                continue
-            tot = np.float64(total[jj])
-            if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
-                _note_problem(err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, False)
-            s_row[jj] = np.float64(_value(probs, buf, img, yi, j0, jj)) + 0.0
-            d = abs(tot - 1.0)
-            dev = d if d > dev else dev
-        maxdev[t] = dev
+            k = 1
+            while k + 4 <= k_total:
+                p1, p2, p3, p4, s1, s2, s3, s4 = _four_planes(probs, buf, bits, img, k, j0, size)
+                for jj in range(size):
+                    total[jj] = (((total[jj] + p1[jj]) + p2[jj]) + p3[jj]) + p4[jj]
+                    seen |= s1[jj] | s2[jj] | s3[jj] | s4[jj]
+                k += 4
+            while k < k_total:
+                plane = _plane(probs, buf, img, k, j0, size)
+                signs = bits[img, k, j0 : j0 + size]
+                for jj in range(size):
+                    total[jj] += plane[jj]
+                    seen |= signs[jj]
+                k += 1
+            maybe_negative = (np.uint64(seen) >> np.uint64(bits.itemsize * 8 - 1)) != 0
+            err = errors[t]
+            err[0] = ERR_NONE
+            dev = 0.0
+            for jj in range(size):
+                yi, state = _label_state(lab[jj], num_classes, ignore_index, use_ignore)
+                if state == _VOID:
+                    s_row[jj] = np.nan
+                    continue
+                tot = np.float64(total[jj])
+                if state == _BAD_LABEL or maybe_negative or not math.isfinite(tot):  # rare
+                    _note_problem(
+                        err, state, probs, buf, img, j0, size, jj, tot, maybe_negative, False
+                    )
+                s_row[jj] = np.float64(_value(probs, buf, img, yi, j0, jj)) + 0.0
+                d = abs(tot - 1.0)
+                dev = d if d > dev else dev
+            maxdev[t] = dev
 
 
 CHUNK = 1 << 18  # keys per parallel chunk of the selection helpers

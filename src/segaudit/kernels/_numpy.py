@@ -75,8 +75,9 @@ def summarise(
     errors: Int64Array,
     agree_sums: npt.NDArray[np.float64],
     agree_counts: Int64Array,
+    runs: int,
 ) -> None:
-    """Numpy twin of :func:`segaudit.kernels._numba.summarise`."""
+    """Numpy twin of :func:`segaudit.kernels._numba.summarise` (all tiles at once: no `runs`)."""
     if probs.dtype == np.uint16:  # float16 values, passed as their bits
         probs = probs.view(np.float16)
     n, _, p_total = probs.shape
@@ -151,6 +152,7 @@ def self_confidence(
     s_out: FloatArray,
     maxdev: npt.NDArray[np.float64],
     errors: Int64Array,
+    runs: int,
 ) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.self_confidence` (via `summarise`)."""
     n, _, p = probs.shape
@@ -176,6 +178,7 @@ def self_confidence(
         errors,
         np.zeros((0, num_classes)),
         np.zeros((0, num_classes), np.int64),
+        runs,
     )
 
 

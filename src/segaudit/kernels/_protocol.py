@@ -81,11 +81,14 @@ class Kernels(Protocol):
         errors: Int64Array,
         agree_sums: npt.NDArray[np.float64],
         agree_counts: Int64Array,
+        runs: int,
     ) -> None:
         """Fused pass over ``probs (n, K, P)``, ``labels (n, P)``: s, a, m, sums per tile.
 
         With ``(T, K)`` `agree_sums` and `agree_counts` (not ``(0, K)``), also
-        the sums of :meth:`agree_sums`, in one pass.
+        the sums of :meth:`agree_sums`, in one pass. `runs`: how many runs of
+        tiles to share among the threads (see :func:`~segaudit.kernels._choice.kernel_runs`);
+        it never changes a result.
         """
 
     def self_confidence(
@@ -99,8 +102,12 @@ class Kernels(Protocol):
         s_out: FloatArray,
         maxdev: npt.NDArray[np.float64],
         errors: Int64Array,
+        runs: int,
     ) -> None:
-        """Scores-only pass over probabilities: s, row-sum deviation, first errors."""
+        """Scores-only pass over probabilities: s, row-sum deviation, first errors.
+
+        `runs`: as :meth:`summarise`.
+        """
 
     def key_histogram(
         self, keys: UIntArray, prefix: np.uint64, shift: int, nchunks: int
