@@ -12,15 +12,24 @@ Smoke test (12 and 24 images of 256x256, under a minute)::
 The script writes 2N palette PNG masks (VOC-style, 255 = void border) and 2N
 ``.npz`` files of float16 logits ``(K, H, W)`` into ``--dir`` (a new temporary
 folder by default, removed at the end unless ``--keep``); the N-image set is the
-first N files, hard-linked. Each set is scanned in its own fresh process:
+first N files, hard-linked. Each set is timed in its own fresh process:
 
 * a warm-up scan of 2 images (compiled kernels, pandas, Pillow and the report
   code are loaded before the baseline),
-* a plain read of every file (``np.load`` of each ``.npz``, Pillow for each
-  mask), for comparison,
-* ``run_scan(masks, probs, out, from_logits=True, ignore_index=255,
-  memory_limit=..., top=..., verbose=False)``, median of ``--repeats``, while a
-  thread samples ``/proc/self/status`` every ~1 ms.
+* ``--repeats`` times: a plain read of every file (``np.load`` of each
+  ``.npz``, Pillow for each mask), for comparison, then ``run_scan(masks,
+  probs, out, from_logits=True, ignore_index=255, memory_limit=..., top=...,
+  verbose=False)``; medians of both, and the median of each scan over the
+  read just before it (the machine's speed drifts between runs: a pair sees
+  the same one).
+
+Its memory is measured by one more scan in another fresh process, while a
+thread samples ``/proc/self/status`` every ~1 ms, with glibc's mmap and trim
+thresholds at 128 KiB so that freed memory leaves RSS. Those settings make
+every large allocation a fresh mapping, faulted in page by page (about 17 ms
+more per 512x512 image here), and the sampler shortens the GIL's switch
+interval: the times come from the process with the allocator's defaults, as
+a user runs it.
 
 ``--stages`` also times run_scan's stages in that process (`STAGES`: the
 up-front checks, reading + kernel, regions, ``regions.csv``, ``report.html``)
@@ -124,6 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time run_scan's stages in-process (ms per image, median of the repeats)",
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.height, args.width, args.repeats, args.top = 12, 256, 256, 1, 4
@@ -284,27 +294,39 @@ def scan_child(args: argparse.Namespace) -> None:
         run_scan(warm / "masks", warm / "probs", warm / "out", memory_limit=limit, **options)
     finally:
         shutil.rmtree(warm, ignore_errors=True)
-    gc.collect()
-    start = time.perf_counter()
-    read_all(folder)
-    t_read = time.perf_counter() - start
-    gc.collect()
-    times = []
+    times: list[float] = []
+    reads: list[float] = []
     stages: list[dict[str, float]] = []
     out = folder.parent / f"out-{folder.name}"
-    with PeakSampler() as sampler:
-        for _ in range(max(args.repeats, 1)):
-            spent.clear()
+    if args.memory:  # one scan, its memory sampled
+        gc.collect()
+        with PeakSampler() as sampler:
             start = time.perf_counter()
-            result = run_scan(
-                folder / "masks", folder / "probs", out, memory_limit=limit, **options
-            )
+            run_scan(folder / "masks", folder / "probs", out, memory_limit=limit, **options)
             times.append(time.perf_counter() - start)
-            stages.append(dict(spent))
-            del result
-            gc.collect()
+        shutil.rmtree(out, ignore_errors=True)
+        emit({"times": times, **sampler.result.as_dict()})
+        return
+    for _ in range(max(args.repeats, 1)):
+        gc.collect()  # the plain read just before each scan: a pair sees the same machine
+        start = time.perf_counter()
+        read_all(folder)
+        reads.append(time.perf_counter() - start)
+        gc.collect()
+        spent.clear()
+        start = time.perf_counter()
+        result = run_scan(folder / "masks", folder / "probs", out, memory_limit=limit, **options)
+        times.append(time.perf_counter() - start)
+        stages.append(dict(spent))
+        del result
     shutil.rmtree(out, ignore_errors=True)
-    emit({"read": t_read, "times": times, "stages": stages, **sampler.result.as_dict()})
+    emit({"reads": reads, "times": times, "stages": stages})
+
+
+def read_and_ratio(res: dict[str, Any]) -> tuple[float, float]:
+    """The median plain read, and the median over repeats of scan / the read just before it."""
+    reads, times = np.asarray(res["reads"]), np.asarray(res["times"])
+    return float(np.median(reads)), float(np.median(times / reads))
 
 
 def print_stages(res: dict[str, Any], images: int, title: str) -> None:
@@ -317,7 +339,8 @@ def print_stages(res: dict[str, Any], images: int, title: str) -> None:
         rows.append([label, f"{1e3 * float(np.median(spent)) / images:.2f}"])
     whole = float(np.median(res["times"]))
     rows.append(["the whole scan", f"{1e3 * whole / images:.2f}"])
-    rows.append(["plain read of the same files", f"{1e3 * res['read'] / images:.2f}"])
+    read, _ = read_and_ratio(res)
+    rows.append(["plain read of the same files", f"{1e3 * read / images:.2f}"])
     print_section(title, table(["stage", "ms per image"], rows))
 
 
@@ -340,33 +363,32 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nFiles written in {fmt_s(time.perf_counter() - start)}.")
         rows, peaks = [], {}
         for size, folder in sets.items():
-            res = run_child(
-                script,
-                [
-                    f"--child={folder}",
-                    f"--repeats={args.repeats}",
-                    f"--memory-limit-mb={args.memory_limit_mb}",
-                    f"--top={args.top}",
-                    *(["--stages"] if args.stages else []),
-                ],
-                env=child_env(**MALLOC_ENV),
-            )
+            common = [
+                f"--child={folder}",
+                f"--memory-limit-mb={args.memory_limit_mb}",
+                f"--top={args.top}",
+            ]
+            speed = [f"--repeats={args.repeats}", *(["--stages"] if args.stages else [])]
+            res = run_child(script, common + speed, env=child_env())
+            mem = run_child(script, [*common, "--memory"], env=child_env(**MALLOC_ENV))
+            res.update({key: mem[key] for key in ("anon", "rss", "hwm")})
             print_stages(res, size, f"Stages of run_scan, {size} images (in-process)")
             probs_bytes = folder_bytes(folder / "probs")
             pixels = size * h * w
             t = float(np.median(res["times"]))
+            read, ratio = read_and_ratio(res)
             hwm = res["hwm"] if res["hwm"] is not None else res["rss"]
             peaks[size] = res["anon"]
             rows.append(
                 [
                     str(size),
                     fmt_bytes(probs_bytes),
-                    fmt_s(res["read"]),
-                    f"{probs_bytes / 1e6 / res['read']:.0f}",
+                    fmt_s(read),
+                    f"{probs_bytes / 1e6 / read:.0f}",
                     fmt_s(t),
                     f"{size / t:.1f}",
                     f"{probs_bytes / 1e6 / t:.0f}",
-                    fmt_ratio(t / res["read"]),
+                    fmt_ratio(ratio),
                     fmt_bytes(res["anon"]),
                     fmt_bytes(hwm),
                     fmt_bytes(SUMMARY_BYTES_PER_PIXEL * pixels),
@@ -375,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         headers = [
             "images",
             "probability files",
-            "plain read",
+            f"plain read (median of {args.repeats})",
             "read MB/s",
             f"scan (median of {args.repeats})",
             "images/s",
@@ -392,9 +414,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             "\nMB/s = bytes of the .npz probability files / time. `plain read`: np.load "
-            "of every .npz and Pillow of every mask, in the same process, before the scans. "
-            "Peaks are over all the timed scans of a size; each size runs in a fresh "
-            "process (glibc mmap/trim thresholds at 128 KiB so freed memory leaves RSS)."
+            "of every .npz and Pillow of every mask, in the same process, just before each "
+            "scan; `scan / read`: the median over the repeats of each scan's time over the "
+            "read's before it. Times come from a fresh process per size with the "
+            "allocator's defaults (as a user runs); peaks from one more scan in another "
+            "fresh process with glibc's mmap/trim thresholds at 128 KiB, so that freed "
+            "memory leaves RSS."
         )
         small, big = peaks[n], peaks[2 * n]
         growth = fmt_ratio(big / small) if small > 0 else "-"
@@ -419,10 +444,11 @@ def small_scan(args: argparse.Namespace, root: Path, script: Path) -> None:
             f"--top={args.top}",
             *(["--stages"] if args.stages else []),
         ],
-        env=child_env(**MALLOC_ENV),
+        env=child_env(),
     )
     print_stages(res, n, f"Stages of run_scan, {n} images of {size}x{size} (in-process)")
     t = float(np.median(res["times"]))
+    read, ratio = read_and_ratio(res)
     headers = [
         "images",
         "plain read",
@@ -430,7 +456,7 @@ def small_scan(args: argparse.Namespace, root: Path, script: Path) -> None:
         "images/s",
         "scan / read",
     ]
-    row = [str(n), fmt_s(res["read"]), fmt_s(t), f"{n / t:.0f}", fmt_ratio(t / res["read"])]
+    row = [str(n), fmt_s(read), fmt_s(t), f"{n / t:.0f}", fmt_ratio(ratio)]
     print_section(
         f"Many small images: {n} of {size}x{size}, K={args.classes} (issue #11: >= 500 images/s)",
         table(headers, [row]),
