@@ -267,6 +267,19 @@ def _exp_nonpositive(v: float) -> float:
     return (p * s1) * s2
 
 
+@_njit()
+def _run_bounds(c: int, tiles: int, chunks: int) -> tuple[int, int]:
+    """Return the first tile and the end of run `c` of `chunks` runs over `tiles` tiles."""
+    return c * tiles // chunks, (c + 1) * tiles // chunks
+
+
+@_njit()
+def _tile_at(t: int, per_image: int, p_total: int) -> tuple[int, int, int]:
+    """Return tile `t`'s image, first pixel in that image, and size in pixels."""
+    j0 = (t % per_image) * TILE
+    return t // per_image, j0, min(j0 + TILE, p_total) - j0
+
+
 @_njit(parallel=True)
 def summarise(
     probs: FloatArray,
@@ -325,10 +338,9 @@ def summarise(
         total_run = np.empty(TILE, dtype=buf.dtype)
         denom_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
         e_y_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
-        for t in range(c * tiles // chunks, (c + 1) * tiles // chunks):
-            img = t // per_image
-            j0 = (t % per_image) * TILE
-            size = min(j0 + TILE, p_total) - j0
+        first, stop = _run_bounds(c, tiles, chunks)
+        for t in range(first, stop):
+            img, j0, size = _tile_at(t, per_image, p_total)
             # Row views indexed from 0 keep numba from emitting wraparound checks
             # (which stop LLVM from vectorising); jj below is never negative.
             lab = labels[img, j0 : j0 + size]
@@ -479,10 +491,9 @@ def self_confidence(
     for c in numba.prange(chunks):  # one run of tiles per thread
         buf = _tile_buffer(probs, k_total)  # once per run, as in summarise
         total_run = np.empty(TILE, dtype=buf.dtype)
-        for t in range(c * tiles // chunks, (c + 1) * tiles // chunks):
-            img = t // per_image
-            j0 = (t % per_image) * TILE
-            size = min(j0 + TILE, p_total) - j0
+        first, stop = _run_bounds(c, tiles, chunks)
+        for t in range(first, stop):
+            img, j0, size = _tile_at(t, per_image, p_total)
             lab = labels[img, j0 : j0 + size]
             s_row = s_out[img, j0 : j0 + size]
             _fill_tile(probs, buf, img, j0, size)
