@@ -31,9 +31,8 @@ from segaudit.drivers._parts import Tally
 from segaudit.drivers._stream import AuditImage, LabelAudit
 from segaudit.engine._scores import (
     SOFTMIN_TEMPERATURE,
-    flagged_softmin,
     issue_image_scores,
-    region_image_scores,
+    region_fraction,
 )
 from segaudit.engine._setup import SetupWarning
 from segaudit.filter import FILTER_BY, RECOMMENDED_FILTER
@@ -257,11 +256,10 @@ def _image_scorer(audit: LabelAudit, method: str) -> tuple[bool, Scorer]:
     if method == "region_fraction" and audit.options.filter_by == "confident_regions":
 
         def region_score(img: AuditImage, flagged: int, valid: int, softmin: float) -> float:
-            labelled = np.array([valid])
-            count, evidence = flagged_softmin(
-                img.scores.reshape(1, -1), img.issues.reshape(1, -1), labelled, SOFTMIN_TEMPERATURE
-            )
-            return float(region_image_scores(count, labelled, np.array([softmin]), evidence)[0])
+            scores, issues = img.scores.reshape(1, -1), img.issues.reshape(1, -1)
+            labelled, softmins = np.array([valid]), np.array([softmin])
+            image = region_fraction(scores, issues, labelled, softmins, SOFTMIN_TEMPERATURE)
+            return float(image[0])
 
         return True, region_score
     scores = audit.image_scores(method=method)

@@ -26,7 +26,7 @@ from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._block import Options, summarise_block, valid_per_image
 from segaudit.engine._detect import FILTER_BY, check_filter_by
 from segaudit.engine._finder import IssueFinder
-from segaudit.engine._scores import flagged_softmin, region_image_scores
+from segaudit.engine._scores import region_fraction
 from segaudit.kernels._batch import as_batch, score_batch
 from segaudit.kernels._choice import get_kernels, use_threads
 from segaudit.kernels._torch import on_device, to_numpy
@@ -268,10 +268,10 @@ def region_fraction_scores(
         softmin=(float(temperature), softmin),
         stacklevel=stacklevel + 1,
     )
-    flagged, evidence = flagged_softmin(
-        pixel_scores.reshape(c.n, -1), mask.reshape(c.n, -1), valid, float(temperature)
+    image_scores = region_fraction(
+        pixel_scores.reshape(c.n, -1), mask.reshape(c.n, -1), valid, softmin, float(temperature)
     )
-    return region_image_scores(flagged, valid, softmin, evidence), pixel_scores
+    return image_scores, pixel_scores
 
 
 def softmin_scores(

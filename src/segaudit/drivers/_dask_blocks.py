@@ -20,7 +20,7 @@ from segaudit.engine._accumulate import count_issues
 from segaudit.engine._block import Options, block_mask, summarise_block, valid_per_image
 from segaudit.engine._detect import FILTER_BY, agreeing_sums, candidate_regions
 from segaudit.engine._exact import ClassSums
-from segaudit.engine._scores import flagged_softmin, issue_image_scores, region_image_scores
+from segaudit.engine._scores import issue_image_scores, region_fraction
 from segaudit.engine._select import Cutoff, keys_of
 from segaudit.kernels._choice import get_kernels, use_threads
 
@@ -269,16 +269,14 @@ def region_mask_part(part: Part, agree_thresholds: np.ndarray, n_jobs: int | Non
 def region_scores_part(
     part: Part, agree_thresholds: np.ndarray, temperature: float, n_jobs: int | None
 ) -> np.ndarray:
-    """Return the part's ``"region_fraction"`` image scores (see :func:`region_image_scores`)."""
+    """Return the part's ``"region_fraction"`` image scores (see :func:`region_fraction`)."""
     n = part.shape[0]
     mask = region_mask_part(part, agree_thresholds, n_jobs).reshape(n, -1)
     softmin = np.empty(n, dtype=np.float64)
     pixel_scores = _need(part.pixel_scores).astype(np.float64).reshape(n, -1)
     with use_threads(n_jobs):
         get_kernels().softmin(pixel_scores, float(temperature), softmin)
-    valid = _need(part.valid)
-    flagged, evidence = flagged_softmin(pixel_scores, mask, valid, float(temperature))
-    return region_image_scores(flagged, valid, softmin, evidence)
+    return region_fraction(pixel_scores, mask, _need(part.valid), softmin, float(temperature))
 
 
 def issue_scores_part(part: Part, cutoff: Cutoff | None, downsample: int) -> np.ndarray:

@@ -44,9 +44,8 @@ from segaudit.engine._scores import (
     check_method,
     check_temperature,
     flagged_per_image,
-    flagged_softmin,
     issue_image_scores,
-    region_image_scores,
+    region_fraction,
 )
 from segaudit.engine._setup import warn_setup
 from segaudit.io._outputs import mask_output
@@ -485,10 +484,9 @@ class LabelAudit:
             for part, mask in self._masks(self._region_selection(func)):
                 rows = mask.reshape(part.shape[0], -1)
                 span = slice(part.start, part.start + part.shape[0])
-                flagged, evidence = flagged_softmin(
-                    part.scores, rows, part.valid, float(temperature)
+                image[span] = region_fraction(
+                    part.scores, rows, part.valid, image[span], float(temperature)
                 )
-                image[span] = region_image_scores(flagged, part.valid, image[span], evidence)
         elif method == "num_pixel_issues":
             for part, mask in self._masks():
                 flagged = flagged_per_image(mask)

@@ -22,6 +22,7 @@ __all__ = [
     "flagged_per_image",
     "flagged_softmin",
     "issue_image_scores",
+    "region_fraction",
     "region_image_scores",
 ]
 
@@ -188,3 +189,22 @@ def region_image_scores(
     w, e = SOFTMIN_WEIGHT, EVIDENCE_WEIGHT
     out: np.ndarray = (1.0 - e) * (share * (1.0 - w) + w * np.asarray(softmin, dtype=np.float64))
     return out + e * np.asarray(evidence, dtype=np.float64)
+
+
+def region_fraction(
+    scores: np.ndarray, mask: np.ndarray, valid: np.ndarray, softmin: np.ndarray, temperature: float
+) -> np.ndarray:
+    """Return the ``"region_fraction"`` scores of images from their pixels' s and flags.
+
+    :func:`region_image_scores` of the flag counts and :func:`flagged_softmin`
+    of ``scores (N, P)`` and ``mask (N, P)``, `valid` and `softmin` per image:
+    the one computation every route (arrays, dask, ``LabelAudit``, the scan) makes.
+
+    Examples
+    --------
+    >>> s = np.array([[0.1, 0.9, 0.9, 0.9]])
+    >>> region_fraction(s, s < 0.5, np.array([4]), np.array([0.2]), 0.1).round(4)
+    array([0.4249])
+    """
+    flagged, evidence = flagged_softmin(scores, mask, valid, temperature)
+    return region_image_scores(flagged, valid, softmin, evidence)
