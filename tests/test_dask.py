@@ -540,3 +540,127 @@ def test_confident_regions_distributed(client):
             verbose=False,
         )
         np.testing.assert_array_equal(mask.compute(), expected)
+
+
+# Several models (a list of pred_probs arrays): combined per block, the in-memory list's answers.
+
+MODEL_CHUNKS = [CHUNKINGS["one-image"], CHUNKINGS["uneven"], CHUNKINGS["spatial"]]
+
+
+def make_models(*, logits=False, void=False, dtypes=(np.float32, np.float64, np.float16)):
+    """Three models' arrays (different seeds and dtypes) and the labels of the first."""
+    labels, first = _blobby(seed=0, logits=logits, void=void, dtype=dtypes[0])
+    pairs = zip((1, 2), dtypes[1:], strict=True)
+    others = [make_data(seed=s, logits=logits, dtype=d)[1] for s, d in pairs]
+    return labels, [first, *others]
+
+
+def dask_models(probs, which=(0, 1, 2)):
+    """The models as dask arrays, each chunked its own way (the others stay numpy)."""
+    return [
+        da.from_array(p, chunks=MODEL_CHUNKS[i]) if i in which else p for i, p in enumerate(probs)
+    ]
+
+
+MODEL_CASES = {
+    "plain": ({}, {}),
+    "from_logits": ({"from_logits": True}, {"logits": True}),
+    "ignore_index": ({"ignore_index": 255}, {"void": True}),
+}
+
+
+@pytest.mark.parametrize("case", MODEL_CASES.values(), ids=MODEL_CASES.keys())
+@pytest.mark.parametrize("which", [(0, 1, 2), (1,), ()], ids=["all-dask", "one-dask", "labels"])
+@pytest.mark.parametrize("filter_by", ["self_confidence", "confident_regions"])
+def test_models_mask_matches_numpy(local, case, which, filter_by):
+    kwargs, data = case
+    labels, probs = make_models(**data)
+    expected = segaudit.find_label_issues(
+        labels, probs, verbose=False, filter_by=filter_by, **kwargs
+    )
+    single = segaudit.find_label_issues(
+        labels, probs[0], verbose=False, filter_by=filter_by, **kwargs
+    )
+    assert expected.any() and not np.array_equal(expected, single)  # the combination matters
+    dl = da.from_array(labels, chunks=LABEL_CHUNKS) if not which else labels
+    mask = segaudit.find_label_issues(
+        dl, dask_models(probs, which), verbose=False, filter_by=filter_by, **kwargs
+    )
+    assert isinstance(mask, da.Array)
+    np.testing.assert_array_equal(mask.compute(), expected)
+
+
+@pytest.mark.parametrize("method", ["softmin", "num_pixel_issues", "region_fraction"])
+@pytest.mark.parametrize("case", ["plain", "from_logits"])
+def test_models_scores_match_numpy(local, method, case):
+    kwargs, data = MODEL_CASES[case]
+    labels, probs = make_models(**data)
+    image, pixel = segaudit.get_label_quality_scores(
+        labels, probs, method=method, verbose=False, **kwargs
+    )
+    got_image, got_pixel = segaudit.get_label_quality_scores(
+        da.from_array(labels, chunks=LABEL_CHUNKS),
+        dask_models(probs),
+        method=method,
+        verbose=False,
+        **kwargs,
+    )
+    np.testing.assert_array_equal(got_image, image)
+    np.testing.assert_array_equal(got_pixel.compute(), pixel)
+
+
+def test_models_read_each_block_once(monkeypatch):
+    import segaudit.drivers._dask_blocks as blocks
+
+    labels, probs = make_models()
+    expected = segaudit.find_label_issues(labels, probs, verbose=False)
+    calls = []
+    real = blocks.combine_models
+
+    def counting(batches, **kwargs):
+        calls.append((len(batches), batches[0].shape[0], kwargs["image_offset"]))
+        return real(batches, **kwargs)
+
+    monkeypatch.setattr(blocks, "combine_models", counting)
+    with dask.config.set(scheduler="sync"):
+        mask = segaudit.find_label_issues(labels, dask_models(probs), verbose=False)
+        assert sorted(calls) == [(3, 1, i) for i in range(N)]  # model 0's chunks: one image
+        assert mask.chunks[0] == (1,) * N
+        np.testing.assert_array_equal(mask.compute(), expected)
+        np.testing.assert_array_equal(mask.compute(), expected)
+    assert len(calls) == N  # the mask comes from the kept summaries, not a second read
+
+
+def test_models_errors_and_warnings_match_numpy(local):
+    labels, probs = make_models()
+    probs[2][5, 1, 3, 4] = np.nan
+    message = first_error(labels, probs)
+    assert "pred_probs[2]" in message and "image 5, row 3, column 4" in message
+    for func in (segaudit.find_label_issues, segaudit.get_label_quality_scores):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            func(da.from_array(labels, chunks=LABEL_CHUNKS), dask_models(probs), verbose=False)
+    labels, probs = make_models()
+    probs[1] = probs[1] * 1.1
+    with pytest.warns(UserWarning, match="do not sum to 1") as expected:
+        segaudit.find_label_issues(labels, probs, verbose=False)
+    with pytest.warns(UserWarning, match="do not sum to 1") as got:
+        segaudit.find_label_issues(labels, dask_models(probs), verbose=False)
+    assert [str(w.message) for w in got] == [str(w.message) for w in expected]
+
+
+def test_models_bad_lists_fail_clearly():
+    labels, probs = make_models()
+    models = dask_models(probs)
+    with pytest.raises(ValueError, match=r"arrays of one shape.*\(7, 4, 12, 12\) at index 0"):
+        segaudit.find_label_issues(labels, [models[0], models[1][:, :, :6]], verbose=False)
+    with pytest.raises(ValueError, match="non-empty list"):
+        segaudit.find_label_issues(da.from_array(labels), [], verbose=False)
+
+
+def test_models_distributed(client):
+    labels, probs = make_models(logits=True)
+    options = {"from_logits": True, "filter_by": "confident_regions", "verbose": False}
+    expected = segaudit.find_label_issues(labels, probs, **options)
+    with dask.config.set(scheduler=client):
+        mask = segaudit.find_label_issues(labels, dask_models(probs), **options)
+        np.testing.assert_array_equal(mask.compute(), expected)

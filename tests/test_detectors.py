@@ -214,7 +214,7 @@ def test_downsample_is_refused_with_confident_regions():
 
 
 @pytest.mark.requires_dask
-def test_dask_runs_confident_regions_and_refuses_several_models():
+def test_dask_runs_confident_regions_with_one_or_several_models():
     import dask
     import dask.array as da
 
@@ -228,8 +228,10 @@ def test_dask_runs_confident_regions_and_refuses_several_models():
         got = segaudit.get_label_quality_scores(lab, prb, **options)[0]
         want = segaudit.get_label_quality_scores(labels, probs, **options)[0]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="dask supports one pred_probs array only"):
-        segaudit.find_label_issues(lab, [prb, prb], verbose=False)
+        # several models: the in-memory list's answer (tests/test_dask.py tests more)
+        other = np.ascontiguousarray(probs[::-1])  # another model: the images' order reversed
+        lazy = _regions_mask(lab, [prb, da.from_array(other, chunks=(3, -1, -1, -1)), prb])
+        np.testing.assert_array_equal(lazy.compute(), _regions_mask(labels, [probs, other, probs]))
 
 
 # ---------------------------------------------------------------- the default is unchanged

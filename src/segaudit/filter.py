@@ -9,7 +9,7 @@ from typing import overload
 from segaudit._typing import BoolArray, DaskArray, LabelsLike, ProbsLike, StoredMask, StrPath
 from segaudit._validation import float_dtype
 from segaudit.drivers._arrays import check_inputs, find_issues
-from segaudit.drivers._dask_graph import is_dask_array
+from segaudit.drivers._dask_graph import uses_dask
 from segaudit.engine._detect import FILTER_BY as FILTER_BY
 from segaudit.engine._detect import RECOMMENDED_FILTER as RECOMMENDED_FILTER
 from segaudit.io._outputs import mask_output
@@ -152,17 +152,16 @@ def find_label_issues(
         (recommended, :data:`RECOMMENDED_FILTER`): thresholds ``t~_k`` are the
         mean self-confidence over pixels labelled k *and* predicted k; the
         disagreeing pixels are cut into 8-connected regions of one given label
-        per image; a region is flagged whole when at least 25% of its pixels
-        have ``m >= t~_a`` (the predicted class is confident), or its mean
-        self-confidence is at most 0.1 ``t~_y`` (the label is implausible), or
-        it is a strip along a border (an outline drawn a few pixels off): at
-        least 10 pixels, mean self-confidence at most 0.2 ``t~_y``, mean
-        ``m / t~_a`` at least 0.65, and at least 80% of its pixels 4-adjacent
-        to a pixel labelled their predicted class a, as many to an agreeing
-        pixel labelled y (a model's own mistake on a whole object is not).
+        per image, and each region is flagged whole or not at all: when at
+        least 25% of its pixels have ``m >= t~_a`` (the predicted class is
+        confident) and its mean self-confidence is at most 0.25 ``t~_y``, when
+        its mean self-confidence is at most 0.1 ``t~_y`` (the label is
+        implausible), or when its shape and place say that an outline was
+        drawn a few pixels off or an object was left out of the labels (the
+        README's "Choosing a method" describes every rule).
         It finds whole mislabelled objects rather than their least confident
-        pixels; it needs scipy (``pip install 'segaudit[io]'``), does not
-        take `downsample`, and is not available for dask arrays yet.
+        pixels, does not take `downsample`, and runs on dask arrays and lists
+        of them too.
     out : path, optional
         Write the mask to this ``.npy`` file or ``.zarr`` folder instead of
         memory (for masks larger than RAM) and return it opened read-only
@@ -172,9 +171,9 @@ def find_label_issues(
     Returns
     -------
     ndarray of bool, shape (N, H, W)
-        True where the given label is likely wrong. With dask inputs (either
-        one), a lazy ``dask.array.Array`` (the summaries stay on the cluster;
-        see the README).
+        True where the given label is likely wrong. With dask inputs (the
+        labels, `pred_probs` or one model's array), a lazy
+        ``dask.array.Array`` (the summaries stay on the cluster; see the README).
 
     Raises
     ------
@@ -182,8 +181,7 @@ def find_label_issues(
         On mismatched shapes, K < 2, labels outside ``0..K-1``, NaN, infinite or
         negative probabilities, or bad options (e.g. ``from_logits="no"``); the
         message names the offender, and the image, row and column of a bad value.
-        Also for an empty list of models, models of different shapes, and a
-        list of dask arrays (dask supports one model only for now).
+        Also for an empty list of models, and for models of different shapes.
 
     Warns
     -----
@@ -232,7 +230,7 @@ def find_label_issues(
         ignore_index=ignore_index,
         filter_by=filter_by,
     )
-    if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
+    if uses_dask(c.labels, c.pred_probs):
         from segaudit.drivers._dask import find_label_issues_dask
 
         return find_label_issues_dask(

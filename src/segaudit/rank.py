@@ -17,7 +17,7 @@ from segaudit.drivers._arrays import (
     region_fraction_scores,
     softmin_scores,
 )
-from segaudit.drivers._dask_graph import is_dask_array
+from segaudit.drivers._dask_graph import uses_dask
 from segaudit.engine._scores import METHODS as METHODS
 from segaudit.engine._scores import RECOMMENDED_METHOD as RECOMMENDED_METHOD
 from segaudit.engine._scores import (
@@ -182,7 +182,7 @@ def get_label_quality_scores(
         ignore_index=ignore_index,
         filter_by="confident_regions" if method == "region_fraction" else "self_confidence",
     )
-    if is_dask_array(c.labels) or is_dask_array(c.pred_probs):
+    if uses_dask(c.labels, c.pred_probs):
         from segaudit.drivers._dask import quality_scores_dask
 
         return quality_scores_dask(

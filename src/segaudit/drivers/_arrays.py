@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,6 @@ from segaudit._validation import (
     check_shapes,
     float_dtype,
 )
-from segaudit.drivers._dask_graph import is_dask_array
 from segaudit.drivers._models import ModelStack, as_models, is_model_sequence
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._block import Options, summarise_block, valid_per_image
@@ -112,11 +111,9 @@ def check_inputs(
     from_logits = check_bool(from_logits, "from_logits", func)
     labels = as_array_like(labels, "labels", func)
     if is_model_sequence(pred_probs):
-        check_dask(labels, pred_probs, filter_by, func, several=True)
         pred_probs = as_models(pred_probs, func, from_logits=from_logits)
         from_logits = from_logits and not isinstance(pred_probs, ModelStack)
     pred_probs = as_array_like(pred_probs, "pred_probs", func)
-    check_dask(labels, [pred_probs], filter_by, func, several=False)
     n, k, h, w = check_shapes(labels, pred_probs, func)
     check_batch_size(batch_size, func)
     check_n_jobs(n_jobs, func)
@@ -143,24 +140,6 @@ def check_inputs(
         label_pooling=check_choice(label_pooling, "label_pooling", ("mode", "mean"), func),
         filter_by=filter_by,
     )
-
-
-def check_dask(
-    labels: object, pred_probs: Sequence[object], filter_by: str, func: str, *, several: bool
-) -> None:
-    """Refuse what the dask backend does not do yet: several models.
-
-    Examples
-    --------
-    >>> check_dask(np.zeros(1), [np.zeros(1)], "confident_regions", "f", several=False)
-    """
-    if not (is_dask_array(labels) or any(is_dask_array(p) for p in pred_probs)):
-        return
-    if several:
-        raise ValueError(
-            f"{func}: dask supports one pred_probs array only for now; got a list of "
-            "pred_probs arrays. Compute the arrays (or use LabelAudit) instead."
-        )
 
 
 def images_per_batch(batch_size: int | None, k: int, h: int, w: int) -> int:

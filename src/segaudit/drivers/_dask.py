@@ -15,6 +15,10 @@ per block, the agreeing sums and the given labels of the disagreeing pixels
 too: the agreeing thresholds are one more tree reduction, and each block's
 mask is decided by its own task (regions never cross images), with no
 second read of `labels` or `pred_probs`.
+
+Several models (a :class:`~segaudit.drivers._models.ModelStack` of dask or
+numpy arrays) are chunked alike, and each summary task reads its block of
+every model and combines them, as the in-memory API combines a batch.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from segaudit.drivers._dask_graph import (
     whole_image_blocks,
 )
 from segaudit.drivers._dask_output import write_mask
+from segaudit.drivers._models import ModelStack
 from segaudit.engine._accumulate import warn_row_sums
 from segaudit.engine._block import Options
 from segaudit.engine._detect import FILTER_BY, agree_thresholds
@@ -74,11 +79,12 @@ class _Summaries:
     sizes: tuple[int, ...]
     shape: tuple[int, int, int]
     dtype: np.dtype
+    """The input dtype whose rounding the row-sum warning allows for."""
 
 
 def _summarise(
     labels: SliceableArray,
-    pred_probs: SliceableArray,
+    pred_probs: SliceableArray | ModelStack,
     opts: Options,
     *,
     verbose: bool,
@@ -86,21 +92,30 @@ def _summarise(
     keep_pixel_scores: bool = False,
     temperature: float | None = None,
 ) -> _Summaries:
-    """Read `pred_probs` once, block by block, and keep the summaries on the cluster."""
+    """Read `pred_probs` once, block by block, and keep the summaries on the cluster.
+
+    A :class:`~segaudit.drivers._models.ModelStack` (several models) is read
+    model by model into the same blocks of whole images; each summary task
+    combines its block's models before summarising them.
+    """
     dask, da = import_dask()
     threads = _threads(n_jobs)
-    labels, probs = whole_image_blocks(labels, pred_probs, da)
-    _, _, h, w = probs.shape
-    sizes = tuple(int(c) for c in probs.chunks[0])
+    stack = pred_probs if isinstance(pred_probs, ModelStack) else None
+    labels, models = whole_image_blocks(
+        labels, stack.arrays if stack is not None else [pred_probs], da
+    )
+    _, _, h, w = models[0].shape
+    sizes = tuple(int(c) for c in models[0].chunks[0])
     per_image = (h // opts.downsample) * (w // opts.downsample)
     task = dask.delayed(summarise_part, pure=True)
     leaves: list[Delayed] = []
     start = 0
-    blocks = zip(_delayed_blocks(probs), _delayed_blocks(labels), sizes, strict=True)
+    model_blocks = [_delayed_blocks(p) for p in models]
+    blocks = zip(zip(*model_blocks, strict=True), _delayed_blocks(labels), sizes, strict=True)
     for pb, lb, size in blocks:
         leaves.append(
             task(
-                pb,
+                list(pb) if stack is not None else pb[0],
                 lb,
                 opts,
                 start,
@@ -108,11 +123,15 @@ def _summarise(
                 n_jobs=threads,
                 keep_pixel_scores=keep_pixel_scores,
                 temperature=temperature,
+                models_from_logits=stack is not None and stack.from_logits,
             )
         )
         start += size
     parts = persist(dask, leaves, sizes, verbose)
-    dtype = np.dtype(np.float64) if opts.from_logits else np.dtype(probs.dtype)
+    if stack is not None:
+        dtype = stack.input_dtype
+    else:
+        dtype = np.dtype(np.float64) if opts.from_logits else np.dtype(models[0].dtype)
     return _Summaries(parts, sizes, (start, h, w), dtype)
 
 
@@ -184,7 +203,7 @@ def _lazy(
 
 def find_label_issues_dask(
     labels: SliceableArray,
-    pred_probs: SliceableArray,
+    pred_probs: SliceableArray | ModelStack,
     opts: Options,
     *,
     verbose: bool = True,
@@ -198,8 +217,9 @@ def find_label_issues_dask(
     Parameters
     ----------
     labels : dask or numpy array of int, shape (N, H, W)
-    pred_probs : dask or numpy array of float, shape (N, K, H, W)
-        Any chunking; blocks of whole images follow its chunks along N.
+    pred_probs : dask or numpy array of float, shape (N, K, H, W), or a ModelStack
+        Any chunking; blocks of whole images follow its chunks along N (those
+        of the first dask model of a ModelStack).
     opts : Options
         Classes, void label, logits, pooling.
     verbose : bool, default=True
@@ -238,7 +258,7 @@ def find_label_issues_dask(
 
 def quality_scores_dask(
     labels: SliceableArray,
-    pred_probs: SliceableArray,
+    pred_probs: SliceableArray | ModelStack,
     opts: Options,
     *,
     method: str = "softmin",

@@ -23,6 +23,7 @@ from segaudit.engine._exact import ClassSums
 from segaudit.engine._scores import issue_image_scores, region_fraction
 from segaudit.engine._select import Cutoff, keys_of
 from segaudit.kernels._choice import get_kernels, use_threads
+from segaudit.kernels._combine import combine_models
 
 __all__ = [
     "Part",
@@ -99,7 +100,7 @@ class Part:
 
 
 def summarise_part(
-    probs: np.ndarray,
+    probs: np.ndarray | list[np.ndarray],
     labels: np.ndarray,
     opts: Options,
     start: int,
@@ -108,8 +109,13 @@ def summarise_part(
     n_jobs: int | None,
     keep_pixel_scores: bool,
     temperature: float | None,
+    models_from_logits: bool = False,
 ) -> Part:
     """Read one block ``probs (n, K, H, W)``, ``labels (n, H, W)`` into a :class:`Part`.
+
+    A list of blocks (several models' arrays, logits if `models_from_logits`)
+    is first combined by :func:`~segaudit.kernels._combine.combine_models`, as
+    the in-memory API combines a batch; `opts` then describes probabilities.
 
     With a `temperature`, only what the softmin scores need is kept; otherwise
     what the selection needs, plus the full-resolution scores if
@@ -119,17 +125,22 @@ def summarise_part(
     part, not raised, so that the client can report the first one of the
     dataset.
     """
-    n, _, h, w = probs.shape
+    n, _, h, w = (probs[0] if isinstance(probs, list) else probs).shape
     kernels = get_kernels()
     part = Part(start, (n, h, w), base, ClassSums(opts.num_classes))
+    deviation = 0.0
     with use_threads(n_jobs):
         try:
+            if isinstance(probs, list):
+                probs, deviation = combine_models(
+                    probs, from_logits=models_from_logits, image_offset=start
+                )
             block = summarise_block(probs, labels, opts, kernels, image_offset=start)
         except ValueError as err:
             part.error = err
             return part
         part.sums.add(block.rank.sums, block.rank.counts)
-        part.max_row_deviation = block.full.max_row_deviation
+        part.max_row_deviation = max(block.full.max_row_deviation, deviation)
         if temperature is not None:
             part.pixel_scores = block.full.scores
             part.image_scores = np.empty(n, dtype=np.float64)

@@ -23,6 +23,7 @@ from segaudit.drivers._dask_blocks import (
     nth_part,
     sum_all,
 )
+from segaudit.drivers._models import ModelStack
 
 __all__ = [
     "DaskKeys",
@@ -30,6 +31,7 @@ __all__ = [
     "is_dask_array",
     "persist",
     "tree_reduce",
+    "uses_dask",
     "whole_image_blocks",
 ]
 
@@ -54,28 +56,38 @@ def is_dask_array(x: object) -> TypeGuard[DaskArray]:
     return module is not None and isinstance(x, module.Array)
 
 
-def whole_image_blocks(
-    labels: SliceableArray, pred_probs: SliceableArray, da: ModuleType
-) -> tuple[DaskArray, DaskArray]:
-    """Return dask arrays ``(labels, pred_probs)`` chunked into matching blocks of whole images.
+def uses_dask(labels: object, pred_probs: object) -> bool:
+    """Return True if `labels`, `pred_probs` or one model's array of a ``ModelStack`` is dask."""
+    models = pred_probs.arrays if isinstance(pred_probs, ModelStack) else [pred_probs]
+    return any(is_dask_array(x) for x in (labels, *models))
 
-    pred_probs keeps its chunks along N (empty chunks dropped) and gets one chunk
-    along K, H and W; labels follow those N-chunks. A non-dask input is wrapped
-    lazily (``da.from_array``) with the other one's N-chunks.
+
+def whole_image_blocks(
+    labels: SliceableArray, models: Sequence[SliceableArray], da: ModuleType
+) -> tuple[DaskArray, list[DaskArray]]:
+    """Return dask ``(labels, [pred_probs, ...])`` chunked into matching blocks of whole images.
+
+    The first dask array of `models` keeps its chunks along N (empty chunks
+    dropped); every model gets those N-chunks and one chunk along K, H and W,
+    and labels follow them. With no dask model, the N-chunks are those of
+    `labels`. A non-dask input is wrapped lazily (``da.from_array``).
     """
-    if is_dask_array(pred_probs):
-        probs = pred_probs
-    else:  # then labels is the dask array
+    lead = next((p for p in models if is_dask_array(p)), None)
+    if lead is None:  # then labels is the dask array
         n_chunks = cast("DaskArray", labels).chunks[0]
-        probs = da.from_array(pred_probs, chunks=(n_chunks, -1, -1, -1))
-    _, k, h, w = probs.shape
-    chunks = tuple(c for c in probs.chunks[0] if c)
+        lead = da.from_array(models[0], chunks=(n_chunks, -1, -1, -1))
+    _, k, h, w = lead.shape
+    chunks = tuple(c for c in lead.chunks[0] if c)
     if any(c != c for c in chunks):
         raise ValueError(
             "pred_probs must have known chunk sizes along N; call "
             "pred_probs.compute_chunk_sizes() first."
         )
-    probs = da.rechunk(probs, (chunks, (k,), (h,), (w,)))
+    blocks = (chunks, (k,), (h,), (w,))
+    probs = [
+        da.rechunk(p, blocks) if is_dask_array(p) else da.from_array(p, chunks=blocks)
+        for p in models
+    ]
     if is_dask_array(labels):
         return da.rechunk(labels, (chunks, (h,), (w,))), probs
     return da.from_array(labels, chunks=(chunks, (h,), (w,))), probs
