@@ -165,10 +165,12 @@ def _check_outputs(
         "num_pixel_issues",
         "fraction_pixel_issues",
         "method",
+        "filter_by",
         "mask_path",
         "image_path",
     ]
     assert set(images["method"]) == {method}
+    assert set(images["filter_by"]) == {filter_by}
     order = np.lexsort((np.array(stems), image_scores))
     assert images["image"].tolist() == [stems[i] for i in order]  # worst first, ties by stem
     flagged = mask.sum(axis=(1, 2))

@@ -75,10 +75,12 @@ def test_scan_matches_the_array_api(dataset, tmp_path, filter_by):
         "num_pixel_issues",
         "fraction_pixel_issues",
         "method",
+        "filter_by",
         "mask_path",
         "image_path",
     ]
     assert {r["method"] for r in rows.values()} == {method}
+    assert {r["filter_by"] for r in rows.values()} == {filter_by}
     for stem, row in rows.items():  # the files' absolute paths
         assert Path(row["mask_path"]) == (paths["masks"] / f"{stem}.png").resolve()
         assert Path(row["image_path"]).parent == paths["images"].resolve()

@@ -409,17 +409,17 @@ def scan(
     the masks (by one factor on both axes) are upsampled bilinearly, as
     torch.nn.functional.interpolate(align_corners=False) does.
 
-    Several models (or folds): add --probs DIR per
-    model, or give a PROBS_DIR that holds only sub-folders, one per model;
-    every model needs a file of the same shape for each stem, and the models
-    are combined per pixel by the per-class median. Writes, in OUT: images.csv, regions.csv,
-    confusions.csv, per_class.csv, masks/<stem>.png for images with issues, and
-    report.html; images.csv's `method` column and the summary name the image
-    scores. Each is a link through OUT/.segaudit/current to the complete
-    run OUT/.segaudit/runs/<id>/ (with manifest.json), switched in one rename:
-    readers see the previous run or the new one, never a mix. OUT must not be,
-    contain or lie inside an input folder; files segaudit did not write are
-    never changed, and one scan at a time may write to OUT.
+    Several models (or folds): add --probs DIR per model, or give a PROBS_DIR
+    that holds only sub-folders, one per model; every model needs a file of
+    the same shape for each stem, and the models are combined per pixel by the
+    per-class median. Writes, in OUT: images.csv, regions.csv, confusions.csv,
+    per_class.csv, masks/<stem>.png for images with issues, and report.html;
+    images.csv's `method` and `filter_by` columns and the summary name the
+    image scores and the detector. Each is a link through OUT/.segaudit/current
+    to the complete run OUT/.segaudit/runs/<id>/ (with manifest.json), switched
+    in one rename: readers see the previous run or the new one, never a mix.
+    OUT must not be, contain or lie inside an input folder; files segaudit did
+    not write are never changed, and one scan at a time may write to OUT.
     """
     from segaudit.cli._scan import run_scan
 

@@ -66,10 +66,12 @@ IMAGE_COLUMNS = [
     "num_pixel_issues",
     "fraction_pixel_issues",
     "method",
+    "filter_by",
     "mask_path",
     "image_path",
 ]
-"""Columns of ``images.csv``; the paths are absolute, empty where there is no file."""
+"""Columns of ``images.csv``: ``method`` names the image scores, ``filter_by`` the detector;
+the paths are absolute, empty where there is no file."""
 
 
 def score_method_for(filter_by: str) -> str:
@@ -405,7 +407,8 @@ def run_scan(
         instead of stopping; they are left out of every output.
     filter_by : {"confident_regions", "self_confidence"}, default="confident_regions"
         The detector, as in :func:`~segaudit.find_label_issues`;
-        ``"self_confidence"`` gives the reference's (cleanlab's) flags.
+        ``"self_confidence"`` gives the reference's (cleanlab's) flags. Named in
+        the summary and in the ``filter_by`` column of ``images.csv``.
     score_method : {"softmin", "num_pixel_issues", "region_fraction"}, optional
         Image scores, as in :func:`~segaudit.get_label_quality_scores`; default:
         `score_method_for` `filter_by` (``"region_fraction"`` for
@@ -659,6 +662,7 @@ def write_outputs(
                             flagged,
                             fraction,
                             method,
+                            audit.options.filter_by,
                             mask_texts[img.index],
                             image_texts[img.index],
                         )
