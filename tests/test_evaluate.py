@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,8 @@ def border_map(labels):
 
 
 def check_invariants(labels, noisy, background=0, ignore_index=None, kinds=ev.ERROR_KINDS):
-    out, truth, errors, ids = noisy
+    out, truth, errors = noisy
+    ids = noisy.error_ids
     assert out.dtype == labels.dtype and out.shape == labels.shape
     assert not np.shares_memory(out, labels)
     np.testing.assert_array_equal(truth, out != labels)
@@ -115,12 +117,25 @@ def test_inject_any_int_dtype_read_only_input_untouched(dtype):
     check_invariants(labels, noisy)
 
 
+def test_inject_unpacks_as_labels_truth_errors():
+    labels = blocky_labels(2)
+    noisy = inject_label_noise(labels, rate=0.5, seed=1)
+    corrupted, truth, errors = noisy  # the three values the harness promises
+    assert corrupted is noisy.labels and truth is noisy.truth and errors is noisy.errors
+    np.testing.assert_array_equal(truth, corrupted != labels)
+    assert noisy.error_ids.shape == labels.shape  # the id map: an attribute, not a fourth value
+    again = pickle.loads(pickle.dumps(noisy))
+    assert len(again) == 3
+    np.testing.assert_array_equal(again.error_ids, noisy.error_ids)
+    pd.testing.assert_frame_equal(again.errors, errors)
+
+
 def test_inject_is_deterministic_for_a_seed():
     labels = blocky_labels(1)
     a = inject_label_noise(labels, rate=0.4, seed=7)
     b = inject_label_noise(labels.tolist(), rate=0.4, seed=7)  # array-likes too
-    for x, y in zip(a[:2] + a[3:], b[:2] + b[3:], strict=True):
-        np.testing.assert_array_equal(x, y)
+    for name in ("labels", "truth", "error_ids"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     pd.testing.assert_frame_equal(a.errors, b.errors)
     c = inject_label_noise(labels, rate=0.4, seed=8)
     assert not np.array_equal(a.labels, c.labels)
@@ -452,7 +467,7 @@ def test_scenes_shapes_and_probabilities():
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
         e = np.exp(logits.astype(np.float64))
         np.testing.assert_allclose(probs, e / e.sum(axis=1, keepdims=True), atol=1e-6)
-    check_invariants(sc.true_labels, (sc.labels, sc.truth, sc.errors, sc.error_ids))
+    check_invariants(sc.true_labels, ev.NoisyLabels(sc.labels, sc.truth, sc.errors, sc.error_ids))
     assert (sc.num_classes, sc.background, sc.ignore_index) == (4, 0, None)
     assert set(np.unique(sc.true_labels)) == {0, 1, 2, 3}
 

@@ -52,8 +52,16 @@ _FUNC = "inject_label_noise"
 _MAX_SHIFT = 4
 
 
-class NoisyLabels(NamedTuple):
-    """What `inject_label_noise` returns.
+class _Noisy(NamedTuple):
+    labels: np.ndarray
+    truth: np.ndarray
+    errors: pd.DataFrame
+
+
+class NoisyLabels(_Noisy):
+    """What `inject_label_noise` returns: ``labels, truth, errors = inject_label_noise(...)``.
+
+    A named tuple of three, with the error id map as one more attribute.
 
     Attributes
     ----------
@@ -69,13 +77,22 @@ class NoisyLabels(NamedTuple):
         ``left``, ``bottom``, ``right`` (box of the changed pixels, half-open like
         slices) and ``area`` (changed pixels).
     error_ids : ndarray of int32, shape (N, H, W)
-        The ``error`` id of each changed pixel, 0 where unchanged.
+        The ``error`` id of each changed pixel, 0 where unchanged (not a tuple
+        element: for :func:`~segaudit.evaluate.score_detection`'s per-kind scores).
     """
 
-    labels: np.ndarray
-    truth: np.ndarray
-    errors: pd.DataFrame
     error_ids: np.ndarray
+
+    def __new__(
+        cls, labels: np.ndarray, truth: np.ndarray, errors: pd.DataFrame, error_ids: np.ndarray
+    ) -> NoisyLabels:
+        self = super().__new__(cls, labels, truth, errors)
+        self.error_ids = error_ids
+        return self
+
+    def __getnewargs__(self) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
+        """Pickle (and copy) the error ids with the three tuple elements."""
+        return (self.labels, self.truth, self.errors, self.error_ids)
 
 
 def _is_int(value: Any) -> bool:
@@ -314,10 +331,10 @@ def inject_label_noise(
     Returns
     -------
     NoisyLabels
-        Named tuple ``(labels, truth, errors, error_ids)``: corrupted labels, boolean
-        mask of changed pixels, one row per error (columns `ERROR_COLUMNS`, boxes
-        half-open) and the error id map. Errors never overlap, so per image the
-        ``area`` column sums to ``truth.sum()``.
+        Named tuple ``(labels, truth, errors)``: corrupted labels, boolean mask of
+        changed pixels and one row per error (columns `ERROR_COLUMNS`, boxes
+        half-open); its attribute ``error_ids`` is the error id map. Errors never
+        overlap, so per image the ``area`` column sums to ``truth.sum()``.
 
     Raises
     ------
