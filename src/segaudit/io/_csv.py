@@ -14,15 +14,19 @@ import functools
 import io
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
+from segaudit.kernels._choice import get_kernels
+from segaudit.kernels._protocol import CELL_WIDTH, Kernels
+
 __all__ = ["FORMULA_PREFIXES", "neutralise_cell", "neutralise_frame", "write_csv"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-CHUNK_ROWS = 4096
+CHUNK_ROWS = 1 << 15
 """Rows turned into text at a time by `write_csv`."""
 
 
@@ -85,35 +89,60 @@ def _csv_cell(value: object) -> str:
     return buffer.getvalue()[:-2]  # the cell, without the "," of the empty one and the newline
 
 
-_SMALL_INTS = 1 << 13
-"""Integers below this are written through one table of their texts, made once."""
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""One text column's cells for a chunk of rows: (bytes, start of each cell, its length)."""
 
 
-@functools.cache
-def _small_ints() -> np.ndarray:
-    return np.array([str(i) for i in range(_SMALL_INTS)], dtype=object)
+@dataclass(frozen=True, eq=False)
+class _Column:
+    """How to write one column: numbers through a kernel into slots, or text cells."""
+
+    values: np.ndarray | None = None
+    """float64 or int64 values, written by `fill` into fixed-width slots."""
+    fill: str = ""
+    """The kernel: ``"float_cells"`` or ``"int_cells"``."""
+    text: Callable[[int, int], Cells] | None = None
+    """The text cells of rows ``start:stop``."""
 
 
-def _int_cells(values: np.ndarray) -> list[str]:
-    """``str`` of each integer; small ones (most ids, boxes, areas) from a table of texts."""
-    if not values.size:
-        return []
-    small = (values >= 0) & (values < _SMALL_INTS)
-    if not small.any():
-        return list(map(str, values.tolist()))
-    cells = _small_ints()[np.where(small, values, 0)]
-    far = np.flatnonzero(~small)
-    if far.size:
-        cells[far] = list(map(str, values[far].tolist()))
-    return list(cells.tolist())
+def _fill_slots(
+    kernels: Kernels, column: _Column, start: int, stop: int, out: np.ndarray, lens: np.ndarray
+) -> None:
+    """Write a number column's cells of rows ``start:stop`` into its slots."""
+    assert column.values is not None
+    values = np.ascontiguousarray(column.values[start:stop])
+    getattr(kernels, column.fill)(values, out, lens)
+    for i in np.flatnonzero(lens < 0).tolist():  # the compiled kernel left these to repr
+        raw = repr(float(values[i])).encode("ascii")
+        out[i, : len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+        lens[i] = len(raw)
 
 
-def _float_cells(values: np.ndarray) -> list[str]:
-    """Like pandas: numpy's ``str`` of each value (Python's ``repr`` for float64), NaN empty."""
-    if values.dtype == np.float64:  # the same shortest digits as numpy's str, faster
-        cells = list(map(repr, values.tolist()))
-    else:
-        cells = values.astype(str).tolist()
+def _text_cells(texts: list[str], lens: np.ndarray) -> Cells:
+    """Cells from their texts and byte lengths (the texts joined and encoded at once)."""
+    data = np.frombuffer("".join(texts).encode("utf-8"), dtype=np.uint8)
+    starts = np.zeros(len(texts), dtype=np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    return data, starts, lens
+
+
+def _texts(texts: list[str]) -> Cells:
+    return _text_cells(texts, np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64))
+
+
+def _table_column(table: np.ndarray, codes: np.ndarray) -> _Column:
+    """Return a column of codes into `table` (each distinct text quoted and measured once)."""
+    sizes = np.array([len(t.encode("utf-8")) for t in table.tolist()], dtype=np.int64)
+    return _Column(
+        text=lambda start, stop: _text_cells(
+            table[codes[start:stop]].tolist(), sizes[codes[start:stop]]
+        )
+    )
+
+
+def _float_texts(values: np.ndarray) -> list[str]:
+    """Like pandas: numpy's ``str`` of each value (float16/32 or longdouble), NaN empty."""
+    cells: list[str] = list(values.astype(str).tolist())
     for j in np.flatnonzero(np.isnan(values)).tolist():
         cells[j] = ""
     return cells
@@ -124,33 +153,31 @@ def _text_table(values: Any) -> np.ndarray:
     return np.array([_quoted(neutralise_cell(v)) for v in values] + [""], dtype=object)
 
 
-Cells = Callable[[int, int], list[str]]
-"""Return the cells of rows ``start:stop`` of one column."""
-
-
-def _column_cells(column: pd.Series) -> Cells | None:
+def _column(column: pd.Series) -> _Column | None:
     """Return how to write the column's cells as ``to_csv`` does; None for a dtype left to pandas.
 
-    Text (object or categorical of text) is factorised once for the whole
-    column: each distinct value is neutralised and quoted once.
+    float64 (``repr``) and integer columns (``str``) are written by the
+    kernels; text (object or categorical of text) is factorised once for the
+    whole column: each distinct value is neutralised and quoted once.
     """
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.dtype == object:
-        table = _text_table(dtype.categories)
-        codes = column.cat.codes.to_numpy()
-        return lambda start, stop: list(table[codes[start:stop]].tolist())
+        return _table_column(_text_table(dtype.categories), column.cat.codes.to_numpy())
     values = column.to_numpy()
     kind = values.dtype.kind
     if kind == "O":
         codes, uniques = pd.factorize(values)
-        table = _text_table(uniques)
-        return lambda start, stop: list(table[codes[start:stop]].tolist())
+        return _table_column(_text_table(uniques), codes)
+    if values.dtype == np.float64:
+        return _Column(values=values, fill="float_cells")
     if kind == "f":
-        return lambda start, stop: _float_cells(values[start:stop])
-    if kind in "iu":
-        return lambda start, stop: _int_cells(values[start:stop])
+        return _Column(text=lambda start, stop: _texts(_float_texts(values[start:stop])))
+    if kind in "iu" and (values.size == 0 or values.max() <= np.iinfo(np.int64).max):
+        return _Column(values=values.astype(np.int64, copy=False), fill="int_cells")
+    if kind == "u":  # above int64
+        return _Column(text=lambda start, stop: _texts(list(map(str, values[start:stop].tolist()))))
     if kind == "b":
-        return lambda start, stop: list(np.where(values[start:stop], "True", "False").tolist())
+        return _table_column(np.array(["False", "True"], dtype=object), values.astype(np.intp))
     return None
 
 
@@ -170,16 +197,40 @@ def write_csv(frame: pd.DataFrame, fh: IO[str], *, header: bool = True) -> None:
     1,0.5,'=x
     2,,"y,z"
     """
-    columns = [_column_cells(frame.iloc[:, j]) for j in range(frame.shape[1])]
+    columns = [_column(frame.iloc[:, j]) for j in range(frame.shape[1])]
     if len(columns) < 2 or not frame.columns.is_unique or any(c is None for c in columns):
         # one column: csv's own rule for ""
         neutralise_frame(frame).to_csv(fh, index=False, header=header)
         return
-    formatters = [c for c in columns if c is not None]
+    chosen = [c for c in columns if c is not None]
+    numbers = [c for c in chosen if c.text is None]
+    texts = [c for c in chosen if c.text is not None]
+    order = np.array(  # slot column j, or text column t as -1 - t
+        [numbers.index(c) if c.text is None else -1 - texts.index(c) for c in chosen],
+        dtype=np.int64,
+    )
     end = os.linesep
     if header:
         fh.write(",".join(_quoted(name) for name in frame.columns) + end)
+    ending = np.frombuffer(end.encode("ascii"), dtype=np.uint8)
+    kernels = get_kernels()
     for start in range(0, frame.shape[0], CHUNK_ROWS):  # bounded memory: one chunk of text
-        stop = start + CHUNK_ROWS
-        cells = [cell(start, stop) for cell in formatters]
-        fh.write(end.join(map(",".join, zip(*cells, strict=True))) + end)
+        stop = min(start + CHUNK_ROWS, frame.shape[0])
+        rows = stop - start
+        slots = np.empty((len(numbers), rows, CELL_WIDTH), dtype=np.uint8)
+        slot_lens = np.empty((len(numbers), rows), dtype=np.int64)
+        for j, column in enumerate(numbers):
+            _fill_slots(kernels, column, start, stop, slots[j], slot_lens[j])
+        parts = [column.text(start, stop) for column in texts if column.text is not None]
+        base = np.cumsum([0] + [data.size for data, _, _ in parts[:-1]], dtype=np.int64)
+        text_starts = np.empty((rows, len(parts)), dtype=np.int64)
+        text_lens = np.empty((rows, len(parts)), dtype=np.int64)
+        for t, (_, first, size) in enumerate(parts):
+            text_starts[:, t] = first + base[t]
+            text_lens[:, t] = size
+        text = np.concatenate([data for data, _, _ in parts] or [np.empty(0, np.uint8)])
+        lens = np.ascontiguousarray(slot_lens.T)
+        total = int(lens.sum()) + int(text_lens.sum()) + rows * (len(chosen) - 1 + ending.size)
+        out = np.empty(total, dtype=np.uint8)
+        kernels.join_cells(slots, lens, text, text_starts, text_lens, order, ending, out)
+        fh.write(out.tobytes().decode("utf-8"))

@@ -25,6 +25,9 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
+from segaudit.kernels._cells_numba import float_cells as float_cells
+from segaudit.kernels._cells_numba import int_cells as int_cells
+from segaudit.kernels._cells_numba import join_cells as join_cells
 from segaudit.kernels._exp import EXP_COEFFS, EXP_LOW, LN2_HI, LN2_LO, LOG2E, MAGIC
 from segaudit.kernels._jit import njit as _njit
 from segaudit.kernels._protocol import (
@@ -44,6 +47,9 @@ from segaudit.kernels._regions_numba import region_flags as region_flags
 
 __all__ = [
     "agree_sums",
+    "float_cells",
+    "int_cells",
+    "join_cells",
     "compact",
     "compose_mask",
     "count_above",

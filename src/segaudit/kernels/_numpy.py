@@ -23,6 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from segaudit._typing import BoolArray, FloatArray, IntArray
+from segaudit.kernels._cells_numpy import float_cells as float_cells
+from segaudit.kernels._cells_numpy import int_cells as int_cells
+from segaudit.kernels._cells_numpy import join_cells as join_cells
 from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
 from segaudit.kernels._protocol import (
     ERR_LABEL,
@@ -41,6 +44,9 @@ from segaudit.kernels._regions_numpy import region_flags as region_flags
 
 __all__ = [
     "agree_sums",
+    "float_cells",
+    "int_cells",
+    "join_cells",
     "compact",
     "compose_mask",
     "count_above",

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from segaudit._typing import BoolArray, FloatArray, IntArray
 
 __all__ = [
+    "CELL_WIDTH",
     "ERR_LABEL",
     "ERR_NEGATIVE",
     "ERR_NONE",
@@ -31,6 +32,10 @@ __all__ = [
 
 TILE = 4096
 """Pixels per tile: per-tile class sums make the totals independent of batching."""
+
+
+CELL_WIDTH = 32
+"""Bytes per cell of the kernels ``float_cells`` and ``int_cells`` (a float's repr needs 24)."""
 
 
 def tiles_per_image(pixels: int) -> int:
@@ -185,3 +190,26 @@ class Kernels(Protocol):
         square root of its size) and lean. See
         :func:`segaudit.kernels._regions_numba.region_flags`.
         """
+
+    def float_cells(self, values: FloatArray, out: UIntArray, lens: Int64Array) -> None:
+        """Write ``repr`` of each float64 into ``out[i, :lens[i]]``: NaN empty, -1 for the caller.
+
+        A length of -1 (compiled kernel only) marks a value whose shortest
+        digits it cannot vouch for; the caller writes ``repr`` there.
+        """
+
+    def int_cells(self, values: Int64Array, out: UIntArray, lens: Int64Array) -> None:
+        """Write ``str`` of each int64 into ``out[i, :lens[i]]``."""
+
+    def join_cells(
+        self,
+        slots: UIntArray,
+        slot_lens: Int64Array,
+        text: UIntArray,
+        text_starts: Int64Array,
+        text_lens: Int64Array,
+        order: Int64Array,
+        end: UIntArray,
+        out: UIntArray,
+    ) -> None:
+        """Write CSV rows of slot cells ``(k, rows, CELL_WIDTH)`` and text cells, in `order`."""
