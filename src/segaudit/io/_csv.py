@@ -26,7 +26,7 @@ from segaudit.kernels._protocol import CELL_WIDTH, Kernels
 __all__ = ["FORMULA_PREFIXES", "neutralise_cell", "neutralise_frame", "write_csv"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-CHUNK_ROWS = 1 << 15
+CHUNK_ROWS = 4096
 """Rows turned into text at a time by `write_csv`."""
 
 
