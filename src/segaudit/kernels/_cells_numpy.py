@@ -7,6 +7,8 @@ bytes with one fancy index. Used until the compiled kernels are ready.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from segaudit._typing import FloatArray
@@ -15,11 +17,23 @@ from segaudit.kernels._protocol import Int64Array, UIntArray
 __all__ = ["float_cells", "int_cells", "join_cells"]
 
 
+_SMALL_INTS = 1 << 13
+"""Integers below this are written from one table of their texts, made once."""
+
+
+@functools.cache
+def _small_ints(width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the texts of ``0.._SMALL_INTS-1`` as rows of `width` bytes, and their lengths."""
+    texts = [str(i) for i in range(_SMALL_INTS)]
+    table = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(_SMALL_INTS, width)
+    return table, np.fromiter(map(len, texts), dtype=np.int64, count=_SMALL_INTS)
+
+
 def _write(texts: list[str], out: UIntArray, lens: Int64Array) -> None:
-    for i, text in enumerate(texts):
-        raw = text.encode("ascii")
-        out[i, : len(raw)] = np.frombuffer(raw, dtype=np.uint8)
-        lens[i] = len(raw)
+    """Write ASCII `texts` into the rows of `out` (one conversion to fixed-width bytes)."""
+    width = out.shape[1]
+    out[:] = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(len(texts), width)
+    lens[:] = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
 
 
 def float_cells(values: FloatArray, out: UIntArray, lens: Int64Array) -> None:
@@ -32,12 +46,33 @@ def float_cells(values: FloatArray, out: UIntArray, lens: Int64Array) -> None:
     >>> [bytes(out[i, : lens[i]]).decode() for i in range(3)]
     ['0.1', '', '-2e-07']
     """
-    _write(["" if v != v else repr(v) for v in values.tolist()], out, lens)
+    texts = list(map(repr, values.tolist()))
+    for j in np.flatnonzero(np.isnan(values)).tolist():
+        texts[j] = ""
+    _write(texts, out, lens)
 
 
 def int_cells(values: Int64Array, out: UIntArray, lens: Int64Array) -> None:
-    """Write ``str`` of each int64 value into ``out[i, :lens[i]]``."""
-    _write([str(v) for v in values.tolist()], out, lens)
+    """Write ``str`` of each int64 value into ``out[i, :lens[i]]``.
+
+    Examples
+    --------
+    >>> out, lens = np.zeros((3, 32), np.uint8), np.zeros(3, np.int64)
+    >>> int_cells(np.array([0, -45, 2**63 - 1]), out, lens)
+    >>> [bytes(out[i, : lens[i]]).decode() for i in range(3)]
+    ['0', '-45', '9223372036854775807']
+    """
+    width = out.shape[1]
+    table, sizes = _small_ints(width)
+    small = (values >= 0) & (values < _SMALL_INTS)
+    at = np.where(small, values, 0)
+    out[:] = table[at]  # most ids, boxes and areas: rows of one table of texts
+    lens[:] = sizes[at]
+    far = np.flatnonzero(~small)
+    if far.size:
+        texts = list(map(str, values[far].tolist()))
+        out[far] = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(far.size, width)
+        lens[far] = np.fromiter(map(len, texts), dtype=np.int64, count=far.size)
 
 
 def join_cells(
