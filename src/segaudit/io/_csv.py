@@ -184,9 +184,12 @@ def _column(column: pd.Series) -> _Column | None:
 def write_csv(frame: pd.DataFrame, fh: IO[str], *, header: bool = True) -> None:
     """Write `frame` to the open text file `fh` without its index, text cells neutralised.
 
-    The text is what ``DataFrame.to_csv(fh, index=False)`` writes; columns of
-    numbers, booleans, Python objects and categories of text are formatted a
-    column at a time (each distinct text once), others by pandas.
+    The text is what ``DataFrame.to_csv(fh, index=False)`` writes. Columns of
+    numbers, booleans, Python objects and categories of text are written
+    :data:`CHUNK_ROWS` rows at a time: float64 and integer cells and the rows
+    themselves by the cell kernels (``float_cells``, ``int_cells``,
+    ``join_cells``), each distinct text once; a frame with another dtype, or
+    one column, is left to pandas.
 
     Examples
     --------
