@@ -127,6 +127,7 @@ def _text_cells(texts: list[str], lens: np.ndarray) -> Cells:
 
 
 def _texts(texts: list[str]) -> Cells:
+    """Cells from their texts (their byte lengths measured here)."""
     return _text_cells(texts, np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64))
 
 

@@ -21,19 +21,16 @@ _SMALL_INTS = 1 << 13
 """Integers below this are written from one table of their texts, made once."""
 
 
+def _fixed(texts: list[str], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ASCII `texts` as rows of `width` bytes (one conversion), and their lengths."""
+    rows = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(len(texts), width)
+    return rows, np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+
+
 @functools.cache
 def _small_ints(width: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the texts of ``0.._SMALL_INTS-1`` as rows of `width` bytes, and their lengths."""
-    texts = [str(i) for i in range(_SMALL_INTS)]
-    table = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(_SMALL_INTS, width)
-    return table, np.fromiter(map(len, texts), dtype=np.int64, count=_SMALL_INTS)
-
-
-def _write(texts: list[str], out: UIntArray, lens: Int64Array) -> None:
-    """Write ASCII `texts` into the rows of `out` (one conversion to fixed-width bytes)."""
-    width = out.shape[1]
-    out[:] = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(len(texts), width)
-    lens[:] = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    return _fixed([str(i) for i in range(_SMALL_INTS)], width)
 
 
 def float_cells(values: FloatArray, out: UIntArray, lens: Int64Array) -> None:
@@ -49,7 +46,7 @@ def float_cells(values: FloatArray, out: UIntArray, lens: Int64Array) -> None:
     texts = list(map(repr, values.tolist()))
     for j in np.flatnonzero(np.isnan(values)).tolist():
         texts[j] = ""
-    _write(texts, out, lens)
+    out[:], lens[:] = _fixed(texts, out.shape[1])
 
 
 def int_cells(values: Int64Array, out: UIntArray, lens: Int64Array) -> None:
@@ -70,9 +67,7 @@ def int_cells(values: Int64Array, out: UIntArray, lens: Int64Array) -> None:
     lens[:] = sizes[at]
     far = np.flatnonzero(~small)
     if far.size:
-        texts = list(map(str, values[far].tolist()))
-        out[far] = np.array(texts, dtype=f"S{width}").view(np.uint8).reshape(far.size, width)
-        lens[far] = np.fromiter(map(len, texts), dtype=np.int64, count=far.size)
+        out[far], lens[far] = _fixed(list(map(str, values[far].tolist())), width)
 
 
 def join_cells(
