@@ -20,6 +20,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from segaudit.kernels._cells_numpy import float_cells as repr_cells
 from segaudit.kernels._choice import get_kernels
 from segaudit.kernels._protocol import CELL_WIDTH, Kernels
 
@@ -112,10 +113,11 @@ def _fill_slots(
     assert column.values is not None
     values = np.ascontiguousarray(column.values[start:stop])
     getattr(kernels, column.fill)(values, out, lens)
-    for i in np.flatnonzero(lens < 0).tolist():  # the compiled kernel left these to repr
-        raw = repr(float(values[i])).encode("ascii")
-        out[i, : len(raw)] = np.frombuffer(raw, dtype=np.uint8)
-        lens[i] = len(raw)
+    unsure = np.flatnonzero(lens < 0)  # the compiled kernel left these to repr: the twin's
+    if unsure.size:
+        fixed, fixed_lens = np.empty((unsure.size, out.shape[1]), np.uint8), unsure.copy()
+        repr_cells(values[unsure], fixed, fixed_lens)
+        out[unsure], lens[unsure] = fixed, fixed_lens
 
 
 def _text_cells(texts: list[str], lens: np.ndarray) -> Cells:
@@ -126,14 +128,18 @@ def _text_cells(texts: list[str], lens: np.ndarray) -> Cells:
     return data, starts, lens
 
 
+def _byte_lengths(texts: list[str]) -> np.ndarray:
+    return np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64)
+
+
 def _texts(texts: list[str]) -> Cells:
     """Cells from their texts (their byte lengths measured here)."""
-    return _text_cells(texts, np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64))
+    return _text_cells(texts, _byte_lengths(texts))
 
 
 def _table_column(table: np.ndarray, codes: np.ndarray) -> _Column:
     """Return a column of codes into `table` (each distinct text quoted and measured once)."""
-    sizes = np.array([len(t.encode("utf-8")) for t in table.tolist()], dtype=np.int64)
+    sizes = _byte_lengths(table.tolist())
     return _Column(
         text=lambda start, stop: _text_cells(
             table[codes[start:stop]].tolist(), sizes[codes[start:stop]]
