@@ -29,6 +29,7 @@ from segaudit.kernels._cells_numba import float_cells as float_cells
 from segaudit.kernels._cells_numba import int_cells as int_cells
 from segaudit.kernels._cells_numba import join_cells as join_cells
 from segaudit.kernels._exp import EXP_COEFFS, EXP_LOW, LN2_HI, LN2_LO, LOG2E, MAGIC
+from segaudit.kernels._image_numba import issue_regions as issue_regions
 from segaudit.kernels._jit import njit as _njit
 from segaudit.kernels._protocol import (
     ERR_LABEL,
@@ -49,6 +50,7 @@ __all__ = [
     "agree_sums",
     "float_cells",
     "int_cells",
+    "issue_regions",
     "join_cells",
     "compact",
     "compose_mask",

@@ -27,6 +27,7 @@ from segaudit.kernels._cells_numpy import float_cells as float_cells
 from segaudit.kernels._cells_numpy import int_cells as int_cells
 from segaudit.kernels._cells_numpy import join_cells as join_cells
 from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
+from segaudit.kernels._image_numpy import issue_regions as issue_regions
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -46,6 +47,7 @@ __all__ = [
     "agree_sums",
     "float_cells",
     "int_cells",
+    "issue_regions",
     "join_cells",
     "compact",
     "compose_mask",

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from segaudit._typing import BoolArray, FloatArray, IntArray
 
 __all__ = [
+    "BOUNDARY_FRACTION",
     "CELL_WIDTH",
     "ERR_LABEL",
     "ERR_NEGATIVE",
@@ -25,6 +26,7 @@ __all__ = [
     "Int64Array",
     "Kernels",
     "LabelArray",
+    "RegionStats",
     "ScalarT",
     "UIntArray",
     "tiles_per_image",
@@ -36,6 +38,10 @@ TILE = 4096
 
 CELL_WIDTH = 32
 """Bytes per cell of the kernels ``float_cells`` and ``int_cells`` (a float's repr needs 24)."""
+
+
+BOUNDARY_FRACTION = 0.8
+"""Share of a region's pixels that must lie near a class border for a boundary strip."""
 
 
 def tiles_per_image(pixels: int) -> int:
@@ -56,6 +62,12 @@ UIntArray: TypeAlias = npt.NDArray[np.unsignedinteger[Any]]
 Int64Array: TypeAlias = npt.NDArray[np.int64]
 LabelArray: TypeAlias = "npt.NDArray[np.integer[Any] | np.floating[Any]]"
 ScalarT = TypeVar("ScalarT", bound=np.generic)
+RegionStats: TypeAlias = tuple[
+    Int64Array, Int64Array, Int64Array, npt.NDArray[np.float64], Int64Array, BoolArray
+]
+"""One image's regions ``1..n``: area, majority given and predicted class, sum of
+scores, box ``(n, 4)`` (row0, col0, row1, col1; half-open) and whether it is a
+boundary strip."""
 
 
 class Kernels(Protocol):
@@ -213,3 +225,29 @@ class Kernels(Protocol):
         out: UIntArray,
     ) -> None:
         """Write CSV rows of slot cells ``(k, rows, CELL_WIDTH)`` and text cells, in `order`."""
+
+    def issue_regions(
+        self,
+        issues: BoolArray,
+        labels: LabelArray,
+        predicted: IntArray,
+        scores: FloatArray,
+        ignore_index: np.int64,
+        use_ignore: bool,
+        connectivity: int,
+        min_area: int,
+        boundary_width: int,
+    ) -> RegionStats:
+        """Return the connected regions of one image's flagged, non-void pixels ``(H, W)``.
+
+        Regions are numbered as ``scipy.ndimage.label`` numbers them (by first
+        pixel in raster order; `connectivity` 1: 4-neighbours, 2: 8). A
+        majority ties to the smallest value; scores ``(H, W)`` (or size 0: sums
+        of 0) are added in raster order as float64. A region is a boundary
+        strip when its area is at least `min_area`, its classes differ, it is
+        thin (no pixel is the centre of a ``(2w+1)``-square of flagged pixels),
+        at least :data:`BOUNDARY_FRACTION` of its pixels lie within chessboard
+        distance ``w - 1`` of a pixel with a non-void 4-neighbour of another
+        class, and both its classes occur among the non-void pixels outside it
+        within distance ``w`` (``w`` = `boundary_width`).
+        """

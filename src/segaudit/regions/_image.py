@@ -1,9 +1,11 @@
 """Regions of one image: connected groups of flagged pixels, typed and measured.
 
-Flagged pixels are grouped into connected components (``scipy.ndimage.label``).
-Each region gets a bounding box, an area, its majority given and predicted
-class, its mean self-confidence, a severity and one issue type, decided in this
-order:
+Flagged pixels are grouped into connected components, numbered as
+``scipy.ndimage.label`` numbers them, and measured by the kernel
+:meth:`~segaudit.kernels._protocol.Kernels.issue_regions` (compiled, or its
+scipy twin: the same records). Each region gets a bounding box, an area, its
+majority given and predicted class, its mean self-confidence, a severity and
+one issue type, decided in this order:
 
 1. ``boundary``: a thin strip along the border between two given segments, which
    the model assigns to the segment on its other side (see
@@ -18,190 +20,15 @@ void/class border is not a border, and void is never an adjacent class.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 import numpy as np
 import numpy.typing as npt
 
-from segaudit._optional import require
-from segaudit._typing import BoolArray
+from segaudit.kernels._choice import get_kernels
 from segaudit.regions._records import BBOX_COLUMNS, ISSUE_TYPES, REGION_DTYPE
 
 __all__ = ["image_regions"]
 
-_BOUNDARY_FRACTION = 0.8  # share of a region's pixels that must lie near a border
-_DENSE_COUNTS = 1 << 18  # most (region, value) pairs counted in a table by `_majority`
 _TYPE = {name: code for code, name in enumerate(ISSUE_TYPES)}
-_Pixels = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""The flagged pixels' rows, columns and region ids, in raster order."""
-
-
-def _border_map(labels_hw: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Pixels with a 4-neighbour of a different class, void pairs excluded."""
-    border = np.zeros(labels_hw.shape, dtype=bool)
-    for axis in (0, 1):
-        head = [slice(None), slice(None)]
-        tail = [slice(None), slice(None)]
-        head[axis], tail[axis] = slice(1, None), slice(None, -1)
-        h, t = tuple(head), tuple(tail)
-        change = (labels_hw[h] != labels_hw[t]) & valid[h] & valid[t]
-        border[h] |= change
-        border[t] |= change
-    return border
-
-
-def _majority(region_ids: np.ndarray, values: np.ndarray, n_regions: int) -> np.ndarray:
-    """Most frequent value per region (ids ``1..n_regions``); ties go to the smallest.
-
-    Integer values spanning a small range are counted in one table of
-    (region, value) pairs (`np.bincount`); others through sorted unique pairs.
-    """
-    if values.dtype.kind in "iu" and values.size:
-        lo, hi = int(values.min()), int(values.max())
-        span = hi - lo + 1
-        if (n_regions + 1) * span <= _DENSE_COUNTS:
-            keys = region_ids.astype(np.intp) * span + np.subtract(values, lo, dtype=np.intp)
-            counts = np.bincount(keys, minlength=(n_regions + 1) * span)
-            # argmax: the first of equal counts, the smallest value
-            best: np.ndarray = counts.reshape(n_regions + 1, span)[1:].argmax(axis=1)
-            return (best + lo).astype(np.int64)
-    uniq, inv = np.unique(values, return_inverse=True)
-    keys, counts = np.unique(region_ids.astype(np.int64) * uniq.size + inv, return_counts=True)
-    region, value = keys // uniq.size, keys % uniq.size
-    order = np.lexsort((value, -counts, region))
-    region, value = region[order], value[order]
-    first = np.flatnonzero(np.r_[True, region[1:] != region[:-1]])
-    out = np.empty(n_regions, dtype=np.int64)
-    out[region[first] - 1] = uniq[value[first]]
-    return out
-
-
-_RING_AT_ONCE = 1 << 16
-"""`_ring_has` looks at every offset at once while pixels x offsets is at most this."""
-
-
-def _ring_has(
-    lab: np.ndarray,
-    pixels: _Pixels,
-    labels_hw: np.ndarray,
-    ignore_index: int | None,
-    wanted: tuple[np.ndarray, ...],
-    asked: np.ndarray,
-    width: int,
-) -> np.ndarray:
-    """Whether every class in `wanted` occurs near each `asked` region; False elsewhere.
-
-    A class occurs near region ``R`` when some non-void pixel of that class, not in
-    ``R``, lies within chessboard distance `width` of a pixel of ``R``. Each pixel of
-    an asked region looks at its ``(2 width + 1)**2`` window: the maps are read at
-    those places only (places outside the image are void).
-    """
-    h, w = lab.shape
-    lab_f, labels_f = lab.ravel(), labels_hw.ravel()
-    rows, cols, region = pixels
-    sel = asked[region - 1]
-    region = region[sel]
-    rows, cols = rows[sel], cols[sel]
-    classes = [c[region - 1] for c in wanted]
-    steps = np.arange(-width, width + 1)
-    moved = rows[:, None] + steps  # whether each step down (right) stays in the image
-    row_in = (moved >= 0) & (moved < h)
-    moved = cols[:, None] + steps
-    col_in = (moved >= 0) & (moved < w)
-    base = rows * w + cols
-
-    def look(at: np.ndarray, inside: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Whether each place is a non-void pixel outside the region, and its label."""
-        at = np.where(inside, at, 0)
-        label = labels_f[at]
-        other = inside & (lab_f[at] != own)
-        if ignore_index is not None:
-            other &= label != ignore_index
-        return other, label
-
-    if rows.size * steps.size**2 <= _RING_AT_ONCE:  # every offset in one step
-        inside = (row_in[:, :, None] & col_in[:, None, :]).reshape(rows.size, -1)
-        offsets = (steps[:, None] * w + steps[None, :]).ravel()
-        other, label = look(base[:, None] + offsets, inside, region[:, None])
-        seen = [(other & (label == c[:, None])).any(axis=1) for c in classes]
-    else:  # one offset at a time, in bounded memory
-        seen = [np.zeros(region.size, dtype=bool) for _ in wanted]
-        for i, dr in enumerate(steps.tolist()):
-            for j, dc in enumerate(steps.tolist()):
-                other, label = look(base + (dr * w + dc), row_in[:, i] & col_in[:, j], region)
-                for c, s in zip(classes, seen, strict=True):
-                    s |= other & (label == c)
-    found = [np.bincount(region, weights=s, minlength=asked.size + 1)[1:] > 0 for s in seen]
-    near_all: BoolArray = asked & np.logical_and.reduce(found)
-    return near_all
-
-
-def _padded(array: np.ndarray, width: int) -> np.ndarray:
-    """Return ``np.pad(array, width)``: zeros around a copy (one allocation, one copy)."""
-    h, w = array.shape
-    out = np.zeros((h + 2 * width, w + 2 * width), dtype=array.dtype)
-    out[width : width + h, width : width + w] = array
-    return out
-
-
-def _window(flags: np.ndarray, size: int, every: bool) -> np.ndarray:
-    """Whether any (or every) pixel of the ``size x size`` square around each pixel is True.
-
-    Pixels outside the image count as False. Separable: rows, then columns,
-    over shifted slices of a padded copy (``size`` odd).
-    """
-    r = size // 2
-    if r == 0:
-        same: np.ndarray = flags.copy()
-        return same
-    h, w = flags.shape
-    padded = _padded(flags.astype(np.bool_, copy=False), r)
-    combine = np.logical_and if every else np.logical_or
-    rows: np.ndarray = padded[0:h].copy()
-    for d in range(1, 2 * r + 1):
-        combine(rows, padded[d : d + h], out=rows)
-    out: np.ndarray = rows[:, 0:w].copy()
-    for d in range(1, 2 * r + 1):
-        combine(out, rows[:, d : d + w], out=out)
-    return out
-
-
-def _around(
-    maps: tuple[np.ndarray, ...],
-    rows: np.ndarray,
-    cols: np.ndarray,
-    margin: int,
-    compute: Callable[..., np.ndarray],
-) -> np.ndarray:
-    """Return ``compute(*maps)`` at the pixels ``(rows, cols)``, computed on a box around them.
-
-    The box holds the pixels and `margin` more on every side (clipped to the
-    image): `compute` must give, at each pixel, a value that depends only on
-    the maps within `margin` of it (outside the image counting as it does there).
-    """
-    h, w = maps[0].shape
-    top, left = max(int(rows.min()) - margin, 0), max(int(cols.min()) - margin, 0)
-    bottom, right = min(int(rows.max()) + margin + 1, h), min(int(cols.max()) + margin + 1, w)
-    box = (slice(top, bottom), slice(left, right))
-    values: np.ndarray = compute(*(m[box] for m in maps))[rows - top, cols - left]
-    return values
-
-
-def _boxes(shape: tuple[int, ...], pixels: _Pixels, n: int) -> np.ndarray:
-    """Bounding boxes ``(n, 4)`` (row0, col0, row1, col1; half-open) of regions ``1..n``."""
-    rows, cols, ids = pixels
-    at = ids - 1
-    boxes = np.empty((4, n), dtype=np.int64)
-    boxes[0] = shape[0]
-    boxes[1] = shape[1]
-    boxes[2:] = 0
-    np.minimum.at(boxes[0], at, rows)
-    np.minimum.at(boxes[1], at, cols)
-    np.maximum.at(boxes[2], at, rows + 1)
-    np.maximum.at(boxes[3], at, cols + 1)
-    out: np.ndarray = boxes.T
-    return out
 
 
 def image_regions(
@@ -230,75 +57,39 @@ def image_regions(
     >>> out["area"], out["predicted_label"], [ISSUE_TYPES[t] for t in out["issue_type"]]
     (array([4]), array([3]), ['wrong_class'])
     """
-    ndi = require("scipy.ndimage", "io", "Finding region-level issues")
-    labels_hw, predicted_hw = np.asarray(labels_hw), np.asarray(predicted_hw)
-    valid = np.ones(labels_hw.shape, bool) if ignore_index is None else labels_hw != ignore_index
-    mask = np.asarray(issues_hw).astype(bool, copy=False) & valid
-    structure = _structure(connectivity)
-    lab, n = ndi.label(mask, structure=structure)
+    labels_hw = _integers(np.asarray(labels_hw))
+    predicted_hw = _integers(np.asarray(predicted_hw))
+    issues = np.ascontiguousarray(np.asarray(issues_hw), dtype=bool)
+    scores = np.zeros((0, 0)) if scores_hw is None else _floats(np.asarray(scores_hw))
+    void = np.int64(0 if ignore_index is None else ignore_index)
+    area, given, predicted, total, boxes, strip = get_kernels().issue_regions(
+        issues,
+        labels_hw,
+        predicted_hw,
+        scores,
+        void,
+        ignore_index is not None,
+        int(connectivity),
+        int(min_area),
+        int(boundary_width),
+    )
+    n = area.shape[0]
     if n == 0:
         return np.empty(0, dtype=REGION_DTYPE)
-    at = np.flatnonzero(mask)  # the flagged pixels, in raster order, found once
-    rows, cols = np.divmod(at, mask.shape[1])
-    ids = lab.ravel()[at]
-    area = np.bincount(ids, minlength=n + 1)[1:]
-    given = _majority(ids, labels_hw.ravel()[at], n)
-    predicted = _majority(ids, predicted_hw.ravel()[at], n)
     mean_conf: np.ndarray
     severity: np.ndarray
     if scores_hw is None:
         mean_conf = np.full(n, np.nan)
         severity = area.astype(np.float64)
     else:
-        picked = np.asarray(scores_hw).ravel()[at].astype(np.float64)
-        total = np.bincount(ids, weights=picked, minlength=n + 1)
-        mean_conf = total[1:] / area
-        severity = area - total[1:]
+        mean_conf = total / area
+        severity = area - total
     keep = area >= min_area
-    # a boundary region is kept, of two classes, thin and near a border: the windows
-    # below are looked at only around the pixels of regions that can still be one
-    maybe = keep & (given != predicted)
-    side = 2 * boundary_width + 1
-    # A pixel whose chessboard distance to the region's outside exceeds the width is the
-    # centre of a (2w+1)-square lying wholly inside the mask (a full square is connected,
-    # so inside its region): the mask eroded by that square. A region of fewer pixels
-    # than the square holds no such pixel.
-    wide = maybe & (area >= side * side)
-    thin = np.ones(n, dtype=bool)
-    if wide.any():
-        sel = wide[ids - 1]
-        thick = _around(
-            (mask,), rows[sel], cols[sel], side // 2, lambda m: _window(m, side, every=True)
-        )
-        thin = np.bincount(ids[sel], weights=thick, minlength=n + 1)[1:] == 0
-    need = maybe & thin
-    near_count = np.zeros(n)
-    if need.any():
-        # chessboard distance to a border pixel < width: a border pixel in the (2w-1)-square
-        # (a border pixel is one with a 4-neighbour of another class)
-        sel = need[ids - 1]
-        near = _around(
-            (labels_hw, valid),
-            rows[sel],
-            cols[sel],
-            boundary_width,
-            lambda lab_box, valid_box: _window(
-                _border_map(lab_box, valid_box), 2 * boundary_width - 1, every=False
-            ),
-        )
-        near_count = np.bincount(ids[sel], weights=near, minlength=n + 1)[1:]
-    candidate = need & (near_count >= _BOUNDARY_FRACTION * area)
     kind = np.full(n, _TYPE["wrong_class"], dtype=np.int8)
     if background is not None:
         kind[(given == background) & (predicted != background)] = _TYPE["missing_label"]
         kind[(given != background) & (predicted == background)] = _TYPE["spurious_label"]
-    if candidate.any():
-        both = (given, predicted)
-        ring = _ring_has(
-            lab, (rows, cols, ids), labels_hw, ignore_index, both, candidate, boundary_width
-        )
-        kind[ring] = _TYPE["boundary"]
-    boxes = _boxes(mask.shape, (rows, cols, ids), n)
+    kind[strip] = _TYPE["boundary"]
     out = np.empty(int(keep.sum()), dtype=REGION_DTYPE)
     out["image"] = image
     out["region"] = np.flatnonzero(keep) + 1
@@ -317,10 +108,17 @@ def image_regions(
     return out
 
 
-@functools.cache
-def _structure(connectivity: int) -> np.ndarray:
-    """``scipy.ndimage.generate_binary_structure(2, connectivity)``, built once (read-only)."""
-    ndi = require("scipy.ndimage", "io", "Finding region-level issues")
-    out: np.ndarray = ndi.generate_binary_structure(2, connectivity)
-    out.flags.writeable = False
-    return out
+def _integers(values: np.ndarray) -> np.ndarray:
+    """`values` C-ordered in native byte order, as int64 unless they are integers already."""
+    dtype = values.dtype
+    if dtype.kind not in "iu":
+        dtype = np.dtype(np.int64)
+    return np.ascontiguousarray(values, dtype=dtype.newbyteorder("="))
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """Scores C-ordered: float32 or float64 as given, any other dtype as float64."""
+    dtype = values.dtype
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        dtype = np.dtype(np.float64)
+    return np.ascontiguousarray(values, dtype=dtype)
