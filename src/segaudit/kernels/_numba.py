@@ -249,6 +249,33 @@ def _bits_float(typingctx, x):  # type: ignore[no-untyped-def]
     return sig, lambda context, builder, signature, args: builder.bitcast(args[0], ir.DoubleType())
 
 
+_WIDE_VECTORS = ('"prefer-vector-width"="512"', '"min-legal-vector-width"="512"')
+"""LLVM function attributes: vectorise with the CPU's widest registers (AVX-512's 512 bits)."""
+
+
+@intrinsic
+def _wide_vectors(typingctx):  # type: ignore[no-untyped-def]
+    """Let LLVM vectorise the calling function with 512-bit registers where the CPU has them.
+
+    On x86 LLVM prefers 256-bit vectors even on AVX-512 CPUs; these function
+    attributes lift that for the calling function alone (numba's only
+    setting, ``NUMBA_CPU_FEATURES``, would change every numba function in the
+    process). Emits no code; a CPU without AVX-512 keeps its widest vectors,
+    and other targets ignore the attributes. llvmlite accepts only the
+    attributes it knows, so the calling function's own set is told of these two.
+    """
+    sig = types.none()
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        attrs = builder.function.attributes
+        attrs._known = attrs._known | frozenset(_WIDE_VECTORS)
+        for name in _WIDE_VECTORS:
+            attrs.add(name)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @_njit()
 def _exp_nonpositive(v: float) -> float:
     """``exp(v)`` for ``v <= 0``, as :func:`~segaudit.kernels._exp.exp_nonpositive`.
@@ -338,6 +365,7 @@ def summarise(
     tiles = n * per_image
     chunks = min(tiles, max(runs, 1))
     for c in numba.prange(chunks):  # one run of tiles per thread
+        _wide_vectors()  # type: ignore[call-arg]  # the prange body is a function of its own
         # scratch made once per run, not per tile: a (K, TILE) buffer is often
         # above malloc's mmap threshold, and mapping it per tile costs page faults
         buf = _tile_buffer(probs, k_total)
@@ -497,6 +525,7 @@ def self_confidence(
     tiles = n * per_image
     chunks = min(tiles, max(runs, 1))
     for c in numba.prange(chunks):  # one run of tiles per thread
+        _wide_vectors()  # type: ignore[call-arg]
         buf = _tile_buffer(probs, k_total)  # once per run, as in summarise
         total_run = np.empty(TILE, dtype=buf.dtype)
         first, stop = _run_bounds(c, tiles, chunks)
