@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,7 @@ from segaudit.io._publish import OutputFolder, check_out_dir
 from segaudit.io._scan_folder import model_folders
 from segaudit.rank import RECOMMENDED_METHOD
 from segaudit.regions._image import image_regions
+from segaudit.regions._records import REGION_DTYPE
 from segaudit.regions._spool import RegionSpool
 from segaudit.summary import confusion_frame
 
@@ -597,6 +598,35 @@ def _path_texts(paths: Sequence[Path | None]) -> list[str]:
     return texts
 
 
+_NO_REGIONS = np.empty(0, dtype=REGION_DTYPE)
+
+
+def _with_regions(
+    images: Iterable[tuple[AuditImage, float]],
+    background: int | None,
+    ignore_index: int | None,
+    min_area: int,
+) -> Iterator[tuple[AuditImage, float, int, np.ndarray]]:
+    """Each image and its softmin score, with its count of flagged pixels and its regions."""
+    for img, softmin in images:
+        flagged = int(np.count_nonzero(img.issues))
+        regions = (
+            image_regions(
+                img.issues,
+                img.labels,
+                img.predicted,
+                img.scores,
+                image=img.index,
+                background=background,
+                ignore_index=ignore_index,
+                min_area=min_area,
+            )
+            if flagged
+            else _NO_REGIONS
+        )
+        yield img, softmin, flagged, regions
+
+
 def write_outputs(
     audit: LabelAudit,
     folder: OutputFolder,
@@ -641,18 +671,18 @@ def write_outputs(
         writer = stack.enter_context(_MaskWriter())
         rows = []
         with progress(n, "finding regions", verbose) as bar:
-            # the one pass over the issue masks; the next images' masks (and softmin
-            # scores: compiled kernels, without the GIL) are made in a thread meanwhile
-            passed = ahead(audit._iter_scored(softmin=with_softmin), depth=AHEAD_IMAGES)
-            with contextlib.closing(passed) as scored:
-                for img, softmin in scored:
+            # the one pass over the issue masks; the next images' masks, softmin scores
+            # and regions (compiled kernels, without the GIL) are made in a thread meanwhile
+            images = audit._iter_scored(softmin=with_softmin)
+            found = _with_regions(images, opts.background, ignore_index, opts.min_area)
+            with contextlib.closing(ahead(found, depth=AHEAD_IMAGES)) as scored:
+                for img, softmin, flagged, image_table in scored:
                     stem = ids[img.index]
                     # the tally and the model's pairs (report.count_pairs) in one pass; every
                     # pixel that is not void (argmax -1) is in the pairs
                     pairs = tally.add_image(img.labels, img.predicted, img.issues)
                     model += pairs
                     valid = int(pairs.sum())
-                    flagged = int(np.count_nonzero(img.issues))
                     fraction = flagged / valid if valid else 0.0
                     score = score_of(img, flagged, valid, softmin)
                     rows.append(
@@ -671,18 +701,7 @@ def write_outputs(
                         target = stage / "masks" / f"{stem}.png"
                         target.parent.mkdir(parents=True, exist_ok=True)  # nested ids: city/name
                         writer.submit(img.issues, target)
-                        spool.append(
-                            image_regions(
-                                img.issues,
-                                img.labels,
-                                img.predicted,
-                                img.scores,
-                                image=img.index,
-                                background=opts.background,
-                                ignore_index=ignore_index,
-                                min_area=opts.min_area,
-                            )
-                        )
+                        spool.append(image_table)
                         worst.offer(img, score, flagged)  # pictures only of images with flags
                     bar.update(1)
         writer.close()  # every mask written before the CSVs, or its error raised now
