@@ -102,8 +102,12 @@ class _Column:
     """float64 or int64 values, written by `fill` into fixed-width slots."""
     fill: str = ""
     """The kernel: ``"float_cells"`` or ``"int_cells"``."""
+    table: Cells | None = None
+    """Every distinct text cell of the column, quoted and encoded once."""
+    codes: np.ndarray | None = None
+    """Each row's cell in `table`."""
     text: Callable[[int, int], Cells] | None = None
-    """The text cells of rows ``start:stop``."""
+    """The text cells of rows ``start:stop`` (a column without a `table`)."""
 
 
 def _fill_slots(
@@ -120,31 +124,18 @@ def _fill_slots(
         out[unsure], lens[unsure] = fixed, fixed_lens
 
 
-def _text_cells(texts: list[str], lens: np.ndarray) -> Cells:
-    """Cells from their texts and byte lengths (the texts joined and encoded at once)."""
+def _texts(texts: list[str]) -> Cells:
+    """Cells from their texts: the texts joined and encoded at once, each one's bytes measured."""
+    lens = np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64)
     data = np.frombuffer("".join(texts).encode("utf-8"), dtype=np.uint8)
     starts = np.zeros(len(texts), dtype=np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
     return data, starts, lens
 
 
-def _byte_lengths(texts: list[str]) -> np.ndarray:
-    return np.array([len(t.encode("utf-8")) for t in texts], dtype=np.int64)
-
-
-def _texts(texts: list[str]) -> Cells:
-    """Cells from their texts (their byte lengths measured here)."""
-    return _text_cells(texts, _byte_lengths(texts))
-
-
 def _table_column(table: np.ndarray, codes: np.ndarray) -> _Column:
-    """Return a column of codes into `table` (each distinct text quoted and measured once)."""
-    sizes = _byte_lengths(table.tolist())
-    return _Column(
-        text=lambda start, stop: _text_cells(
-            table[codes[start:stop]].tolist(), sizes[codes[start:stop]]
-        )
-    )
+    """Return a column of codes into `table` (each distinct text encoded once, for all rows)."""
+    return _Column(table=_texts(table.tolist()), codes=codes)
 
 
 def _float_texts(values: np.ndarray) -> list[str]:
@@ -213,16 +204,21 @@ def write_csv(frame: pd.DataFrame, fh: IO[str], *, header: bool = True) -> None:
         neutralise_frame(frame).to_csv(fh, index=False, header=header)
         return
     chosen = [c for c in columns if c is not None]
-    numbers = [c for c in chosen if c.text is None]
-    texts = [c for c in chosen if c.text is not None]
+    numbers = [c for c in chosen if c.values is not None]
+    texts = [c for c in chosen if c.values is None]
     order = np.array(  # slot column j, or text column t as -1 - t
-        [numbers.index(c) if c.text is None else -1 - texts.index(c) for c in chosen],
+        [numbers.index(c) if c.values is not None else -1 - texts.index(c) for c in chosen],
         dtype=np.int64,
     )
     end = os.linesep
     if header:
         fh.write(",".join(_quoted(name) for name in frame.columns) + end)
     ending = np.frombuffer(end.encode("ascii"), dtype=np.uint8)
+    # the tables' cells, for every chunk: one buffer, each table at its offset
+    tables = [c.table for c in texts if c.table is not None]
+    fixed = np.concatenate([data for data, _, _ in tables] or [np.empty(0, np.uint8)])
+    offsets = iter(np.cumsum([0] + [data.size for data, _, _ in tables[:-1]]).tolist())
+    table_at = {id(c): next(offsets) for c in texts if c.table is not None}
     kernels = get_kernels()
     for start in range(0, frame.shape[0], CHUNK_ROWS):  # bounded memory: one chunk of text
         stop = min(start + CHUNK_ROWS, frame.shape[0])
@@ -231,14 +227,23 @@ def write_csv(frame: pd.DataFrame, fh: IO[str], *, header: bool = True) -> None:
         slot_lens = np.empty((len(numbers), rows), dtype=np.int64)
         for j, column in enumerate(numbers):
             _fill_slots(kernels, column, start, stop, slots[j], slot_lens[j])
-        parts = [column.text(start, stop) for column in texts if column.text is not None]
-        base = np.cumsum([0] + [data.size for data, _, _ in parts[:-1]], dtype=np.int64)
-        text_starts = np.empty((rows, len(parts)), dtype=np.int64)
-        text_lens = np.empty((rows, len(parts)), dtype=np.int64)
-        for t, (_, first, size) in enumerate(parts):
-            text_starts[:, t] = first + base[t]
-            text_lens[:, t] = size
-        text = np.concatenate([data for data, _, _ in parts] or [np.empty(0, np.uint8)])
+        text_starts = np.empty((rows, len(texts)), dtype=np.int64)
+        text_lens = np.empty((rows, len(texts)), dtype=np.int64)
+        pieces = [fixed]  # then the chunk's own text cells of columns without a table
+        size = fixed.size
+        for t, column in enumerate(texts):
+            if column.table is not None and column.codes is not None:
+                _, first, length = column.table
+                codes = column.codes[start:stop]
+                text_starts[:, t] = first[codes] + table_at[id(column)]
+                text_lens[:, t] = length[codes]
+            elif column.text is not None:
+                data, first, length = column.text(start, stop)
+                text_starts[:, t] = first + size
+                text_lens[:, t] = length
+                pieces.append(data)
+                size += data.size
+        text = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
         lens = np.ascontiguousarray(slot_lens.T)
         total = int(lens.sum()) + int(text_lens.sum()) + rows * (len(chosen) - 1 + ending.size)
         out = np.empty(total, dtype=np.uint8)
