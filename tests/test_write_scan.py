@@ -200,3 +200,46 @@ def test_public_label_audit_is_the_stream_audit_plus_write_scan() -> None:
 
 def test_export_choices_are_the_librarys() -> None:
     assert EXPORT_CHOICES == EXPORT_FORMATS and EXPORT_LABEL_BY == LABEL_BY
+
+
+@pytest.mark.parametrize("fail_at", [0, 1])
+def test_a_regions_csv_error_in_its_thread_reaches_the_caller(
+    folder, tmp_path, monkeypatch, fail_at
+):
+    """regions.csv is written in a thread beside the report: its error, before or after the
+    report's regions are known, is raised by the scan, and no run is published."""
+    from segaudit.cli import _scan, run_scan
+
+    paths = folder[0]
+    real = _scan.write_csv
+    calls = []
+
+    def failing(frame, fh, *, header=True):
+        if "region" in frame.columns:  # regions.csv's chunks
+            calls.append(len(frame))
+            if len(calls) > fail_at:
+                raise OSError(28, "No space left on device (test)")
+        return real(frame, fh, header=header)
+
+    monkeypatch.setattr(_scan, "write_csv", failing)
+    if fail_at:  # a second chunk: the report's regions are picked from the first
+        monkeypatch.setattr(_scan.RegionSpool, "ranked", _two_chunks(_scan.RegionSpool.ranked))
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        run_scan(
+            paths["masks"],
+            paths["probs"],
+            out,
+            from_logits=True,
+            ignore_index=VOID,
+            verbose=False,
+        )
+    assert len(calls) == fail_at + 1
+    assert not any((out / name).exists() for name in (*CSVS, "report.html", "summary.json"))
+
+
+def _two_chunks(ranked):
+    def split(self, names, *, chunk=1 << 16):
+        return ranked(self, names, chunk=max(self.count // 2, 1))
+
+    return split

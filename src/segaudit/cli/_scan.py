@@ -144,13 +144,16 @@ def _write_regions(
     path: Path,
     drawn: set[int],
     n: int,
+    *,
+    picked: Future[pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Write every region to `path`, most severe first, one chunk at a time.
 
     `paths` maps a column name to each image's value (the files' paths). The
     per-image columns are categorical: the CSV writer formats each value once.
     Returns the `n` most severe regions of the images in `drawn` (the
-    report's pictures), picked on the way.
+    report's pictures), picked on the way; `picked` (optional) is given them
+    as soon as they are known, while the rest of the file is still written.
     """
     stem_of = _per_image(stems)
     columns = {name: _per_image(values) for name, values in paths.items()}
@@ -161,14 +164,39 @@ def _write_regions(
             if count < n:  # a copy of the rows wanted only: the chunk's selection is let go
                 parts.append(chunk[chunk["image"].isin(drawn)].head(n - count).copy())
                 count += len(parts[-1])
+                if count >= n and picked is not None:
+                    picked.set_result(pd.concat(parts, ignore_index=True).head(n))
             for name, values in columns.items():
                 chunk[name] = values(chunk["image"])
             chunk.insert(0, "stem", stem_of(chunk["image"]))
             write_csv(chunk, fh, header=i == 0)
-    if not parts:
-        return spool.head(0, names)
-    regions: pd.DataFrame = pd.concat(parts, ignore_index=True).head(n)
+    if picked is not None and picked.done():
+        return picked.result()
+    regions = pd.concat(parts, ignore_index=True).head(n) if parts else spool.head(0, names)
+    if picked is not None:
+        picked.set_result(regions)
     return regions
+
+
+def _regions_csv(
+    pool: ThreadPoolExecutor, *args: Any
+) -> tuple[Future[pd.DataFrame], Future[pd.DataFrame]]:
+    """Start `_write_regions` (`args`) in `pool`: (the report's regions, the whole write).
+
+    The report's regions come first, so that the report can be made while the
+    file is written; an error before they are known is raised by both.
+    """
+    picked: Future[pd.DataFrame] = Future()
+
+    def write() -> pd.DataFrame:
+        try:
+            return _write_regions(*args, picked=picked)
+        except BaseException as exc:
+            if not picked.done():
+                picked.set_exception(exc)
+            raise
+
+    return picked, pool.submit(write)
 
 
 PNG_COMPRESS_LEVEL = 1
@@ -740,10 +768,14 @@ def write_outputs(
         paths = {"mask_path": mask_texts, "image_path": image_texts}
         _write_csv(images, stage / "images.csv")
         drawn = {kept.index for kept in worst.images()}
-        regions = _with_stems(
-            _write_regions(spool, names, list(ids), paths, stage / "regions.csv", drawn, 5 * top),
-            list(ids),
+        # regions.csv in a thread (its cells by compiled kernels, without the GIL) while
+        # the other files and the report are made
+        csv_thread = stack.enter_context(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="segaudit-regions-csv")
         )
+        args = (spool, names, list(ids), paths, stage / "regions.csv", drawn, 5 * top)
+        picked, regions_written = _regions_csv(csv_thread, *args)
+        regions = _with_stems(picked.result(), list(ids))
         _write_csv(confusions, stage / "confusions.csv")
         _write_csv(per_class, stage / "per_class.csv")
         _write_summary(
@@ -751,6 +783,7 @@ def write_outputs(
         )
         shown.sort(key=lambda r: (r.score, r.stem))
         if opts.exports:
+            regions_written.result()  # the exports read regions.csv
             _write_exports(stage, opts, ids, image_paths)
         write_report(
             stage / "report.html",
@@ -771,6 +804,7 @@ def write_outputs(
             ignore_index=ignore_index,
             warnings=setup,
         )
+        regions_written.result()  # regions.csv whole, or its error raised now
         files = folder.publish()
         return ScanResult(
             folder.out,
