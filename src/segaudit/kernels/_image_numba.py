@@ -17,19 +17,11 @@ import numpy.typing as npt
 from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._jit import njit as _njit
 from segaudit.kernels._protocol import BOUNDARY_FRACTION, Int64Array, LabelArray, RegionStats
+from segaudit.kernels._regions_numba import _root
 
 __all__ = ["issue_regions"]
 
 Int32Array = npt.NDArray[np.int32]
-
-
-@_njit()
-def _root(parent: Int32Array, x: int) -> int:
-    """Return the root of `x`, halving the path to it on the way."""
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 @_njit()

@@ -98,8 +98,8 @@ def _agree_row(
 
 
 @_njit()
-def _root(parent: Int64Array, j: int) -> int:
-    """Root of `j`, halving the path on the way."""
+def _root(parent: IntArray, j: int) -> int:
+    """Root of `j`, halving the path on the way (a union-find of int32 or int64 parents)."""
     while parent[j] != j:
         parent[j] = parent[parent[j]]
         j = parent[j]
