@@ -243,3 +243,31 @@ def _two_chunks(ranked):
         return ranked(self, names, chunk=max(self.count // 2, 1))
 
     return split
+
+
+def test_the_regions_stage_closes_the_images_it_reads_when_closed_early():
+    from segaudit.cli._scan import _with_regions
+    from segaudit.drivers._stream import AuditImage
+
+    closed = []
+
+    def images():
+        try:
+            for i in range(3):
+                issues = np.zeros((4, 5), bool)
+                issues[1, i] = True
+                labels = np.zeros((4, 5), np.uint8)
+                img = AuditImage(
+                    i, labels, labels.astype(np.int16) + 1, np.zeros((4, 5)), issues, f"s{i}"
+                )
+                yield img, 0.5
+        finally:
+            closed.append(True)
+
+    source = images()  # still referenced here: only an explicit close() ends it
+    stage = _with_regions(source, 0, None, 1)
+    img, softmin, flagged, regions = next(stage)
+    assert (img.index, softmin, flagged) == (0, 0.5, 1)
+    assert regions["area"].tolist() == [1] and regions["image"].tolist() == [0]
+    stage.close()
+    assert closed == [True]

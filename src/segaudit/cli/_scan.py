@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -630,29 +630,31 @@ _NO_REGIONS = np.empty(0, dtype=REGION_DTYPE)
 
 
 def _with_regions(
-    images: Iterable[tuple[AuditImage, float]],
+    images: Generator[tuple[AuditImage, float], None, None],
     background: int | None,
     ignore_index: int | None,
     min_area: int,
 ) -> Iterator[tuple[AuditImage, float, int, np.ndarray]]:
-    """Each image and its softmin score, with its count of flagged pixels and its regions."""
-    for img, softmin in images:
-        flagged = int(np.count_nonzero(img.issues))
-        regions = (
-            image_regions(
-                img.issues,
-                img.labels,
-                img.predicted,
-                img.scores,
-                image=img.index,
-                background=background,
-                ignore_index=ignore_index,
-                min_area=min_area,
-            )
-            if flagged
-            else _NO_REGIONS
-        )
-        yield img, softmin, flagged, regions
+    """Each image and its softmin score, with its count of flagged pixels and its regions.
+
+    `images` is closed when this generator is (the read-ahead thread closes it early).
+    """
+    with contextlib.closing(images):
+        for img, softmin in images:
+            flagged = int(np.count_nonzero(img.issues))
+            regions = _NO_REGIONS
+            if flagged:
+                regions = image_regions(
+                    img.issues,
+                    img.labels,
+                    img.predicted,
+                    img.scores,
+                    image=img.index,
+                    background=background,
+                    ignore_index=ignore_index,
+                    min_area=min_area,
+                )
+            yield img, softmin, flagged, regions
 
 
 def write_outputs(

@@ -10,7 +10,7 @@ docstring; splitting the class would only scatter its API.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -522,7 +522,7 @@ class LabelAudit:
         for image, _ in self._iter_scored(softmin=False):
             yield image
 
-    def _iter_scored(self, *, softmin: bool) -> Iterator[tuple[AuditImage, float]]:
+    def _iter_scored(self, *, softmin: bool) -> Generator[tuple[AuditImage, float], None, None]:
         """:meth:`iter_images`' images (no warning), each with its softmin score if `softmin`.
 
         The scores are those of ``image_scores(method="softmin")`` (the same
