@@ -72,6 +72,8 @@ def test_int_cells_are_python_str() -> None:
     values = np.concatenate(
         [
             np.array([0, 1, -1, 9, 10, -10, 99, 100, 2**63 - 1, -(2**63)], dtype=np.int64),
+            # every count of digits, at its ends
+            np.array([s * (10**k + d) for k in range(19) for d in (-1, 0, 1) for s in (1, -1)]),
             rng.integers(-(2**63), 2**63 - 1, 20_000, dtype=np.int64),
             rng.integers(-1000, 1000, 2000, dtype=np.int64),
         ]

@@ -300,28 +300,33 @@ def float_cells(values: FloatArray, out: UIntArray, lens: Int64Array) -> None:
 
 @_njit(parallel=True)
 def int_cells(values: Int64Array, out: UIntArray, lens: Int64Array) -> None:
-    """Write ``str`` of each int64 value into ``out[i, :lens[i]]`` (ASCII)."""
+    """Write ``str`` of each int64 value into ``out[i, :lens[i]]`` (ASCII).
+
+    The digits are counted first, then written last to first in place (no
+    buffer and no row view per value).
+    """
     n = values.shape[0]
     for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        digits = np.empty(20, dtype=np.uint8)
         for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
             v = values[i]
-            row = out[i]
-            at = 0
-            if v < 0:
-                row[0] = 45
-                at = 1
-            # |v| as uint64 (the most negative int64 has no positive twin), last digit first
-            u = np.uint64(-(v + 1)) + _ONE if v < 0 else np.uint64(v)
-            k = 0
-            while True:
-                digits[k] = np.uint8(_ZERO + u % _TEN)
+            negative = v < 0
+            # |v| as uint64 (the most negative int64 has no positive twin)
+            u = np.uint64(-(v + 1)) + _ONE if negative else np.uint64(v)
+            k = 1
+            rest = u
+            while rest >= _TEN:
+                rest //= _TEN
                 k += 1
+            at = 1 if negative else 0
+            if negative:
+                out[i, 0] = 45
+            j = at + k - 1
+            while True:
+                out[i, j] = np.uint8(_ZERO + u % _TEN)
                 u //= _TEN
+                j -= 1
                 if u == 0:
                     break
-            for j in range(k):
-                row[at + j] = digits[k - 1 - j]
             lens[i] = at + k
 
 
