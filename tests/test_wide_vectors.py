@@ -32,3 +32,24 @@ def test_the_hint_gives_512_bit_vectors_and_the_same_results():
     if "+avx512f" not in llb.get_host_cpu_features().flatten():
         pytest.skip("this CPU has no AVX-512: the hint changes nothing here (results checked)")
     assert "zmm" in wide.inspect_asm(wide.signatures[0])
+
+
+def test_an_llvmlite_that_refuses_the_attributes_gets_no_hint_and_the_same_code(monkeypatch):
+    from llvmlite.ir import values
+
+    from segaudit.kernels._numba import _WIDE_VECTORS
+
+    add = values.FunctionAttributes.add
+
+    def refuse(self, name):
+        if name in _WIDE_VECTORS:
+            raise ValueError(f"unknown attr {name!r}")
+        add(self, name)
+
+    monkeypatch.setattr(values.FunctionAttributes, "add", refuse)
+    x = np.arange(100, dtype=np.float64)
+    out = np.empty_like(x)
+    wide = _scaled(True)  # compiles here, with the refusing attribute set
+    wide(x, out)
+    np.testing.assert_array_equal(out, x * 1.5 + 0.25)
+    assert '"prefer-vector-width"' not in wide.inspect_llvm(wide.signatures[0])

@@ -262,15 +262,19 @@ def _wide_vectors(typingctx):  # type: ignore[no-untyped-def]
     setting, ``NUMBA_CPU_FEATURES``, would change every numba function in the
     process). Emits no code; a CPU without AVX-512 keeps its widest vectors,
     and other targets ignore the attributes. llvmlite accepts only the
-    attributes it knows, so the calling function's own set is told of these two.
+    attributes it knows, so the calling function's own set is told of these two
+    (an llvmlite whose attribute sets work otherwise gets no hint).
     """
     sig = types.none()
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         attrs = builder.function.attributes
-        attrs._known = attrs._known | frozenset(_WIDE_VECTORS)
-        for name in _WIDE_VECTORS:
-            attrs.add(name)
+        try:
+            attrs._known = attrs._known | frozenset(_WIDE_VECTORS)
+            for name in _WIDE_VECTORS:
+                attrs.add(name)
+        except (AttributeError, TypeError, ValueError):  # another llvmlite: no hint, same code
+            pass
         return context.get_dummy_value()
 
     return sig, codegen
