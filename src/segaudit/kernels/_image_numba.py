@@ -89,21 +89,21 @@ def _mode(values: LabelArray, members: Int64Array, b: int, e: int, buf: Int64Arr
 
     Indices, not slices: a view per region costs more than its work here.
     """
-    if e - b == 1:
-        return int(values[members[b]])
     size = e - b
-    for j in range(size):  # insertion sort: most regions are a few pixels
-        v = np.int64(values[members[b + j]])
-        i = j
-        while i > 0 and buf[i - 1] > v:
-            buf[i] = buf[i - 1]
-            i -= 1
-        buf[i] = v
-        if size > 64 and j == 0:  # a large region: numpy's sort
-            for jj in range(size):
-                buf[jj] = np.int64(values[members[b + jj]])
-            buf[:size].sort()
-            break
+    if size == 1:
+        return int(values[members[b]])
+    if size > 64:  # a large region: numpy's sort
+        for j in range(size):
+            buf[j] = np.int64(values[members[b + j]])
+        buf[:size].sort()
+    else:  # insertion sort: most regions are a few pixels
+        for j in range(size):
+            v = np.int64(values[members[b + j]])
+            i = j
+            while i > 0 and buf[i - 1] > v:
+                buf[i] = buf[i - 1]
+                i -= 1
+            buf[i] = v
     best, best_n, run_n = buf[0], 0, 0
     for j in range(size):
         run_n = run_n + 1 if j > 0 and buf[j] == buf[j - 1] else 1

@@ -206,8 +206,7 @@ def issue_regions(
 ) -> RegionStats:
     """Return the regions of one image's flagged pixels; see :meth:`Kernels.issue_regions`."""
     ndi = require("scipy.ndimage", "io", "Finding region-level issues")
-    labels_hw, predicted_hw = labels, predicted
-    valid = labels_hw != ignore_index if use_ignore else np.ones(labels_hw.shape, bool)
+    valid = labels != ignore_index if use_ignore else np.ones(labels.shape, bool)
     mask = issues & valid
     lab, n = ndi.label(mask, structure=_structure(connectivity))
     if n == 0:
@@ -216,8 +215,8 @@ def issue_regions(
     rows, cols = np.divmod(at, mask.shape[1])
     ids = lab.ravel()[at]
     area = np.bincount(ids, minlength=n + 1)[1:]
-    given = _majority(ids, labels_hw.ravel()[at], n)
-    predicted_out = _majority(ids, predicted_hw.ravel()[at], n)
+    given = _majority(ids, labels.ravel()[at], n)
+    predicted_out = _majority(ids, predicted.ravel()[at], n)
     if scores.size:
         picked = scores.ravel()[at].astype(np.float64)
         total = np.bincount(ids, weights=picked, minlength=n + 1)[1:]
@@ -246,7 +245,7 @@ def issue_regions(
         # (a border pixel is one with a 4-neighbour of another class)
         sel = need[ids - 1]
         near = _around(
-            (labels_hw, valid),
+            (labels, valid),
             rows[sel],
             cols[sel],
             boundary_width,
@@ -260,9 +259,7 @@ def issue_regions(
     if candidate.any():
         both = (given, predicted_out)
         void = int(ignore_index) if use_ignore else None
-        boundary = _ring_has(
-            lab, (rows, cols, ids), labels_hw, void, both, candidate, boundary_width
-        )
+        boundary = _ring_has(lab, (rows, cols, ids), labels, void, both, candidate, boundary_width)
     boxes = _boxes(mask.shape, (rows, cols, ids), n)
     stats = (area, given, predicted_out, total, np.ascontiguousarray(boxes), boundary)
     return cast(RegionStats, stats)
