@@ -23,6 +23,11 @@ first N files, hard-linked. Each set is timed in its own fresh process:
   read just before it (the machine's speed drifts between runs: a pair sees
   the same one).
 
+Each child sets ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set, as the
+``segaudit`` command does (``kernels._choice.passive_waiting``), so the scan
+runs as a user of the command runs it; a value in the environment stands
+(``ACTIVE``: OpenMP's idle threads spin).
+
 Its memory is measured by one more scan in another fresh process, while a
 thread samples ``/proc/self/status`` every ~1 ms, with glibc's mmap and trim
 thresholds at 128 KiB so that freed memory leaves RSS. Those settings make
@@ -276,6 +281,9 @@ def time_stages(spent: dict[str, float]) -> None:
 def scan_child(args: argparse.Namespace) -> None:
     """In a fresh process: warm up, read the files once, then the timed scans."""
     from segaudit.cli import run_scan
+    from segaudit.kernels._choice import passive_waiting
+
+    passive_waiting()  # as the `segaudit` command does (OMP_WAIT_POLICY, unless set)
 
     spent: dict[str, float] = {}
     if args.stages:
@@ -357,7 +365,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nCommand: `{' '.join([Path(sys.executable).name, *sys.argv])}`")
     script = Path(__file__).resolve()
     with workdir(args) as root:
-        print_machine([("data folder", str(root))])
+        omp = os.environ.get("OMP_WAIT_POLICY", "PASSIVE (as the segaudit command sets it)")
+        print_machine([("data folder", str(root)), ("OMP_WAIT_POLICY", omp)])
         start = time.perf_counter()
         sets = generate(args, root)
         print(f"\nFiles written in {fmt_s(time.perf_counter() - start)}.")

@@ -675,5 +675,13 @@ def _print_summary(result: ScanResult) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line (the ``segaudit`` console script)."""
+    """Run the command line (the ``segaudit`` console script).
+
+    The process is the command's own, so OpenMP's idle threads are asked to
+    sleep instead of spinning (unless ``OMP_WAIT_POLICY`` is set): the scan's
+    threads need the cores (:func:`~segaudit.kernels._choice.passive_waiting`).
+    """
+    from segaudit.kernels._choice import passive_waiting
+
+    passive_waiting()
     cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="segaudit")
