@@ -22,7 +22,7 @@ from segaudit.drivers._store import SummaryStore
 from segaudit.engine._block import BlockSummary, Options, valid_per_image
 from segaudit.engine._finder import IssueFinder, Staged
 from segaudit.kernels._batch import argmax_dtype
-from segaudit.kernels._choice import use_threads
+from segaudit.kernels._choice import get_kernels, use_threads
 from segaudit.kernels._torch import to_numpy
 
 __all__ = [
@@ -253,17 +253,15 @@ class Tally:
         ([[0, 0], [1, 0]], [1, 2], [0, 1])
         """
         k = self.num_classes
-        guess = argmax.reshape(-1)
-        pair = labels.reshape(-1).astype(np.intp)
-        pair *= k
-        pair += guess
-        pair[guess < 0] = k * k  # void: one bin past the table
-        table = np.bincount(pair, minlength=k * k + 1)[: k * k].reshape(k, k)
-        flagged = np.bincount(pair[mask.reshape(-1)], minlength=k * k)[: k * k]
+        table = np.zeros((k, k), dtype=np.int64)
+        flagged = np.zeros(k * k, dtype=np.int64)
+        get_kernels().pair_counts(
+            labels.reshape(-1), argmax.reshape(-1), mask.reshape(-1), k, table.reshape(-1), flagged
+        )
         self._pairs += flagged
         self.pixels += table.sum(axis=1)
         self.flagged += flagged.reshape(k, k).sum(axis=1)
-        return table.astype(np.int64, copy=False)
+        return table
 
 
 def confusions(masks: Iterable[tuple[Part, np.ndarray]], num_classes: int) -> np.ndarray:

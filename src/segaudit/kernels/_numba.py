@@ -31,6 +31,7 @@ from segaudit.kernels._cells_numba import join_cells as join_cells
 from segaudit.kernels._exp import EXP_COEFFS, EXP_LOW, LN2_HI, LN2_LO, LOG2E, MAGIC
 from segaudit.kernels._image_numba import issue_regions as issue_regions
 from segaudit.kernels._jit import njit as _njit
+from segaudit.kernels._pairs_numba import pair_counts as pair_counts
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -51,6 +52,7 @@ __all__ = [
     "float_cells",
     "int_cells",
     "issue_regions",
+    "pair_counts",
     "join_cells",
     "compact",
     "compose_mask",

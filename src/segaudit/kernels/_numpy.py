@@ -28,6 +28,7 @@ from segaudit.kernels._cells_numpy import int_cells as int_cells
 from segaudit.kernels._cells_numpy import join_cells as join_cells
 from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
 from segaudit.kernels._image_numpy import issue_regions as issue_regions
+from segaudit.kernels._pairs_numpy import pair_counts as pair_counts
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -48,6 +49,7 @@ __all__ = [
     "float_cells",
     "int_cells",
     "issue_regions",
+    "pair_counts",
     "join_cells",
     "compact",
     "compose_mask",

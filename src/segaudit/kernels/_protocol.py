@@ -226,6 +226,21 @@ class Kernels(Protocol):
     ) -> None:
         """Write CSV rows of slot cells ``(k, rows, CELL_WIDTH)`` and text cells, in `order`."""
 
+    def pair_counts(
+        self,
+        labels: LabelArray,
+        predicted: IntArray,
+        mask: BoolArray,
+        num_classes: int,
+        pairs: Int64Array,
+        flagged: Int64Array,
+    ) -> None:
+        """Add each non-void pixel (``predicted >= 0``) to its pair ``y * K + a``; the flagged too.
+
+        ``labels``, ``predicted``, ``mask`` are 1-D (one image); ``pairs`` and
+        ``flagged`` hold ``K * K`` int64 counts.
+        """
+
     def issue_regions(
         self,
         issues: BoolArray,
