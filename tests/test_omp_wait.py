@@ -12,8 +12,14 @@ from segaudit.cli import main
 from segaudit.kernels._choice import OMP_WAIT_ENV, passive_waiting
 
 
+def _unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset the variable for the test; whatever it was is restored afterwards."""
+    monkeypatch.setenv(OMP_WAIT_ENV, "restored after the test")  # records the value to restore
+    monkeypatch.delenv(OMP_WAIT_ENV)
+
+
 def test_passive_waiting_sets_the_policy_only_when_unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(OMP_WAIT_ENV, raising=False)
+    _unset(monkeypatch)
     assert passive_waiting() is True
     assert os.environ[OMP_WAIT_ENV] == "PASSIVE"
     monkeypatch.setenv(OMP_WAIT_ENV, "active")
@@ -22,7 +28,7 @@ def test_passive_waiting_sets_the_policy_only_when_unset(monkeypatch: pytest.Mon
 
 
 def test_the_command_sets_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(OMP_WAIT_ENV, raising=False)
+    _unset(monkeypatch)
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
