@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,9 @@ def _array(dtype: str = "float16") -> np.ndarray:
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_a_stored_member_reads_as_numpy_reads_it(tmp_path: Path, dtype: str, order: str) -> None:
+def test_a_stored_member_reads_as_numpy_reads_it(
+    tmp_path: Path, dtype: str, order: str, crc32
+) -> None:
     arr = np.asarray(_array(dtype), order=order)
     np.savez(tmp_path / "a.npz", logits=arr)
     got = read_probs(tmp_path / "a.npz")
@@ -45,7 +48,25 @@ def test_the_direct_read_serves_stored_members_only(tmp_path: Path, monkeypatch)
     assert calls == [True, False]
 
 
-def test_a_damaged_stored_member_fails_its_crc_as_with_zipfile(tmp_path: Path) -> None:
+@pytest.fixture(params=["zlib-ng", "zlib"])
+def crc32(request, monkeypatch):
+    """The CRC-32 the reader uses: zlib-ng's (the io and cli extras install it), or zlib's."""
+    if request.param == "zlib":
+        monkeypatch.setattr(formats, "_crc32", lambda: zlib.crc32)
+    else:
+        pytest.importorskip("zlib_ng", reason="zlib-ng is not installed (the io extra has it)")
+        assert formats._crc32() is not zlib.crc32
+    return formats._crc32()
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 4096, 1 << 20])
+def test_both_crc32_give_zlib_values(crc32, size: int) -> None:
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
+    assert crc32(data) == zlib.crc32(data)
+    assert crc32(data[size // 2 :], crc32(data[: size // 2])) == zlib.crc32(data)
+
+
+def test_a_damaged_stored_member_fails_its_crc_as_with_zipfile(tmp_path: Path, crc32) -> None:
     path = tmp_path / "a.npz"
     np.savez(path, logits=_array())
     data = bytearray(path.read_bytes())

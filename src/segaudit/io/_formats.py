@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -287,6 +289,20 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 """A zip member's local header: signature, ..., name length, extra length (30 bytes)."""
 
 
+@functools.cache
+def _crc32() -> Callable[..., int]:
+    """Return zlib-ng's ``crc32`` when it is installed, else zlib's: the same values.
+
+    zlib-ng's uses the CPU's carry-less multiply (about 8x zlib 1.2's speed
+    here); the check of a ``.npz`` member's CRC-32 was most of its reading time.
+    """
+    try:
+        from zlib_ng import zlib_ng
+    except ImportError:
+        return zlib.crc32
+    return zlib_ng.crc32
+
+
 def _stored_data(
     info: zipfile.ZipInfo,
     path: Path,
@@ -313,7 +329,8 @@ def _stored_data(
             return None  # zipfile's own reading says what is wrong
         name_len, extra_len = _LOCAL_HEADER.unpack(local)[-2:]
         raw.seek(info.header_offset + _LOCAL_HEADER.size + name_len + extra_len)
-        crc = zlib.crc32(raw.read(offset))  # the .npy header, parsed already
+        crc32 = _crc32()
+        crc = crc32(raw.read(offset))  # the .npy header, parsed already
         pos = 0
         while pos < nbytes:
             got = raw.readinto(out[pos:])
@@ -322,7 +339,7 @@ def _stored_data(
             pos += got
     if pos != nbytes:
         raise fail(path, f"cannot read the probabilities (got {pos} of {nbytes} bytes).")
-    if zlib.crc32(out, crc) != info.CRC:
+    if crc32(out, crc) != info.CRC:
         raise fail(path, f"cannot read the probabilities (Bad CRC-32 for file {info.filename!r}).")
     return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 
