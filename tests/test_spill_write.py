@@ -1,16 +1,16 @@
 """A spilled summary is written whole, then mapped: same answers, tidy files, clean failures.
 
-``SummaryStore.spill`` writes each array that does not fit in ``memory_limit``
-to a ``.npy`` file with plain writes (``io._space.written_memmap``) and keeps
-the file memory-mapped. These tests check that a spilled audit answers as an
-in-memory one, that the spill folder holds exactly the kept arrays, and that a
+``SummaryStore.spill`` appends each array that does not fit in ``memory_limit``
+to the spill folder's one file with plain writes (``io._space.ArrayFile``) and
+keeps it memory-mapped. These tests check that a spilled audit answers as an
+in-memory one, that the spill file holds exactly the kept arrays, and that a
 write failing for lack of space is a DiskFullError leaving nothing behind.
 """
 
 from __future__ import annotations
 
-import builtins
 import errno
+import itertools
 import os
 from pathlib import Path
 
@@ -21,7 +21,8 @@ import segaudit
 import segaudit.io._space
 from _audits import same_results
 from conftest import make_dataset
-from segaudit.io._space import DiskFullError, written_memmap
+from segaudit.drivers._store import SPILL_FILE
+from segaudit.io._space import ALIGN, ArrayFile, DiskFullError
 
 VOID = 255
 K = 4
@@ -123,15 +124,20 @@ def test_spill_folder_holds_exactly_the_kept_arrays(tmp_path, case: str) -> None
     _feed(audit, labels, probs)
     folder = _spill_folder(tmp_path)
     store = audit._store
-    files = sorted(p.name for p in folder.iterdir())
-    assert files == [f"part{i:07d}.npy" for i in range(1, store._count + 1)]
-    kept = _kept_arrays(audit)
+    assert [p.name for p in folder.iterdir()] == [SPILL_FILE]
+    path = folder / SPILL_FILE
+    kept = [a for a in _kept_arrays(audit) if a.size]  # an empty array is not mapped
+    assert len(kept) == store._count
     assert all(isinstance(a, np.memmap) for a in kept)  # nothing of the batch stayed in RAM
-    assert sorted(Path(a.filename).name for a in kept) == files  # each file held once
-    assert all(Path(a.filename).parent == folder for a in kept)
+    assert all(Path(a.filename) == path for a in kept)
     assert sum(a.nbytes for a in kept) == store.spilled
-    for a in kept:
-        np.testing.assert_array_equal(np.load(a.filename), a)
+    spans = sorted((int(a.offset), int(a.offset) + a.nbytes) for a in kept)
+    assert all(start % ALIGN == 0 for start, _ in spans)
+    assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(spans))  # no overlap
+    assert path.stat().st_size == spans[-1][1]
+    for a in kept:  # the file's bytes, read without the maps
+        on_disk = np.fromfile(path, dtype=a.dtype, count=a.size, offset=int(a.offset))
+        np.testing.assert_array_equal(on_disk.reshape(a.shape), a)
     for i, part in enumerate(audit._parts):
         np.testing.assert_array_equal(part.labels, labels[2 * i : 2 * i + 2].reshape(2, -1))
     audit.close()
@@ -152,48 +158,36 @@ def test_no_spill_folder_while_everything_fits(tmp_path) -> None:
 # ------------------------------------------------------------------ a write that fails
 
 
-def _failing_open(monkeypatch, fail_at: int, room: int) -> list[str]:
-    """Make the `fail_at`-th file written by written_memmap fail after `room` bytes.
+def _failing_writes(monkeypatch, fail_at: int, room: int) -> list[int]:
+    """Make the `fail_at`-th array appended by ArrayFile fail after `room` bytes.
 
     The write fails as on a full disk (ENOSPC) with the first bytes already in
-    the file, so a partial file exists until written_memmap removes it.
-    Returns the paths opened so far.
+    the file, so the file holds part of the array until ArrayFile cuts it.
+    Returns the offsets of the appends so far.
     """
-    opened: list[str] = []
+    appends: list[int] = []
+    real = os.pwrite
+    append = ArrayFile.append
 
-    class FullFile:
-        def __init__(self, path: str, mode: str) -> None:
-            self.file = builtins.open(path, mode)  # noqa: SIM115 - closed by __exit__
-            self.left = room
+    def counting(self, array):
+        appends.append(-(-self.size // ALIGN) * ALIGN)
+        return append(self, array)
 
-        def write(self, data) -> int:
-            data = memoryview(data).cast("B")
-            if len(data) > self.left:
-                self.file.write(data[: self.left])
-                self.file.flush()
-                self.left = 0
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            self.left -= len(data)
-            return self.file.write(data)
+    def fake_pwrite(fd: int, data, offset: int) -> int:
+        if len(appends) != fail_at:
+            return real(fd, data, offset)
+        left = room - (offset - appends[-1])
+        if left <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, memoryview(data)[:left], offset)  # a short write, then the error
 
-        def __enter__(self) -> FullFile:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.file.close()
-
-    def fake_open(path, mode="r", *args, **kwargs):
-        opened.append(os.fspath(path))
-        if len(opened) == fail_at:
-            return FullFile(path, mode)
-        return builtins.open(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(segaudit.io._space, "open", fake_open, raising=False)
-    return opened
+    monkeypatch.setattr(ArrayFile, "append", counting)
+    monkeypatch.setattr(os, "pwrite", fake_pwrite)
+    return appends
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5, 6])
-@pytest.mark.parametrize("room", [0, 100, 130], ids=["nothing", "in-header", "in-data"])
+@pytest.mark.parametrize("room", [0, 100, 130], ids=["nothing", "some", "more"])
 def test_write_failure_is_disk_full_and_leaves_the_audit_unchanged(
     tmp_path, monkeypatch, fail_at: int, room: int
 ) -> None:
@@ -201,19 +195,22 @@ def test_write_failure_is_disk_full_and_leaves_the_audit_unchanged(
     audit = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=0, spill_dir=tmp_path)
     audit.update(labels[:2], probs[:2])
     folder = _spill_folder(tmp_path)
-    files_before = sorted(p.name for p in folder.iterdir())
+    path = folder / SPILL_FILE
+    size_before = path.stat().st_size
+    content_before = path.read_bytes()
     mark_before = audit._store.mark()
-    opened = _failing_open(monkeypatch, fail_at, room)
+    appends = _failing_writes(monkeypatch, fail_at, room)
     with pytest.raises(DiskFullError) as info:
         audit.update(labels[2:4], probs[2:4])
     monkeypatch.undo()
-    assert len(opened) == fail_at
+    assert len(appends) == fail_at
     err = info.value
     assert err.errno == errno.ENOSPC
     assert str(err).startswith(f"not enough free space in {folder} for the spilled summary")
-    assert err.filename == opened[-1] and Path(err.filename).parent == folder
-    assert not os.path.exists(opened[-1])  # the partial file is gone
-    assert sorted(p.name for p in folder.iterdir()) == files_before
+    assert err.filename == str(path)
+    assert [p.name for p in folder.iterdir()] == [SPILL_FILE]
+    assert path.stat().st_size == size_before  # the batch's arrays are cut off
+    assert path.read_bytes() == content_before
     assert audit._store.mark() == mark_before
     assert audit.num_images == 2
     audit.update(labels[4:], probs[4:])  # the loop goes on
@@ -228,7 +225,7 @@ def test_write_failure_is_disk_full_and_leaves_the_audit_unchanged(
 def test_first_spill_failing_removes_the_spill_folder(tmp_path, monkeypatch) -> None:
     labels, probs = _data(6, n=4)
     audit = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=0, spill_dir=tmp_path)
-    _failing_open(monkeypatch, 1, 50)
+    _failing_writes(monkeypatch, 1, 50)
     with pytest.raises(DiskFullError, match="for the spilled summary"):
         audit.update(labels[:2], probs[:2])
     monkeypatch.undo()
@@ -240,84 +237,98 @@ def test_first_spill_failing_removes_the_spill_folder(tmp_path, monkeypatch) -> 
     audit.close()
 
 
-# ------------------------------------------------------------------ written_memmap itself
+# ------------------------------------------------------------------ ArrayFile itself
 
 
-@pytest.mark.parametrize(
-    "array",
-    [
-        np.arange(12, dtype=np.float64).reshape(3, 4),
-        np.array([[True, False, True]]),
-        np.arange(-5, 5, dtype=np.int16),
-        np.arange(20, dtype=np.int8).reshape(4, 5)[:, ::2],  # not contiguous
-        np.empty((0, 7), dtype=np.float32),
-    ],
-    ids=["float64", "bool", "int16", "strided", "empty"],
-)
-def test_written_memmap_round_trips(tmp_path, array: np.ndarray) -> None:
-    path = tmp_path / "a.npy"
-    out = written_memmap(path, array, what="a test array")
-    assert isinstance(out, np.memmap) and out.flags.writeable
-    assert out.dtype == array.dtype and out.shape == array.shape
-    np.testing.assert_array_equal(out, array)
-    np.testing.assert_array_equal(np.load(path), array)
-    header = path.stat().st_size - array.nbytes
-    assert 0 < header <= 256 and header % 64 == 0  # a 1.0 header, then the data
+ARRAYS = [
+    np.arange(12, dtype=np.float64).reshape(3, 4),
+    np.array([[True, False, True]]),
+    np.arange(-5, 5, dtype=np.int16),
+    np.arange(20, dtype=np.int8).reshape(4, 5)[:, ::2],  # not contiguous
+    np.arange(ALIGN + 3, dtype=np.uint8),  # past one alignment step
+]
 
 
-def test_written_memmap_checks_the_free_space_first(tmp_path, monkeypatch) -> None:
-    """Too little free space: a DiskFullError before any file is made."""
-    opened = _failing_open(monkeypatch, 0, 0)  # counts opens, fails none
+def test_array_file_round_trips(tmp_path) -> None:
+    path = tmp_path / "a.bin"
+    file = ArrayFile(path, what="test arrays")
+    outs = [file.append(a) for a in ARRAYS]
+    for out, array in zip(outs, ARRAYS, strict=True):
+        assert isinstance(out, np.memmap) and out.flags.writeable
+        assert out.dtype == array.dtype and out.shape == array.shape
+        assert int(out.offset) % ALIGN == 0
+        np.testing.assert_array_equal(out, array)
+        on_disk = np.fromfile(path, dtype=array.dtype, count=array.size, offset=int(out.offset))
+        np.testing.assert_array_equal(on_disk.reshape(array.shape), array)
+    assert file.size == path.stat().st_size == int(outs[-1].offset) + ARRAYS[-1].nbytes
+    empty = file.append(np.empty((0, 7), dtype=np.float32))
+    assert empty.shape == (0, 7) and not isinstance(empty, np.memmap)
+    assert file.size == path.stat().st_size  # nothing written for it
+    file.truncate(int(outs[2].offset))  # the last three arrays are gone
+    assert path.stat().st_size == file.size == int(outs[2].offset)
+    again = file.append(ARRAYS[0])
+    assert int(again.offset) == int(outs[2].offset)
+    np.testing.assert_array_equal(again, ARRAYS[0])
+    file.close()
+    np.testing.assert_array_equal(outs[0], ARRAYS[0])  # maps outlive the file handle
+
+
+def test_array_file_checks_the_free_space_first(tmp_path, monkeypatch) -> None:
+    """Too little free space: a DiskFullError before anything is written."""
+    path = tmp_path / "a.bin"
+    file = ArrayFile(path, what="test arrays")
+    file.append(np.zeros(10, np.uint8))
     monkeypatch.setattr(segaudit.io._space, "free_bytes", lambda folder: 1000)
-    path = tmp_path / "a.npy"
     with pytest.raises(DiskFullError) as info:
-        written_memmap(path, np.zeros(1000, np.float64), what="a test array")
-    assert info.value.need == 8000 + 128
+        file.append(np.zeros(1000, np.float64))
+    assert info.value.need == ALIGN - 10 + 8000  # the padding to the next start, then the data
     assert info.value.free == 1000
-    assert str(info.value).startswith(f"not enough free space in {tmp_path} for a test array")
-    assert opened == []
-    assert list(tmp_path.iterdir()) == []
-    out = written_memmap(path, np.zeros(100, np.float64), what="a test array")  # 928 bytes fit
-    assert path.stat().st_size == 928 and out.shape == (100,)
+    assert str(info.value).startswith(f"not enough free space in {tmp_path} for test arrays")
+    assert path.stat().st_size == file.size == 10
+    monkeypatch.setattr(segaudit.io._space, "free_bytes", lambda folder: ALIGN + 800)
+    out = file.append(np.zeros(100, np.float64))  # fits
+    assert path.stat().st_size == ALIGN + 800 and out.shape == (100,)
+    file.close()
 
 
-def test_written_memmap_never_replaces_a_file(tmp_path) -> None:
-    path = tmp_path / "a.npy"
+def test_array_file_never_replaces_a_file(tmp_path) -> None:
+    path = tmp_path / "a.bin"
     path.write_bytes(b"someone else's")
     with pytest.raises(FileExistsError):
-        written_memmap(path, np.zeros(3), what="a test array")
+        ArrayFile(path, what="test arrays")
     assert path.read_bytes() == b"someone else's"
 
 
-def test_written_memmap_removes_its_file_on_an_interrupt(tmp_path, monkeypatch) -> None:
-    def interrupted(*args, **kwargs):
+def test_array_file_cuts_a_failed_append_on_an_interrupt(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "a.bin"
+    file = ArrayFile(path, what="test arrays")
+    first = file.append(np.arange(5.0))
+    real = os.pwrite
+
+    def interrupted(fd, data, offset):
+        real(fd, memoryview(data)[:7], offset)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "memmap", interrupted)  # after the write, before the map
-    path = tmp_path / "a.npy"
+    monkeypatch.setattr(os, "pwrite", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        written_memmap(path, np.zeros(3), what="a test array")
-    assert list(tmp_path.iterdir()) == []
+        file.append(np.zeros(100))
+    monkeypatch.undo()
+    assert path.stat().st_size == file.size == 40
+    np.testing.assert_array_equal(first, np.arange(5.0))
+    file.close()
 
 
-def test_written_memmap_keeps_other_errors(tmp_path, monkeypatch) -> None:
-    """An error that is not about space is raised as it is, and the file removed."""
+def test_array_file_keeps_other_errors(tmp_path, monkeypatch) -> None:
+    """An error that is not about space is raised as it is, and the file cut back."""
 
-    class BadWrites:
-        def __init__(self, path: str, mode: str) -> None:
-            self.file = builtins.open(path, mode)  # noqa: SIM115 - closed by __exit__
+    def bad(fd, data, offset):
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
-        def write(self, data) -> int:
-            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
-
-        def __enter__(self) -> BadWrites:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self.file.close()
-
-    monkeypatch.setattr(segaudit.io._space, "open", BadWrites, raising=False)
+    path = tmp_path / "a.bin"
+    file = ArrayFile(path, what="test arrays")
+    monkeypatch.setattr(os, "pwrite", bad)
     with pytest.raises(OSError) as info:
-        written_memmap(tmp_path / "a.npy", np.zeros(3), what="a test array")
+        file.append(np.zeros(3))
     assert not isinstance(info.value, DiskFullError) and info.value.errno == errno.EBADF
-    assert list(tmp_path.iterdir()) == []
+    assert path.stat().st_size == file.size == 0
+    file.close()

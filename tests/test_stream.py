@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import segaudit
 from _audits import same_results
 from conftest import make_dataset
+from segaudit.io._space import ArrayFile
 
 VOID = 255
 K = 4
@@ -635,6 +637,11 @@ def _fail_on_call(target: Callable, fail_at: int, error: BaseException) -> Calla
     return wrapper
 
 
+def _file_bytes(folder: Path) -> int:
+    """The bytes of every file under `folder` (the spill file's size)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 # a spilled batch writes, in order: the max prob and argmax records of disagreeing pixels
 # (in the engine's stage), then the scores, disagreement, argmax and given labels (after it)
 SPILL_STEPS = {
@@ -649,8 +656,6 @@ SPILL_STEPS = {
 
 @pytest.mark.parametrize("fail_at", list(SPILL_STEPS), ids=list(SPILL_STEPS.values()))
 def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at: int) -> None:
-    import segaudit.drivers._store
-
     labels, probs = _void(31)
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -658,10 +663,9 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
     audit.update(labels[:2], probs[:2])
     files_before = sorted(p.name for p in spill.rglob("*"))
     spilled_before = audit._store.spilled
-    failing = _fail_on_call(
-        segaudit.drivers._store.written_memmap, fail_at, OSError(28, "No space left on device")
-    )
-    monkeypatch.setattr(segaudit.drivers._store, "written_memmap", failing)
+    bytes_before = _file_bytes(spill)
+    failing = _fail_on_call(ArrayFile.append, fail_at, OSError(28, "No space left on device"))
+    monkeypatch.setattr(ArrayFile, "append", failing)
     with pytest.raises(OSError, match="No space left on device"):
         audit.update(labels[2:4], probs[2:4])
     assert len(failing.calls) == fail_at
@@ -670,6 +674,7 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
     assert audit.num_images == 2
     assert audit._store.spilled == spilled_before
     assert sorted(p.name for p in spill.rglob("*")) == files_before
+    assert _file_bytes(spill) == bytes_before  # the batch's arrays are cut off the spill file
     audit.update(labels[4:], probs[4:])  # the loop goes on with the next batch
     fresh = segaudit.LabelAudit(K, ignore_index=VOID, memory_limit=0, spill_dir=tmp_path)
     fresh.update(labels[:2], probs[:2])
@@ -688,12 +693,10 @@ def test_spill_failure_leaves_the_audit_as_it_was(tmp_path, monkeypatch, fail_at
 
 
 def test_first_spill_failure_leaves_no_spill_folder(tmp_path, monkeypatch) -> None:
-    import segaudit.drivers._store
-
     labels, probs = _plain(32)
     audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
-    failing = _fail_on_call(segaudit.drivers._store.written_memmap, 2, OSError(28, "disk full"))
-    monkeypatch.setattr(segaudit.drivers._store, "written_memmap", failing)
+    failing = _fail_on_call(ArrayFile.append, 2, OSError(28, "disk full"))
+    monkeypatch.setattr(ArrayFile, "append", failing)
     with pytest.raises(OSError, match="disk full"):
         audit.update(labels[:3], probs[:3])
     assert list(tmp_path.iterdir()) == []
@@ -744,17 +747,17 @@ def test_in_memory_failure_leaves_the_audit_as_it_was(monkeypatch, where: str) -
 
 
 def test_keyboard_interrupt_during_update_is_rolled_back(tmp_path, monkeypatch) -> None:
-    import segaudit.drivers._store
-
     labels, probs = _plain(34)
     audit = segaudit.LabelAudit(K, memory_limit=0, spill_dir=tmp_path)
     audit.update(labels[:2], probs[:2])
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    failing = _fail_on_call(segaudit.drivers._store.written_memmap, 5, KeyboardInterrupt())
-    monkeypatch.setattr(segaudit.drivers._store, "written_memmap", failing)
+    bytes_before = _file_bytes(tmp_path)
+    failing = _fail_on_call(ArrayFile.append, 5, KeyboardInterrupt())
+    monkeypatch.setattr(ArrayFile, "append", failing)
     with pytest.raises(KeyboardInterrupt):
         audit.update(labels[2:], probs[2:])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert _file_bytes(tmp_path) == bytes_before
     assert audit.num_images == 2
     monkeypatch.undo()
     fresh = segaudit.LabelAudit(K)

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from segaudit._typing import StrPath
-from segaudit.io._space import as_disk_full, written_memmap
+from segaudit.io._space import ArrayFile, as_disk_full
 
 __all__ = ["Mark", "SummaryStore"]
 
 _WHAT = "the spilled summary"
+SPILL_FILE = "summary.bin"
+"""The one file of the spill folder: the spilled arrays, one after another."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Mark:
     spilled: int
     count: int
     had_dir: bool
+    file_size: int
 
 
 class SummaryStore:
@@ -44,11 +47,13 @@ class SummaryStore:
     -----
     Arrays are made and filled in memory, then handed to :meth:`keep` (or to
     :meth:`take`, and to :meth:`spill` if they did not fit). One that does not
-    fit in the budget is written whole to a ``.npy`` file of the spill folder
-    by plain writes, then mapped (:func:`~segaudit.io._space.written_memmap`):
-    no page of a map is ever written before the file system allocated it, so
-    a full disk is a :class:`~segaudit.io._space.DiskFullError` from the
-    free-space check or the write, never a SIGBUS, and no partial file stays.
+    fit in the budget is appended whole to the spill folder's one file,
+    :data:`SPILL_FILE`, by plain writes, then mapped
+    (:class:`~segaudit.io._space.ArrayFile`; one file, created once: creating
+    a file per array cost more than writing the array): no page of a map is
+    ever written before the file system allocated it, so a full disk is a
+    :class:`~segaudit.io._space.DiskFullError` from the free-space check or
+    the write, never a SIGBUS, and no partial array stays.
     The audit only reads kept arrays (issue masks are made in copies). Until
     it is spilled an array is in RAM, so a batch's summary is briefly in
     memory whatever the budget. :meth:`mark` and :meth:`rollback` undo what a
@@ -61,6 +66,7 @@ class SummaryStore:
         self.in_memory = 0
         self.spilled = 0
         self._dir: Path | None = None
+        self._file: ArrayFile | None = None
         self._finalizer: weakref.finalize[..., SummaryStore] | None = None
         self._count = 0
 
@@ -81,16 +87,16 @@ class SummaryStore:
         return False
 
     def spill(self, array: np.ndarray) -> np.ndarray:
-        """Write `array` to a new file of the spill folder; return it memory-mapped.
+        """Append `array` to the spill file; return it memory-mapped.
 
         Raises
         ------
         DiskFullError
             When the spill folder cannot hold it (nothing of it is left then).
         """
-        path = self._next_path()
+        file = self._open()
         try:
-            out = written_memmap(path, array, what=_WHAT)
+            out = file.append(array)
         except BaseException:
             self._drop_empty_dir()
             raise
@@ -98,40 +104,52 @@ class SummaryStore:
         self.spilled += array.nbytes
         return out
 
-    def _next_path(self) -> Path:
-        """Return the file of the next spilled array (making the spill folder on first use)."""
-        if self._dir is None:
-            self._dir = _make_dir(self.spill_parent)
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        return self._dir / f"part{self._count + 1:07d}.npy"
+    def _open(self) -> ArrayFile:
+        """Return the spill file, making the spill folder and the file on first use."""
+        if self._file is None:
+            folder = _make_dir(self.spill_parent)
+            try:
+                self._file = ArrayFile(folder / SPILL_FILE, what=_WHAT)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self._dir = folder
+            self._finalizer = weakref.finalize(self, _remove, self._file, folder)
+        return self._file
 
     def mark(self) -> Mark:
         """Return the current state, for :meth:`rollback`."""
-        return Mark(self.in_memory, self.spilled, self._count, self._dir is not None)
+        size = 0 if self._file is None else self._file.size
+        return Mark(self.in_memory, self.spilled, self._count, self._dir is not None, size)
 
     def rollback(self, mark: Mark) -> None:
-        """Forget everything kept since `mark`: budget counts and spilled files.
+        """Forget everything kept since `mark`: budget counts and spilled arrays.
 
         The arrays handed out since then must no longer be used.
         """
-        if self._dir is not None:
-            for i in range(mark.count + 1, self._count + 1):
-                with contextlib.suppress(FileNotFoundError):
-                    (self._dir / f"part{i:07d}.npy").unlink()
+        if self._file is not None and self._file.size != mark.file_size:
+            self._file.truncate(mark.file_size)
         self.in_memory, self.spilled, self._count = mark.in_memory, mark.spilled, mark.count
         if not mark.had_dir:
             self._drop_empty_dir()
 
     def _drop_empty_dir(self) -> None:
-        """Remove the spill folder if it holds no part (e.g. its first spill failed)."""
+        """Remove the spill folder if it holds no array (e.g. its first spill failed)."""
         if self._dir is not None and self._count == 0 and self._finalizer is not None:
             self._finalizer()
-            self._dir, self._finalizer = None, None
+            self._dir, self._file, self._finalizer = None, None, None
 
     def close(self) -> None:
-        """Delete the spilled files."""
+        """Delete the spilled file and its folder."""
         if self._finalizer is not None:
             self._finalizer()
+
+
+def _remove(file: ArrayFile, folder: Path) -> None:
+    """Close the spill file and remove its folder (mapped arrays stay readable)."""
+    with contextlib.suppress(OSError):
+        file.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _make_dir(parent: StrPath | None) -> Path:

@@ -4,9 +4,9 @@ Writing to a page of a memory-mapped file whose blocks the file system cannot
 allocate kills the process with SIGBUS: no exception, no clean-up. A memmap
 segaudit writes through is therefore created by :func:`reserved_memmap`, which
 allocates the file's blocks first (``posix_fallocate``, or writing zeros where
-the file system does not support it); an array that is complete before it goes
-to disk is written by :func:`written_memmap` with plain writes, and only then
-mapped. Both turn a full disk or quota into a :class:`DiskFullError` naming
+the file system does not support it); arrays that are complete before they go
+to disk are appended to one file by :class:`ArrayFile` with plain writes, each
+mapped only then. Both turn a full disk or quota into a :class:`DiskFullError` naming
 the folder and the bytes needed, and leave no partial file.
 """
 
@@ -14,14 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
+import mmap
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DiskFullError", "as_disk_full", "reserve", "reserved_memmap", "written_memmap"]
+__all__ = [
+    "ArrayFile",
+    "DiskFullError",
+    "as_disk_full",
+    "reserve",
+    "reserved_memmap",
+]
 
 # errors that mean "no room": full file system, quota, or an I/O error while allocating
 SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
@@ -184,67 +190,85 @@ def reserved_memmap(
         raise
 
 
-def written_memmap(path: str | os.PathLike[str], array: np.ndarray, *, what: str) -> np.memmap:
-    """Write `array` to the new ``.npy`` file `path`, then return the file memory-mapped.
+ALIGN = mmap.ALLOCATIONGRANULARITY
+"""Each array of an :class:`ArrayFile` starts at a multiple of this (a map starts there)."""
 
-    One plain write of the header and the data: the file's blocks are
-    allocated by the write itself, so a full disk is an error of the write,
-    never a SIGBUS of a later page fault.
+
+class ArrayFile:
+    """A new file that whole arrays are appended to, each mapped once it is written.
+
+    The file is created once: creating a file cost about as much as writing
+    2 MB to it, and the scan spills several small arrays per image. Each array is written with
+    plain writes at the next multiple of :data:`ALIGN`, then mapped, so a full
+    disk is a :class:`DiskFullError` and never a SIGBUS; an append that fails
+    leaves the file as it was before it.
 
     Parameters
     ----------
     path : path
         The new file; it must not exist.
-    array : ndarray
-        What to write (a numeric dtype).
     what : str
-        What it holds, for the error message.
-
-    Returns
-    -------
-    numpy.memmap
-        The file's array, opened ``"r+"`` so that compiled kernels see the
-        same (writable) array type as in memory. Read it only: on a
-        copy-on-write file system an overwrite needs new blocks again.
+        What it holds, for error messages.
 
     Raises
     ------
-    DiskFullError
-        When the free space is known to be too small (nothing is written
-        then), or the write fails for lack of space.
     FileExistsError
         If `path` exists (it is left as it is).
-
-    Notes
-    -----
-    On any failure after `path` is created (an interrupt included) the
-    partial file is removed.
+    DiskFullError
+        When the file cannot be created for lack of space.
     """
-    path = Path(path)
-    if array.dtype.hasobject:
-        raise ValueError(f"cannot write an array of Python objects to {path}")
-    if not array.flags.c_contiguous:
-        array = np.ascontiguousarray(array)
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
-    offset = header.tell()
-    size = offset + array.nbytes
-    free = free_bytes(path.parent)
-    if free is not None and size > free:
-        raise DiskFullError(path, what, size)
-    try:
-        f = open(path, "xb")  # noqa: SIM115 - closed below, before the file is mapped
-    except OSError as err:
-        raise as_disk_full(err, path, what, size) from err
-    try:
-        with f:
-            f.write(header.getbuffer())
-            f.write(array.data)
-        # mapped after the header just written: np.load would read and parse it again
-        return np.memmap(path, dtype=array.dtype, mode="r+", offset=offset, shape=array.shape)
-    except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        if isinstance(err, OSError):
-            raise as_disk_full(err, path, what, size) from err
-        raise
+
+    def __init__(self, path: str | os.PathLike[str], *, what: str) -> None:
+        self.path = Path(path)
+        self.what = what
+        self.size = 0
+        """Bytes in use: the end of the last array appended (and not truncated)."""
+        try:
+            self._fh = open(self.path, "x+b", buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as err:
+            raise as_disk_full(err, self.path, what, 0) from err
+
+    def append(self, array: np.ndarray) -> np.ndarray:
+        """Write `array` at the file's end; return it memory-mapped, ``"r+"``.
+
+        The map is opened ``"r+"`` so that compiled kernels see the same
+        (writable) array type as in memory; read it only. An empty array is
+        returned as a copy (nothing to map).
+
+        Raises
+        ------
+        DiskFullError
+            When the free space is known to be too small, or the write fails
+            for lack of space; the file is as it was before the call.
+        """
+        if array.dtype.hasobject:
+            raise ValueError(f"cannot write an array of Python objects to {self.path}")
+        if array.nbytes == 0:
+            empty: np.ndarray = array.copy()
+            return empty
+        start = -(-self.size // ALIGN) * ALIGN
+        need = start + array.nbytes - self.size
+        free = free_bytes(self.path.parent)
+        if free is not None and need > free:
+            raise DiskFullError(self.path, self.what, need)
+        data = np.ascontiguousarray(array).data.cast("B")
+        try:
+            pos = 0
+            while pos < len(data):
+                pos += os.pwrite(self._fh.fileno(), data[pos:], start + pos)
+        except BaseException as err:
+            self.truncate(self.size)
+            if isinstance(err, OSError):
+                raise as_disk_full(err, self.path, self.what, need) from err
+            raise
+        self.size = start + array.nbytes
+        return np.memmap(self._fh, dtype=array.dtype, mode="r+", offset=start, shape=array.shape)
+
+    def truncate(self, size: int) -> None:
+        """Cut the file to `size` bytes: the arrays appended after that point are gone."""
+        self._fh.truncate(size)
+        self.size = size
+
+    def close(self) -> None:
+        """Close the file (arrays already mapped stay readable)."""
+        self._fh.close()
