@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from segaudit.kernels import _numba
-from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
+from segaudit.kernels._exp import EXP_LOW, LOGIT_LIMIT, exp_nonpositive, exp_table
 
 
 @numba.njit
@@ -61,3 +61,17 @@ def test_same_bits_for_any_nonpositive_input(x):
     got = _compiled(x)
     assert np.array_equal(got.view(np.int64), exp_nonpositive(x).view(np.int64))
     assert _ulps(got, np.exp(x)).max() <= 1.0
+
+
+def test_exp_table_is_exp_of_every_float16_in_range() -> None:
+    table = exp_table()
+    assert table.shape == (1 << 16,) and table.dtype == np.float64
+    assert not table.flags.writeable
+    x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float64)
+    inside = np.abs(x) <= LOGIT_LIMIT
+    assert np.isnan(table[~inside]).all()  # beyond the limit, infinities, NaNs
+    ref = np.exp(x[inside])
+    assert (np.abs(table[inside] - ref) <= np.spacing(ref)).all()  # within 1 ulp
+    np.testing.assert_array_equal(table[inside], exp_nonpositive(x[inside]))
+    # any K of them add up to a finite number: no sum overflows
+    assert np.isfinite(table[inside].max() * (1 << 20))

@@ -10,6 +10,7 @@ import numpy.typing as npt
 from segaudit._typing import ArrayLike
 from segaudit._validation import label_error
 from segaudit.kernels._choice import kernel_runs
+from segaudit.kernels._exp import NO_TABLE, exp_table
 from segaudit.kernels._protocol import (
     ERR_LABEL,
     ERR_NEGATIVE,
@@ -248,10 +249,12 @@ def summarise_batch(
     agree_rows = tiles if agree else 0
     agree_sums = np.zeros((agree_rows, num_classes), dtype=np.float64)
     agree_counts = np.zeros((agree_rows, num_classes), dtype=np.int64)
+    table = exp_table() if from_logits and values.dtype == np.uint16 else NO_TABLE
     kernels.summarise(
         values,
         *_common_args(values, labels, num_classes, ignore_index),
         from_logits,
+        table,
         keep_argmax,
         scores_out,
         disagree_out,

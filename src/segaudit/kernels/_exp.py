@@ -11,17 +11,37 @@ branch). Within 1 ulp of a correctly rounded exp (checked against
 (:func:`segaudit.kernels._numba.summarise`) and its numpy twin run the same
 operations in the same order, so they agree bit for bit; libm's ``exp`` is
 scalar and was most of the kernel's time on logits.
+
+Float16 logits have 65,536 possible values, so the kernels take their
+exponentials from :func:`exp_table` instead: ``exp(x)`` of every float16 ``x``
+in ``[-LOGIT_LIMIT, LOGIT_LIMIT]``, by the same operations (exact there too:
+the scalings stay within range up to ``x = 709``), and NaN elsewhere. A softmax
+needs no shift by the largest logit then, ``p_k = exp(x_k) / sum_j exp(x_j)``;
+a pixel with a logit outside the table's range (its sum is NaN) takes the
+shifted path.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from segaudit._typing import FloatArray
 
-__all__ = ["EXP_COEFFS", "EXP_LOW", "LN2_HI", "LN2_LO", "LOG2E", "MAGIC", "exp_nonpositive"]
+__all__ = [
+    "EXP_COEFFS",
+    "EXP_LOW",
+    "LN2_HI",
+    "LN2_LO",
+    "LOG2E",
+    "LOGIT_LIMIT",
+    "MAGIC",
+    "NO_TABLE",
+    "exp_nonpositive",
+    "exp_table",
+]
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01
@@ -33,6 +53,12 @@ EXP_LOW = -745.5
 """Below this, exp underflows to 0; inputs are raised to it (so n fits the scaling)."""
 EXP_COEFFS = tuple(1.0 / math.factorial(k) for k in range(2, 14))
 """Taylor coefficients of exp from degree 2 to 13 (the tail after ``1 + r``)."""
+
+LOGIT_LIMIT = 256.0
+"""Float16 logits within +-this take their exp from :func:`exp_table`: any K of them sum
+to a finite float64, and each exp and each ratio of two is a normal number."""
+NO_TABLE = np.empty(0, dtype=np.float64)
+"""The kernels' table argument when the logits are not float16 (or are probabilities)."""
 
 _MAGIC_BITS = np.int64(np.float64(MAGIC).view(np.int64))
 _BIAS = np.int64(1023)
@@ -52,7 +78,8 @@ def exp_nonpositive(x: FloatArray) -> FloatArray:
     Parameters
     ----------
     x : ndarray of float64
-        Exponents, at most 0 (larger values are not supported).
+        Exponents, at most 0 (and up to 709 for :func:`exp_table`; larger
+        values are not supported).
 
     Returns
     -------
@@ -121,3 +148,31 @@ def exp_nonpositive(x: FloatArray) -> FloatArray:
         out[i0 : i0 + size] = u
     result: FloatArray = out.reshape(values.shape)
     return result
+
+
+@functools.cache
+def exp_table() -> FloatArray:
+    """Return ``exp(x)`` for each float16 ``x``, indexed by its bits; NaN outside the range.
+
+    Computed once, by :func:`exp_nonpositive`'s operations, so the same bits on
+    every platform and for both kernel sets. Entries for values outside
+    ``[-LOGIT_LIMIT, LOGIT_LIMIT]``, infinities and NaNs are NaN: a sum that
+    meets one is NaN, which sends the pixel to the shifted softmax.
+
+    Returns
+    -------
+    ndarray of float64, shape (65536,), read-only
+
+    Examples
+    --------
+    >>> table = exp_table()
+    >>> bits = np.array([0.0, 1.0, 300.0], dtype=np.float16).view(np.uint16)
+    >>> table[bits]
+    array([1.        , 2.71828183,        nan])
+    """
+    x = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float64)
+    inside = np.abs(x) <= LOGIT_LIMIT  # False for NaN
+    table = np.full(x.shape, np.nan)
+    table[inside] = exp_nonpositive(x[inside])
+    table.flags.writeable = False
+    return table

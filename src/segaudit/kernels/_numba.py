@@ -99,6 +99,28 @@ def _value(
     raise NotImplementedError  # pragma: no cover - compiled through its overload
 
 
+def _table_sums(
+    probs: np.ndarray,
+    table: np.ndarray,
+    lab: np.ndarray,
+    img: int,
+    j0: int,
+    size: int,
+    denom: np.ndarray,
+    e_y: np.ndarray,
+) -> bool:
+    """Add each pixel's exp(x_k) from `table` into `denom` (and `e_y` at its label).
+
+    Float16 bits with a table only (numba only); False, doing nothing, otherwise.
+    """
+    raise NotImplementedError  # pragma: no cover - compiled through its overload
+
+
+def _table_exp(probs: np.ndarray, table: np.ndarray, img: int, k: int, j: int) -> float:
+    """``table[probs[img, k, j]]`` for float16 bits (numba only)."""
+    raise NotImplementedError  # pragma: no cover - compiled through its overload
+
+
 # numba compares the parameters (annotations included) of an overload's typing
 # function and of the implementation it returns: hence no annotations here.
 
@@ -129,6 +151,56 @@ def _value_numba(probs, buf, img, k, j0, jj):  # type: ignore[no-untyped-def]
     if probs.dtype == types.uint16:
         return lambda probs, buf, img, k, j0, jj: buf[k, jj]
     return lambda probs, buf, img, k, j0, jj: probs[img, k, j0 + jj]
+
+
+@overload(_table_sums, jit_options={"nogil": True})
+def _table_sums_numba(probs, table, lab, img, j0, size, denom, e_y):  # type: ignore[no-untyped-def]
+    if probs.dtype != types.uint16:
+        return lambda probs, table, lab, img, j0, size, denom, e_y: False
+
+    def add(probs, table, lab, img, j0, size, denom, e_y):  # type: ignore[no-untyped-def]
+        if table.size == 0:
+            return False
+        for k in range(probs.shape[1]):  # class by class, in pixel order: as the shifted path
+            row = probs[img, k, j0 : j0 + size]
+            for jj in range(size):
+                e = table[row[jj]]
+                denom[jj] += e
+                e_y[jj] = e if lab[jj] == k else e_y[jj]
+        return True
+
+    return add
+
+
+@overload(_table_exp, jit_options={"nogil": True})
+def _table_exp_numba(probs, table, img, k, j):  # type: ignore[no-untyped-def]
+    if probs.dtype != types.uint16:
+        return lambda probs, table, img, k, j: 1.0
+    return lambda probs, table, img, k, j: table[probs[img, k, j]]
+
+
+@_njit()
+def _shifted_exp_sums(
+    probs: FloatArray,
+    buf: FloatArray,
+    lab: LabelArray,
+    img: int,
+    j0: int,
+    size: int,
+    best: FloatArray,
+    denom: FloatArray,
+    e_y: FloatArray,
+    jj: int,
+) -> None:
+    """Set pixel `jj`'s sum of exp(x_k - max) and its label's term, as the tile loop adds them."""
+    d = 0.0
+    ey = 0.0
+    for k in range(probs.shape[1]):
+        e = _exp_nonpositive(np.float64(_value(probs, buf, img, k, j0, jj)) - best[jj])
+        d += e
+        ey = e if lab[jj] == k else ey
+    denom[jj] = d
+    e_y[jj] = ey
 
 
 @_njit()
@@ -330,6 +402,7 @@ def summarise(
     ignore_index: np.int64,
     use_ignore: bool,
     from_logits: bool,
+    exp_table: FloatArray,
     keep_argmax: bool,
     s_out: FloatArray,
     disagree_out: BoolArray,
@@ -361,6 +434,12 @@ def summarise(
     agreeing pixels (labelled, a = y), added in pixel order, as
     :func:`~segaudit.kernels._regions_numba.agree_sums` adds them.
 
+    With `from_logits`, s and m are a softmax's: for float16 logits and a
+    non-empty `exp_table` (:func:`~segaudit.kernels._exp.exp_table`), each
+    exp(x_k) is looked up and ``p_k = exp(x_k) / sum_j exp(x_j)``; a pixel with
+    a logit outside the table (NaN sum), and any logits without a table, take
+    ``exp(x_k - max)`` by :func:`_exp_nonpositive`.
+
     Each tile of up to TILE pixels is swept class plane by class plane, so the
     inner loops run over contiguous memory and vectorise. The tiles are cut
     into `runs` runs (one per thread), each of which makes its scratch buffers
@@ -380,6 +459,7 @@ def summarise(
         total_run = np.empty(TILE, dtype=buf.dtype)
         denom_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
         e_y_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
+        top_run = np.empty(TILE if from_logits else 0, dtype=np.float64)
         first, stop = _run_bounds(c, tiles, chunks)
         for t in range(first, stop):
             img, j0, size = _tile_at(t, per_image, p_total)
@@ -442,15 +522,25 @@ def summarise(
             maybe_negative = not from_logits and sign != 0
             denom = denom_run[: size if from_logits else 0]
             e_y = e_y_run[: size if from_logits else 0]
+            top = top_run[: size if from_logits else 0]  # exp of the largest logit
             if from_logits:
                 denom[:] = 0.0
                 e_y[:] = 0.0
-                for k in range(k_total):
-                    plane = _plane(probs, buf, img, k, j0, size)
+                if _table_sums(probs, exp_table, lab, img, j0, size, denom, e_y):
                     for jj in range(size):
-                        e = _exp_nonpositive(np.float64(plane[jj]) - best[jj])
-                        denom[jj] += e
-                        e_y[jj] = e if lab[jj] == k else e_y[jj]
+                        if math.isnan(denom[jj]):  # a logit outside the table: shifted
+                            _shifted_exp_sums(probs, buf, lab, img, j0, size, best, denom, e_y, jj)
+                            top[jj] = 1.0
+                        else:
+                            top[jj] = _table_exp(probs, exp_table, img, arg[jj], j0 + jj)
+                else:
+                    top[:] = 1.0
+                    for k in range(k_total):
+                        plane = _plane(probs, buf, img, k, j0, size)
+                        for jj in range(size):
+                            e = _exp_nonpositive(np.float64(plane[jj]) - best[jj])
+                            denom[jj] += e
+                            e_y[jj] = e if lab[jj] == k else e_y[jj]
             err = errors[t]
             err[0] = ERR_NONE
             dev = 0.0
@@ -475,7 +565,7 @@ def summarise(
                     )
                 if from_logits:
                     s = e_y[jj] / denom[jj]
-                    m = 1.0 / denom[jj]
+                    m = top[jj] / denom[jj]
                 else:
                     s = np.float64(_value(probs, buf, img, yi, j0, jj))
                     m = np.float64(best[jj])

@@ -9,8 +9,9 @@ pixel order, as the kernel does), counts, the selection and the softmin image
 scores (their weights' exp is :func:`~segaudit.kernels._exp.exp_nonpositive`
 and their sums add in pixel order, through ``cumsum``). One number agrees only
 to rounding: the largest row-sum deviation (the kernel adds float32 rows in
-float32; it only feeds a warning). With ``from_logits`` both compute the
-exponential with :func:`~segaudit.kernels._exp.exp_nonpositive`, so it agrees
+float32; it only feeds a warning). With ``from_logits`` both take the
+exponential from :func:`~segaudit.kernels._exp.exp_table` (float16 logits) or
+compute it with :func:`~segaudit.kernels._exp.exp_nonpositive`, so it agrees
 too. Used when numba is switched off
 (``SEGAUDIT_KERNEL=numpy``), by the default choice (``"auto"``, see
 :mod:`segaudit.kernels._auto`) until the compiled kernel for a call's argument
@@ -26,7 +27,7 @@ from segaudit._typing import BoolArray, FloatArray, IntArray
 from segaudit.kernels._cells_numpy import float_cells as float_cells
 from segaudit.kernels._cells_numpy import int_cells as int_cells
 from segaudit.kernels._cells_numpy import join_cells as join_cells
-from segaudit.kernels._exp import EXP_LOW, exp_nonpositive
+from segaudit.kernels._exp import EXP_LOW, NO_TABLE, exp_nonpositive
 from segaudit.kernels._image_numpy import issue_regions as issue_regions
 from segaudit.kernels._pairs_numpy import pair_counts as pair_counts
 from segaudit.kernels._protocol import (
@@ -72,6 +73,7 @@ def summarise(
     ignore_index: np.int64,
     use_ignore: bool,
     from_logits: bool,
+    exp_table: FloatArray,
     keep_argmax: bool,
     s_out: FloatArray,
     disagree_out: BoolArray,
@@ -88,7 +90,8 @@ def summarise(
     runs: int,
 ) -> None:
     """Numpy twin of :func:`segaudit.kernels._numba.summarise` (all tiles at once: no `runs`)."""
-    if probs.dtype == np.uint16:  # float16 values, passed as their bits
+    half_bits = probs if probs.dtype == np.uint16 else None
+    if half_bits is not None:  # float16 values, passed as their bits
         probs = probs.view(np.float16)
     n, _, p_total = probs.shape
     tiles = tiles_per_image(p_total)
@@ -112,12 +115,26 @@ def summarise(
     if from_logits:
         denom = np.zeros(lab.shape)
         e_y = np.zeros(lab.shape)
-        for k in range(probs.shape[1]):  # class by class, in the kernel's order
-            e = exp_nonpositive(clean[:, k, :].astype(np.float64) - best)
-            denom += e
-            e_y = np.where(yi == k, e, e_y)
+        top = np.ones(lab.shape)  # exp of the largest logit
+        shifted = np.ones(lab.shape, dtype=bool)
+        if half_bits is not None and exp_table.size:
+            for k in range(probs.shape[1]):  # class by class, in the kernel's order
+                e = exp_table[half_bits[:, k, :]]
+                denom += e
+                e_y = np.where(yi == k, e, e_y)
+            top = exp_table[np.take_along_axis(half_bits, arg[:, None, :], axis=1)[:, 0, :]]
+            shifted = np.isnan(denom)  # a logit outside the table
+        if shifted.any():
+            x, b, y = clean.transpose(0, 2, 1)[shifted], best[shifted], yi[shifted]
+            d = np.zeros(b.shape)
+            ey = np.zeros(b.shape)
+            for k in range(probs.shape[1]):
+                e = exp_nonpositive(x[:, k].astype(np.float64) - b)
+                d += e
+                ey = np.where(y == k, e, ey)
+            denom[shifted], e_y[shifted], top[shifted] = d, ey, 1.0
         s = e_y / denom
-        m = 1.0 / denom
+        m = top / denom
         dev = np.zeros(lab.shape)
     else:
         s = np.take_along_axis(clean, yi[:, None, :], axis=1)[:, 0, :].astype(np.float64)
@@ -175,6 +192,7 @@ def self_confidence(
         ignore_index,
         use_ignore,
         False,
+        NO_TABLE,
         False,
         s_out,
         np.empty((n, p), np.bool_),

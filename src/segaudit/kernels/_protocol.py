@@ -85,6 +85,7 @@ class Kernels(Protocol):
         ignore_index: np.int64,
         use_ignore: bool,
         from_logits: bool,
+        exp_table: FloatArray,
         keep_argmax: bool,
         s_out: FloatArray,
         disagree_out: BoolArray,
@@ -101,6 +102,11 @@ class Kernels(Protocol):
         runs: int,
     ) -> None:
         """Fused pass over ``probs (n, K, P)``, ``labels (n, P)``: s, a, m, sums per tile.
+
+        `exp_table`: :func:`~segaudit.kernels._exp.exp_table` for float16
+        logits (the softmax's exp looked up), else
+        :data:`~segaudit.kernels._exp.NO_TABLE`; the same results either way
+        but for the last bits.
 
         With ``(T, K)`` `agree_sums` and `agree_counts` (not ``(0, K)``), also
         the sums of :meth:`agree_sums`, in one pass. `runs`: how many runs of
