@@ -100,16 +100,9 @@ def _value(
 
 
 def _table_sums(
-    probs: np.ndarray,
-    table: np.ndarray,
-    lab: np.ndarray,
-    img: int,
-    j0: int,
-    size: int,
-    denom: np.ndarray,
-    e_y: np.ndarray,
+    probs: np.ndarray, table: np.ndarray, img: int, j0: int, size: int, denom: np.ndarray
 ) -> bool:
-    """Add each pixel's exp(x_k) from `table` into `denom` (and `e_y` at its label).
+    """Add each pixel's exp(x_k) from `table` into `denom`, class by class.
 
     Float16 bits with a table only (numba only); False, doing nothing, otherwise.
     """
@@ -154,19 +147,19 @@ def _value_numba(probs, buf, img, k, j0, jj):  # type: ignore[no-untyped-def]
 
 
 @overload(_table_sums, jit_options={"nogil": True})
-def _table_sums_numba(probs, table, lab, img, j0, size, denom, e_y):  # type: ignore[no-untyped-def]
+def _table_sums_numba(probs, table, img, j0, size, denom):  # type: ignore[no-untyped-def]
     if probs.dtype != types.uint16:
-        return lambda probs, table, lab, img, j0, size, denom, e_y: False
+        return lambda probs, table, img, j0, size, denom: False
 
-    def add(probs, table, lab, img, j0, size, denom, e_y):  # type: ignore[no-untyped-def]
+    def add(probs, table, img, j0, size, denom):  # type: ignore[no-untyped-def]
         if table.size == 0:
             return False
-        for k in range(probs.shape[1]):  # class by class, in pixel order: as the shifted path
+        # only the sum here: the label's term is looked up per pixel after, which
+        # keeps this loop free of a select per value (it vectorises)
+        for k in range(probs.shape[1]):  # class by class, as the shifted path adds
             row = probs[img, k, j0 : j0 + size]
             for jj in range(size):
-                e = table[row[jj]]
-                denom[jj] += e
-                e_y[jj] = e if lab[jj] == k else e_y[jj]
+                denom[jj] += table[row[jj]]
         return True
 
     return add
@@ -177,6 +170,13 @@ def _table_exp_numba(probs, table, img, k, j):  # type: ignore[no-untyped-def]
     if probs.dtype != types.uint16:
         return lambda probs, table, img, k, j: 1.0
     return lambda probs, table, img, k, j: table[probs[img, k, j]]
+
+
+@_njit()
+def _class_or_zero(yf: float, k_total: int) -> int:
+    """Return the label as a class index when it is one, else 0 (void or bad: unused)."""
+    yi = np.int64(yf)
+    return yi if yi == yf and 0 <= yi < k_total else 0
 
 
 @_njit()
@@ -526,12 +526,14 @@ def summarise(
             if from_logits:
                 denom[:] = 0.0
                 e_y[:] = 0.0
-                if _table_sums(probs, exp_table, lab, img, j0, size, denom, e_y):
+                if _table_sums(probs, exp_table, img, j0, size, denom):
                     for jj in range(size):
                         if math.isnan(denom[jj]):  # a logit outside the table: shifted
                             _shifted_exp_sums(probs, buf, lab, img, j0, size, best, denom, e_y, jj)
                             top[jj] = 1.0
                         else:
+                            y = _class_or_zero(lab[jj], k_total)
+                            e_y[jj] = _table_exp(probs, exp_table, img, y, j0 + jj)
                             top[jj] = _table_exp(probs, exp_table, img, arg[jj], j0 + jj)
                 else:
                     top[:] = 1.0

@@ -119,9 +119,8 @@ def summarise(
         shifted = np.ones(lab.shape, dtype=bool)
         if half_bits is not None and exp_table.size:
             for k in range(probs.shape[1]):  # class by class, in the kernel's order
-                e = exp_table[half_bits[:, k, :]]
-                denom += e
-                e_y = np.where(yi == k, e, e_y)
+                denom += exp_table[half_bits[:, k, :]]
+            e_y = exp_table[np.take_along_axis(half_bits, yi[:, None, :], axis=1)[:, 0, :]]
             top = exp_table[np.take_along_axis(half_bits, arg[:, None, :], axis=1)[:, 0, :]]
             shifted = np.isnan(denom)  # a logit outside the table
         if shifted.any():
